@@ -1,0 +1,63 @@
+# leadscore — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+DEMO   := demo
+HOST   ?= 127.0.0.1
+PORT   ?= 3000
+N      ?= 20000
+
+# Telemetry off; all local state (MLflow store, BentoML home, feedback db) inside the project, gitignored.
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+export LEADSCORE_HOME := $(CURDIR)/.leadscore
+export BENTOML_HOME := $(CURDIR)/.leadscore/bentoml
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.leadscore/mlflow.db
+
+.PHONY: help install test lint run serve bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install leadscore with dev extras (fast when nothing changed)
+
+lint: install ## Ruff and the import-layer contracts
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: install lint ## Lint, then the whole test suite
+	$(PY) -m pytest -q
+
+$(DEMO)/leads.csv:
+	$(BIN)/leadscore demo-data --out $(DEMO) --n $(N)
+
+$(LEADSCORE_HOME)/champion.stamp: $(DEMO)/leads.csv
+	$(BIN)/leadscore train --data $(DEMO)/leads.csv --config $(DEMO)/leadscore.toml
+	touch $@
+
+run: install $(LEADSCORE_HOME)/champion.stamp ## Everything: venv, demo data, train, register champion, serve
+	@echo "champion trained and registered; scoring the demo leads once as a check"
+	$(BIN)/leadscore score --data $(DEMO)/leads.csv --out $(DEMO)/scores.csv --reasons 1
+	$(MAKE) --no-print-directory serve
+
+serve: install ## Serve the champion on localhost (HOST=127.0.0.1 PORT=3000)
+	@if [ -f serving/service.py ]; then \
+		$(BIN)/bentoml serve serving.service:LeadScoringService --host $(HOST) --port $(PORT); \
+	else echo "the scoring service is not built yet (issue: BentoML scoring service); stopping after training"; fi
+
+bench: install ## Benchmarks: model quality, serving and scale (prints ratios, writes benchmarks/results)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## Remove local state, demo data and caches (keeps .venv)
+	rm -rf .leadscore $(DEMO) test-artifacts .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""The data contract and the transformers shared by training and serving (pure: no I/O)."""

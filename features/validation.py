@@ -1,0 +1,190 @@
+"""Validate a training frame against the contract and report every problem at once.
+
+Messages name the column and example row ids, never cell values: leads carry PII.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from features.config import LeadscoreConfig
+from features.schema import infer_schema, normalize_text, to_boolean, to_datetime, to_number
+
+_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the data: where, what, and a few row ids to look at."""
+
+    column: str
+    message: str
+    rows: tuple[str, ...] = ()
+    count: int = 0
+
+    def __str__(self) -> str:
+        where = f"column '{self.column}'" if self.column else "data"
+        more = f" ({self.count} rows, e.g. {', '.join(self.rows)})" if self.rows else ""
+        return f"{where}: {self.message}{more}"
+
+
+@dataclass
+class ValidationReport:
+    """All errors and warnings found; errors stop training, warnings are shown."""
+
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    dropped_columns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """No errors."""
+        return not self.errors
+
+
+class DataValidationError(ValueError):
+    """The data breaks the contract; the message lists every problem found."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        lines = [f"  - {p}" for p in report.errors]
+        super().__init__(f"data failed validation with {len(report.errors)} problem(s):\n" + "\n".join(lines))
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A validated frame: ids as text, `created_at` parsed, outcomes as 0/1 and revenue as float."""
+
+    frame: pd.DataFrame
+    report: ValidationReport
+
+
+_MESSAGES = {
+    "not_nullable": "missing or unreadable values",
+    "field_uniqueness": "duplicate ids",
+    "is_binary": "values are not 0/1 (true/false/yes/no also accepted)",
+    "greater_than_or_equal_to(0)": "negative revenue",
+    "won_implies_accepted": "won=1 on a lead that was not accepted",
+    "revenue_only_when_won": "revenue > 0 on a lead that was not won",
+}
+
+
+def _row_labels(ids: pd.Series, index: pd.Index) -> tuple[str, ...]:
+    labels = []
+    for i in index[:_EXAMPLES]:
+        value = ids.loc[i]
+        labels.append(str(value) if pd.notna(value) else f"row {ids.index.get_loc(i) + 1}")
+    return tuple(labels)
+
+
+def _coerce(frame: pd.DataFrame, config: LeadscoreConfig, report: ValidationReport) -> pd.DataFrame:
+    """Coerce role columns to their types; unreadable cells become missing and are reported by pandera."""
+    data = config.data
+    out = frame.copy()
+    ids = normalize_text(frame[data.id], data.missing_values)
+    out[data.id] = ids.astype("string")
+    for role in ("accepted", "won"):
+        col = getattr(data, role)
+        if col in frame.columns:
+            out[col] = to_boolean(normalize_text(frame[col], ("",)))[0]
+    if data.revenue in frame.columns:
+        revenue, invalid = to_number(normalize_text(frame[data.revenue], ("",)))
+        if invalid.any():
+            rows = frame.index[invalid.to_numpy(bool)]
+            report.errors.append(
+                Problem(data.revenue, "non-numeric revenue", _row_labels(out[data.id], rows), len(rows))
+            )
+        out[data.revenue] = revenue.fillna(0.0) if invalid.any() else revenue
+    if data.created_at and data.created_at in frame.columns:
+        out[data.created_at] = to_datetime(normalize_text(frame[data.created_at], data.missing_values))[0]
+    return out
+
+
+def _pandera_schema(config: LeadscoreConfig, columns: pd.Index) -> pa.DataFrameSchema:
+    data = config.data
+    binary = pa.Check.isin([0.0, 1.0], name="is_binary")
+    cols: dict[str, pa.Column] = {data.id: pa.Column(nullable=False, unique=True)}
+    for role in ("accepted", "won"):
+        col = getattr(data, role)
+        if col in columns:
+            cols[col] = pa.Column(float, binary, nullable=False)
+    if data.revenue in columns:
+        cols[data.revenue] = pa.Column(float, pa.Check.ge(0), nullable=False)
+    if data.created_at and data.created_at in columns:
+        cols[data.created_at] = pa.Column(nullable=False)
+    checks = []
+    if data.accepted in columns and data.won in columns:
+        checks.append(pa.Check(lambda d: ~((d[data.won] == 1) & (d[data.accepted] == 0)), name="won_implies_accepted"))
+    if data.won in columns and data.revenue in columns:
+        checks.append(pa.Check(lambda d: ~((d[data.revenue] > 0) & (d[data.won] == 0)), name="revenue_only_when_won"))
+    return pa.DataFrameSchema(cols, checks=checks)
+
+
+def _pandera_problems(frame: pd.DataFrame, config: LeadscoreConfig) -> list[Problem]:
+    try:
+        _pandera_schema(config, frame.columns).validate(frame, lazy=True)
+    except SchemaErrors as err:
+        cases = err.failure_cases
+        problems = []
+        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
+            index = pd.Index(group["index"].dropna().unique())
+            column_name = "" if pd.isna(column) else str(column)
+            message = _MESSAGES.get(str(check), f"failed check {check}")
+            if check == "not_nullable" and column_name == config.data.created_at:
+                message = "missing or unparseable timestamps"
+            if check == "not_nullable" and column_name == config.data.id:
+                message = "missing ids"
+            problems.append(Problem(column_name, message, _row_labels(frame[config.data.id], index), len(index)))
+        return problems
+    return []
+
+
+def _floor_problems(frame: pd.DataFrame, config: LeadscoreConfig) -> list[Problem]:
+    """Too little to learn from: say how much is needed, not just that it failed."""
+    floors = config.training
+    problems = []
+    if len(frame) < floors.min_rows:
+        problems.append(Problem("", f"only {len(frame)} rows; at least {floors.min_rows} leads are needed to train"))
+    for role, col in config.data.outcome_columns.items():
+        positives = int((pd.to_numeric(frame[col], errors="coerce") > 0).sum())
+        if positives < floors.min_positives:
+            problems.append(
+                Problem(
+                    col,
+                    f"only {positives} positive '{role}' outcomes; at least {floors.min_positives} are needed "
+                    "(lower [training].min_positives at your own risk, or drop this outcome from [data])",
+                )
+            )
+    return problems
+
+
+def prepare_training_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> PreparedData:
+    """Check the contract, coerce role columns, and raise `DataValidationError` listing every problem."""
+    data = config.data
+    report = ValidationReport()
+    roles = {"id": data.id, "created_at": data.created_at, "campaign": data.campaign, **data.outcome_columns}
+    absent = {role: col for role, col in roles.items() if col and col not in frame.columns}
+    for role, col in absent.items():
+        report.errors.append(Problem(col, f"configured as '{role}' but not found in the data"))
+    for col in data.exclude:
+        if col not in frame.columns:
+            report.warnings.append(Problem(col, "listed in exclude but not found in the data"))
+    if data.id in absent:
+        raise DataValidationError(report)
+    coerced = _coerce(frame, config, report)
+    report.errors.extend(_pandera_problems(coerced, config))
+    if report.ok:
+        report.errors.extend(_floor_problems(coerced, config))
+    schema = infer_schema(frame, data, config.training.rare_category_share)
+    report.dropped_columns.update(schema.dropped)
+    for col, why in schema.dropped.items():
+        report.warnings.append(Problem(col, f"{why}; dropped from the features"))
+    if not schema.features:
+        report.errors.append(Problem("", "no usable feature columns remain after exclusions"))
+    if not report.ok:
+        raise DataValidationError(report)
+    return PreparedData(frame=coerced.drop(columns=list(schema.dropped)), report=report)

@@ -1,0 +1,82 @@
+"""Find and load a `LeadScorer` by URI: a local artifact directory or an MLflow registry URI.
+
+The MLflow model is a pyfunc wrapper (so `mlflow models serve` and the UI work), but scoring code loads
+our own artifact out of it: pyfunc's input conversion mangles pandas categoricals, our transformer does not.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel, PythonModelContext
+
+from models.artifact import ModelLoadError, load_scorer
+from models.scorer import LeadScorer
+
+ARTIFACT_KEY = "leadscorer"
+DEFAULT_MODEL_URI = "models:/leadscore@champion"
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
+
+
+class LeadScorerPyfunc(PythonModel):
+    """MLflow pyfunc face of the artifact: `predict` returns the scores frame."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Load our artifact from the logged model's files."""
+        self.scorer, self.manifest = load_scorer(Path(context.artifacts[ARTIFACT_KEY]))
+
+    def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        """Score raw leads."""
+        return self.scorer.predict(model_input, allow_missing=True)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A scorer with where it came from, for `GET /model` and CLI output."""
+
+    scorer: LeadScorer
+    manifest: dict[str, Any]
+    uri: str
+    name: str | None = None
+    version: str | None = None
+    alias: str | None = None
+    run_id: str | None = None
+
+
+def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) -> LoadedModel:
+    """Load from a local directory or `models:/NAME@ALIAS` / `models:/NAME/VERSION`; errors say what to do."""
+    local = Path(uri)
+    if local.is_dir():
+        scorer, manifest = load_scorer(local)
+        return LoadedModel(scorer, manifest, uri)
+    match = _REGISTRY_URI.match(uri)
+    if not match:
+        raise ModelLoadError(f"model URI {uri!r} is neither a model directory nor models:/NAME@ALIAS or models:/NAME/N")
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient()
+    name, alias, number = match["name"], match["alias"], match["version"]
+    try:
+        if number:
+            mv = client.get_model_version(name, number)
+        else:
+            mv = client.get_model_version_by_alias(name, alias or "champion")
+    except MlflowException as err:
+        raise ModelLoadError(
+            f"no model at {uri} in the MLflow store {mlflow.get_tracking_uri()}: {err.message.splitlines()[0]}. "
+            "Train one with `leadscore train` (or `make run`)."
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="leadscore-model-") as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp)
+        except MlflowException as err:
+            raise ModelLoadError(f"could not download {uri}: {err.message.splitlines()[0]}") from None
+        scorer, manifest = load_scorer(Path(path) / "artifacts" / ARTIFACT_KEY)
+    return LoadedModel(scorer, manifest, uri, name, str(mv.version), alias, mv.run_id)

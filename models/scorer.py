@@ -1,0 +1,235 @@
+"""`LeadScorer`: one fitted artifact holding the transformer, the LightGBM heads and their calibration.
+
+Heads (each trained only when its outcome is configured):
+- `accepted`: P(sales accepts the lead);
+- `won`: P(deal won), unconditional over all leads (derived from revenue > 0 when only revenue is given);
+- `revenue`: E[revenue | won], a gamma regression on won leads; expected revenue = p_won * E[revenue | won].
+Probabilities are calibrated on the validation fold. The score is the percentile of the lead's expected
+value among the training leads, so 90 means "better than 90% of past leads".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from features.config import DataConfig, TrainingConfig
+from features.transform import LeadTransformer
+from models.reasons import Reason, display_value, sentence
+
+GRADE_THRESHOLDS: dict[str, float] = {"A": 80.0, "B": 50.0, "C": 20.0}
+"""Score floors for grades A/B/C; anything lower is D. A = top 20% of past leads, B = next 30%."""
+PROBABILITY_HEADS = ("accepted", "won")
+_REFERENCE_POINTS = 2001
+
+
+@dataclass(frozen=True)
+class HeadOutput:
+    """Raw (uncalibrated) and calibrated predictions for the probability heads."""
+
+    raw: dict[str, np.ndarray]
+    calibrated: dict[str, np.ndarray]
+
+
+class Calibrator:
+    """Maps a head's raw probability to a calibrated one (isotonic or Platt on the log-odds)."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    def fit(self, p_raw: np.ndarray, y: np.ndarray) -> Calibrator:
+        """Learn the map on a fold the booster was not fitted on."""
+        if self.method == "isotonic":
+            self.map_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p_raw, y)
+        else:
+            self.map_ = LogisticRegression(C=1e6).fit(_logit(p_raw)[:, None], y)
+        return self
+
+    def predict(self, p_raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities, clipped away from 0 and 1 so log loss stays finite."""
+        if self.method == "isotonic":
+            out = self.map_.predict(p_raw)
+        else:
+            out = self.map_.predict_proba(_logit(p_raw)[:, None])[:, 1]
+        return np.clip(out, 1e-6, 1 - 1e-6)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def targets(frame: pd.DataFrame, data: DataConfig) -> dict[str, np.ndarray]:
+    """Outcome arrays per head from a validated frame."""
+    out: dict[str, np.ndarray] = {}
+    if data.accepted:
+        out["accepted"] = frame[data.accepted].to_numpy(float)
+    if data.won:
+        out["won"] = frame[data.won].to_numpy(float)
+    elif data.revenue:
+        out["won"] = (frame[data.revenue] > 0).to_numpy(float)
+    if data.revenue:
+        out["revenue"] = frame[data.revenue].to_numpy(float)
+    return out
+
+
+class LeadScorer:
+    """The fitted lead-scoring model; `fit` returns self, fitted attributes end in `_`."""
+
+    def __init__(self, data: DataConfig, training: TrainingConfig | None = None) -> None:
+        self.data = data
+        self.training = training or TrainingConfig()
+
+    # ---------------------------------------------------------------- fitting
+    def _params(self, objective: str) -> dict[str, Any]:
+        t = self.training
+        return {
+            "objective": objective,
+            "learning_rate": t.learning_rate,
+            "num_leaves": t.num_leaves,
+            "min_data_in_leaf": 40,
+            "feature_fraction": 0.9,
+            "lambda_l2": 1.0,
+            "cat_smooth": 10.0,
+            "seed": t.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+
+    def _train_head(
+        self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+    ) -> lgb.Booster:
+        cats = self.transformer_.categorical_indices_
+        names = self.transformer_.feature_names_out_
+        train_set = lgb.Dataset(X, y, feature_name=names, categorical_feature=cats, free_raw_data=True)
+        valid_set = lgb.Dataset(X_val, y_val, reference=train_set, feature_name=names, categorical_feature=cats)
+        return lgb.train(
+            self._params(objective),
+            train_set,
+            num_boost_round=self.training.num_boost_round,
+            valid_sets=[valid_set],
+            callbacks=[lgb.early_stopping(50, verbose=False)],
+        )
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LeadScorer:
+        """Fit the transformer and heads on `train`; early-stop and calibrate on `valid`."""
+        self.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(train)
+        X, X_val = self.transformer_.transform(train), self.transformer_.transform(valid)
+        y, y_val = targets(train, self.data), targets(valid, self.data)
+        self.heads_: dict[str, lgb.Booster] = {}
+        self.calibrators_: dict[str, Calibrator] = {}
+        for head in PROBABILITY_HEADS:
+            if head in y:
+                booster = self._train_head("binary", X, y[head], X_val, y_val[head])
+                self.heads_[head] = booster
+                raw_val = booster.predict(X_val)
+                self.calibrators_[head] = Calibrator(self.training.calibration).fit(raw_val, y_val[head])
+        if "revenue" in y:
+            won, won_val = y["revenue"] > 0, y_val["revenue"] > 0
+            self.heads_["revenue"] = self._train_head(
+                "gamma", X[won], y["revenue"][won], X_val[won_val], y_val["revenue"][won_val]
+            )
+        reference = np.sort(self.expected_value(X))
+        grid = np.linspace(0, len(reference) - 1, min(_REFERENCE_POINTS, len(reference))).round().astype(int)
+        self.score_reference_ = reference[grid]
+        self.grade_thresholds_ = dict(GRADE_THRESHOLDS)
+        self.value_basis_ = (
+            "expected_revenue" if "revenue" in self.heads_ else ("p_won" if "won" in self.heads_ else "p_accept")
+        )
+        return self
+
+    # ---------------------------------------------------------------- scoring
+    def heads_output(self, X: np.ndarray) -> HeadOutput:
+        """Raw and calibrated probabilities per head for an already transformed matrix."""
+        raw = {h: self.heads_[h].predict(X) for h in PROBABILITY_HEADS if h in self.heads_}
+        return HeadOutput(raw=raw, calibrated={h: self.calibrators_[h].predict(p) for h, p in raw.items()})
+
+    def _predict_matrix(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        out = dict(self.heads_output(X).calibrated)
+        if "revenue" in self.heads_:
+            out["revenue_if_won"] = self.heads_["revenue"].predict(X)
+            out["expected_revenue"] = out["won"] * out["revenue_if_won"]
+        return out
+
+    @staticmethod
+    def _value(pred: dict[str, np.ndarray]) -> np.ndarray:
+        for key in ("expected_revenue", "won", "accepted"):
+            if key in pred:
+                return pred[key]
+        raise ValueError("model has no heads")
+
+    def expected_value(self, X: np.ndarray) -> np.ndarray:
+        """What the score ranks by: expected revenue, else p_won, else p_accept."""
+        return self._value(self._predict_matrix(X))
+
+    def grade(self, score: np.ndarray) -> np.ndarray:
+        """A/B/C/D from the stored thresholds."""
+        t = self.grade_thresholds_
+        return np.select([score >= t["A"], score >= t["B"], score >= t["C"]], ["A", "B", "C"], default="D")
+
+    def predict_matrix(self, X: np.ndarray) -> pd.DataFrame:
+        """Scores for a transformed matrix: score, grade, p_accept, p_won, expected_revenue."""
+        pred = self._predict_matrix(X)
+        value = self._value(pred)
+        rank = np.searchsorted(self.score_reference_, value, side="right") / len(self.score_reference_)
+        score = np.clip(np.floor(rank * 100), 0, 100)
+        nan = np.full(len(X), np.nan)
+        return pd.DataFrame(
+            {
+                "score": score.astype(int),
+                "grade": self.grade(score),
+                "p_accept": pred.get("accepted", nan),
+                "p_won": pred.get("won", nan),
+                "expected_revenue": pred.get("expected_revenue", nan),
+            }
+        )
+
+    def predict(self, leads: pd.DataFrame, allow_missing: bool = False) -> pd.DataFrame:
+        """Score raw lead rows (any column order, extra columns ignored); index follows `leads`."""
+        out = self.predict_matrix(self.transformer_.transform(leads, allow_missing=allow_missing))
+        out.index = leads.index
+        return out
+
+    # ---------------------------------------------------------------- explaining
+    def contributions(self, X: np.ndarray, head: str) -> pd.DataFrame:
+        """Exact TreeSHAP contributions (log-odds for probability heads) summed per original column."""
+        contrib = self.heads_[head].predict(X, pred_contrib=True)[:, :-1]
+        per_piece = pd.DataFrame(contrib, columns=self.transformer_.feature_names_out_)
+        return per_piece.T.groupby(self.transformer_.sources_, sort=False).sum().T
+
+    def explain(self, leads: pd.DataFrame, k: int = 3, allow_missing: bool = False) -> list[list[Reason]]:
+        """Per lead, the top `k` positive and `k` negative reasons for the acceptance and win heads."""
+        X, status = self.transformer_.transform_with_status(leads, allow_missing=allow_missing)
+        return self.explain_transformed(leads, X, status, k)
+
+    def explain_transformed(
+        self, leads: pd.DataFrame, X: np.ndarray, status: pd.DataFrame, k: int = 3
+    ) -> list[list[Reason]]:
+        """`explain` for leads already transformed (callers that also score reuse the matrix)."""
+        specs = self.transformer_.schema_.features
+        states = status.to_numpy()
+        raw = [leads[s.name].to_numpy(object) if s.name in leads.columns else None for s in specs]
+        per_head = {h: self.contributions(X, h).to_numpy() for h in PROBABILITY_HEADS if h in self.heads_}
+        reasons: list[list[Reason]] = []
+        for i in range(len(leads)):
+            row: list[Reason] = []
+            for head, contrib in per_head.items():
+                c = contrib[i]
+                order = np.argsort(c, kind="stable")
+                picked = [j for j in order[::-1][:k] if c[j] > 0] + [j for j in order[:k] if c[j] < 0]
+                for j in picked:
+                    spec, state = specs[j], states[i, j]
+                    value = display_value(None if raw[j] is None else raw[j][i], spec.kind, state)
+                    size = float(c[j])
+                    row.append(
+                        Reason(head, spec.name, value, state, round(size, 4), sentence(head, spec.name, value, size))
+                    )
+            reasons.append(row)
+        return reasons

@@ -1,0 +1,252 @@
+"""`leadscore`: the one command line, thin over the packages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.config import ConfigError
+from features.transform import MissingColumnsError
+from features.validation import DataValidationError, prepare_training_frame
+from models.artifact import ModelLoadError
+from models.registry import DEFAULT_MODEL_URI, load_model
+from training.data import DataFileError, load_config, load_table
+from training.evaluate import LeakageError
+
+app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
+models_app = typer.Typer(help="Registered model versions: list and promote.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+console = Console(stderr=True)
+out = Console()
+
+USER_ERRORS = (ConfigError, DataFileError, DataValidationError, LeakageError, ModelLoadError, MissingColumnsError)
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Leads as CSV or Parquet.")]
+ConfigOpt = Annotated[Path, typer.Option("--config", help="leadscore.toml naming the column roles.")]
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow store; default MLFLOW_TRACKING_URI or .leadscore/mlflow.db."),
+]
+ModelNameOpt = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
+
+
+def _quiet_libraries() -> None:
+    """Keep the terminal for our own output: MLflow and LightGBM chatter goes away."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    warnings.filterwarnings("ignore", module="mlflow")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+
+
+def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Known problems print as one clear message and exit 2; Ctrl-C exits 130 without a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _quiet_libraries()
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]: nothing was registered")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@contextmanager
+def row_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar that callers advance by rows done."""
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+@contextmanager
+def step_progress(description: str) -> Iterator[Callable[[str], None]]:
+    """A spinner whose text follows the pipeline's current step."""
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        def step(text: str) -> None:
+            console.print(f"[dim]•[/] {text}")
+            progress.update(task, description=text)
+
+        yield step
+
+
+@app.command("demo-data")
+@friendly_errors
+def demo_data(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write leads, leadscore.toml and truth to.")],
+    n: Annotated[int, typer.Option("--n", min=100, help="Number of leads.")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    shift: Annotated[
+        bool, typer.Option(help="Shifted population (campaign mix, company size) for drift demos.")
+    ] = False,
+    truth: Annotated[bool, typer.Option(help="Also write the true probabilities (truth.csv).")] = True,
+) -> None:
+    """Write a synthetic B2B response funnel with known structure, and its leadscore.toml."""
+    from training.synthetic import write_demo_data
+
+    if fmt not in ("csv", "parquet"):
+        raise typer.BadParameter("--format must be csv or parquet")
+    with row_progress("generating leads", n) as advance:
+        paths = write_demo_data(out_dir, n=n, seed=seed, fmt=fmt, with_truth=truth, shift=shift, progress=advance)  # type: ignore[arg-type]
+    for name, path in paths.items():
+        out.print(f"{name:>6}: {path}")
+
+
+@app.command()
+@friendly_errors
+def validate(data: DataOpt, config: ConfigOpt) -> None:
+    """Check a lead file against the contract; lists every problem at once (exit 2 if any)."""
+    cfg = load_config(config)
+    frame = load_table(data)
+    prepared = prepare_training_frame(frame, cfg)
+    for warning in prepared.report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}")
+
+
+def _summary_table(metrics: dict[str, float]) -> Table:
+    table = Table(title="Holdout metrics")
+    table.add_column("head")
+    for col in ("ROC-AUC", "logreg AUC", "PR-AUC", "Brier", "ECE", "lift@10%", "capture@20%"):
+        table.add_column(col, justify="right")
+    for head in ("accepted", "won"):
+        if f"{head}_roc_auc" not in metrics:
+            continue
+        keys = ("roc_auc", None, "pr_auc", "brier", "ece", "lift_top10", "capture_top20")
+        cells = [
+            f"{metrics[f'baseline_logreg_{head}_roc_auc']:.3f}" if k is None else f"{metrics[f'{head}_{k}']:.3f}"
+            for k in keys
+        ]
+        table.add_row(head, *cells)
+    if "revenue_predicted_over_actual" in metrics:
+        table.caption = (
+            f"revenue: predicted/actual {metrics['revenue_predicted_over_actual']:.2f}, "
+            f"top 20% of leads hold {metrics['revenue_capture_top20']:.0%} of revenue"
+        )
+    return table
+
+
+@app.command()
+@friendly_errors
+def train(
+    data: DataOpt,
+    config: ConfigOpt,
+    tracking_uri: TrackingOpt = None,
+    model_name: ModelNameOpt = "leadscore",
+    allow_leaky: Annotated[bool, typer.Option(help="Train even if a column trips the leakage alarm.")] = False,
+) -> None:
+    """Train the acceptance, win and revenue heads, log to MLflow, register, and run the promotion gate."""
+    from training.pipeline import train as run_training
+
+    with step_progress("training") as step:
+        result = run_training(data, config, tracking_uri, model_name, allow_leaky, step)
+    for warning in result.fit.report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if result.fit.leaky:
+        console.print(f"[yellow]warning:[/] trained with leaky columns (--allow-leaky): {sorted(result.fit.leaky)}")
+    out.print(_summary_table(result.fit.metrics))
+    out.print(f"run id: {result.run_id}")
+    out.print(
+        f"model:  models:/{result.model_name}/{result.version} -> @{result.decision.alias} ({result.decision.reason})"
+    )
+
+
+@app.command()
+@friendly_errors
+def score(
+    data: DataOpt,
+    out_path: Annotated[
+        Path, typer.Option("--out", help="CSV to write: id, score, grade, p_accept, p_won, expected_revenue, reasons.")
+    ],
+    model: Annotated[
+        str, typer.Option("--model", help="models:/NAME@ALIAS, models:/NAME/N or a model directory.")
+    ] = DEFAULT_MODEL_URI,
+    tracking_uri: TrackingOpt = None,
+    allow_missing: Annotated[bool, typer.Option(help="Score even if feature columns are absent (as missing).")] = False,
+    reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per head and direction (0 = none, faster).")] = 2,
+) -> None:
+    """Score a lead file with a registered (default: champion) or local model; streams large files."""
+    from training.batch import count_rows, score_file
+    from training.tracking import configure
+
+    configure(tracking_uri)
+    loaded = load_model(model)
+    with row_progress("scoring leads", count_rows(data)) as advance:
+        summary = score_file(loaded.scorer, data, out_path, allow_missing, reasons, advance)
+    if summary.missing_columns:
+        console.print(f"[yellow]warning:[/] scored with missing columns: {summary.missing_columns}")
+    for col, n in summary.invalid_values.items():
+        console.print(f"[yellow]warning:[/] column '{col}': {n} unreadable values scored as missing")
+    grades = ", ".join(f"{g}: {summary.grades.get(g, 0)}" for g in "ABCD")
+    out.print(
+        f"scored {summary.rows} leads with {model} (version {loaded.version or 'local'}) -> {out_path}  [{grades}]"
+    )
+
+
+@models_app.command("list")
+@friendly_errors
+def models_list(
+    model_name: ModelNameOpt = "leadscore",
+    tracking_uri: TrackingOpt = None,
+    metric: Annotated[str, typer.Option(help="Metric column to show.")] = "won_roc_auc",
+) -> None:
+    """Registered versions, newest first, with aliases (champion / challenger)."""
+    from training.tracking import list_versions
+
+    rows = list_versions(model_name, metric, tracking_uri)
+    if not rows:
+        console.print(f"no versions of '{model_name}' yet: run `leadscore train`")
+        raise typer.Exit(1)
+    table = Table(title=f"models:/{model_name}")
+    for col in rows[0]:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row.values())
+    out.print(table)
+
+
+@models_app.command("promote")
+@friendly_errors
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Version number to make champion.")],
+    model_name: ModelNameOpt = "leadscore",
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Make VERSION the champion by hand (recorded on the version as a manual promotion)."""
+    from mlflow.exceptions import MlflowException
+
+    from training.tracking import promote
+
+    try:
+        promote(model_name, version, tracking_uri)
+    except MlflowException as err:
+        console.print(f"[bold red]error:[/] {err.message.splitlines()[0]}")
+        raise typer.Exit(2) from None
+    out.print(f"models:/{model_name}/{version} is now @champion")

@@ -1,0 +1,77 @@
+"""Read the config and the lead table from disk, with errors that say which file and why."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from features.config import ConfigError, LeadscoreConfig, parse_config_text
+
+READABLE = (".csv", ".parquet", ".pq", ".tsv", ".txt")
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be read."""
+
+
+def load_config(path: Path) -> LeadscoreConfig:
+    """Parse `leadscore.toml`; a missing or invalid file is a `ConfigError` naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"config file {path} cannot be read: {err}") from None
+    return parse_config_text(text, source=str(path))
+
+
+def _delimiter(path: Path, encoding: str) -> str:
+    """Comma, semicolon or tab, whichever the header line uses most (CRM exports vary by locale)."""
+    with path.open(encoding=encoding, errors="replace") as fh:
+        header = fh.readline()
+    return max([",", ";", "\t"], key=header.count)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """CSV with a detected delimiter, in UTF-8 (with or without BOM), else Windows-1252."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return pd.read_csv(
+                path, sep=_delimiter(path, encoding), encoding=encoding, dtype=str, keep_default_na=False
+            )
+        except UnicodeDecodeError:
+            continue
+    raise DataFileError(f"{path} is not in a readable text encoding (UTF-8 or Windows-1252)")
+
+
+def load_table(path: Path) -> pd.DataFrame:
+    """Read CSV or Parquet. CSV cells arrive as text and are typed by the schema, as in the CRM export."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"data file {path} does not exist")
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises many types; all mean "not readable Parquet"
+            raise DataFileError(f"{path} is not readable Parquet: {type(err).__name__}") from None
+    if suffix not in READABLE:
+        raise DataFileError(f"{path}: unsupported file type {suffix!r}; use CSV or Parquet")
+    try:
+        frame = _read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as err:
+        if isinstance(err, DataFileError):
+            raise
+        raise DataFileError(f"{path} is not a readable CSV: {str(err).splitlines()[0]}") from None
+    if frame.empty:
+        raise DataFileError(f"{path} has no data rows")
+    return frame
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """A content hash of the training data, logged so a run can be traced to its input."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,146 @@
+"""`leadscore train`: validate, split, fit, evaluate, log to MLflow, register, gate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from features.config import LeadscoreConfig
+from features.transform import MissingColumnsError
+from features.validation import ValidationReport, prepare_training_frame
+from models.artifact import save_scorer
+from models.scorer import LeadScorer
+from training import tracking
+from training.data import frame_hash, load_config, load_table
+from training.evaluate import baseline_metrics, evaluate_scorer, leakage_error, leaky_columns
+from training.plots import training_plots
+from training.split import Split, split_leads
+
+log = logging.getLogger(__name__)
+Step = Callable[[str], None]
+
+
+@dataclass
+class FitResult:
+    """A fitted scorer with the split it came from and its holdout numbers."""
+
+    scorer: LeadScorer
+    split: Split
+    metrics: dict[str, float]
+    report: ValidationReport
+    leaky: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What `leadscore train` prints."""
+
+    run_id: str
+    model_name: str
+    version: str
+    decision: tracking.GateDecision
+    fit: FitResult
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def fit_and_evaluate(
+    raw: pd.DataFrame, config: LeadscoreConfig, allow_leaky: bool = False, step: Step = _noop
+) -> FitResult:
+    """Everything but tracking: the part tests and benchmarks call directly."""
+    step("validating data")
+    prepared = prepare_training_frame(raw, config)
+    split = split_leads(prepared.frame, config)
+    step("checking for leaky columns")
+    leaky = leaky_columns(split.train, split.valid, config.data, config.training.leak_auc)
+    if leaky and not allow_leaky:
+        raise leakage_error(leaky)
+    step("fitting acceptance, win and revenue heads")
+    scorer = LeadScorer(config.data, config.training).fit(split.train, split.valid)
+    step("evaluating on the holdout")
+    metrics = evaluate_scorer(scorer, split.holdout)
+    metrics.update(baseline_metrics(scorer.transformer_, config.data, split.train, split.holdout))
+    for head in ("accepted", "won"):
+        if f"{head}_roc_auc" in metrics:
+            metrics[f"{head}_auc_gain_over_logreg"] = (
+                metrics[f"{head}_roc_auc"] - metrics[f"baseline_logreg_{head}_roc_auc"]
+            )
+    return FitResult(scorer, split, metrics, prepared.report, leaky)
+
+
+def _champion_metric(model_name: str, holdout: pd.DataFrame, metric: str) -> tuple[str | None, float | None]:
+    """The champion's gate metric on *this* run's holdout, so both models face the same leads."""
+    champion = tracking.current_champion(model_name)
+    if champion is None:
+        return None, None
+    try:
+        value = evaluate_scorer(champion.scorer, holdout).get(metric)
+    except MissingColumnsError as err:
+        log.warning("champion cannot score the new holdout (%s); promoting the challenger", err)
+        return champion.version, None
+    return champion.version, value
+
+
+def train(
+    data_path: Path,
+    config_path: Path,
+    tracking_uri: str | None = None,
+    model_name: str = "leadscore",
+    allow_leaky: bool = False,
+    step: Step = _noop,
+) -> TrainResult:
+    """Run the whole training job; a failure leaves the registry untouched and the MLflow run FAILED."""
+    config = load_config(config_path)
+    raw = load_table(data_path)
+    tracking.configure(tracking_uri)
+    with mlflow.start_run() as run:
+        mlflow.set_tags(
+            {"git_commit": tracking.git_commit(), "data_path": str(data_path), "data_hash": frame_hash(raw)}
+        )
+        mlflow.log_params(
+            {f"data.{k}": v for k, v in config.data.model_dump().items()}
+            | {f"training.{k}": v for k, v in config.training.model_dump().items()}
+        )
+        mlflow.log_text(Path(config_path).read_text(encoding="utf-8-sig"), "config/leadscore.toml")
+        fit = fit_and_evaluate(raw, config, allow_leaky, step)
+        mlflow.log_params(fit.split.sizes() | {"input_rows": len(raw), "split_by_time": fit.split.by_time})
+        mlflow.log_dict(fit.scorer.transformer_.schema_.to_dict(), "schema.json")
+        mlflow.log_dict({"warnings": [str(w) for w in fit.report.warnings], "leaky": fit.leaky}, "validation.json")
+        step("comparing with the champion on the same holdout")
+        metric = config.training.promotion_metric
+        if metric not in fit.metrics:
+            raise ValueError(
+                f"[training].promotion_metric {metric!r} is not computed; choose one of {sorted(fit.metrics)}"
+            )
+        champion_version, champion_value = _champion_metric(model_name, fit.split.holdout, metric)
+        if champion_value is not None:
+            mlflow.log_metric(f"champion_{metric}", champion_value)
+        mlflow.log_metrics({k: v for k, v in fit.metrics.items() if pd.notna(v)})
+        step("writing plots and the model")
+        with tempfile.TemporaryDirectory(prefix="leadscore-run-") as tmp:
+            for path in training_plots(fit.scorer, fit.split.holdout, Path(tmp) / "plots"):
+                mlflow.log_artifact(str(path), "plots")
+            artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics)
+            step("registering the model")
+            mv = tracking.log_model(fit.scorer, artifact, fit.split.holdout, model_name)
+        decision = tracking.promotion_gate(
+            model_name,
+            str(mv.version),
+            metric,
+            fit.metrics[metric],
+            champion_value,
+            champion_version,
+            config.training.promotion_tolerance,
+        )
+        mlflow.set_tags({"gate_alias": decision.alias, "gate_reason": decision.reason, "model_version": mv.version})
+        mlflow.log_text(json.dumps(fit.metrics, indent=2, sort_keys=True), "metrics.json")
+    return TrainResult(run.info.run_id, model_name, str(mv.version), decision, fit)

@@ -1,0 +1,178 @@
+"""MLflow: where runs go, how a model is logged and registered, and the champion/challenger gate."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from models.registry import ARTIFACT_KEY, LeadScorerPyfunc, LoadedModel, load_model
+from models.scorer import LeadScorer
+
+EXPERIMENT = "leadscore"
+CHAMPION, CHALLENGER = "champion", "challenger"
+LOWER_IS_BETTER = ("log_loss", "brier", "ece")
+PIP_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pandera", "pydantic", "mlflow", "pyarrow")
+
+
+def state_dir() -> Path:
+    """Local state (MLflow store, BentoML home, feedback db) lives here, inside the project, gitignored."""
+    return Path(os.environ.get("LEADSCORE_HOME", ".leadscore")).resolve()
+
+
+def default_tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else a SQLite store under the project."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
+
+
+def configure(tracking_uri: str | None = None) -> str:
+    """Point MLflow at the store and make sure the experiment exists (artifacts next to a local store)."""
+    uri = tracking_uri or default_tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return uri
+
+
+def git_commit() -> str:
+    """The checkout's commit, or "unknown" outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def log_model(scorer: LeadScorer, artifact_dir: Path, example: pd.DataFrame, model_name: str) -> ModelVersion:
+    """Log the pyfunc wrapper around our artifact, with signature and pinned requirements, and register it."""
+    features = example[scorer.transformer_.feature_names_in_].head(5)
+    signature = infer_signature(features, scorer.predict(features))
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=LeadScorerPyfunc(),
+        artifacts={ARTIFACT_KEY: str(artifact_dir)},
+        signature=signature,
+        pip_requirements=[f"{p}=={version(p)}" for p in PIP_REQUIREMENTS],
+    )
+    return mlflow.register_model(info.model_uri, model_name)
+
+
+def metric_better_or_equal(metric: str, challenger: float, champion: float, tolerance: float) -> bool:
+    """Not worse than the champion by more than `tolerance`, in the metric's own direction."""
+    if any(metric.endswith(s) for s in LOWER_IS_BETTER):
+        return challenger <= champion + tolerance
+    return challenger >= champion - tolerance
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What the gate did with a new version and why."""
+
+    version: str
+    alias: str
+    reason: str
+    champion_version: str | None = None
+    champion_metric: float | None = None
+    challenger_metric: float | None = None
+
+
+def current_champion(model_name: str) -> LoadedModel | None:
+    """The champion, or None when the name has no champion yet."""
+    client = mlflow.MlflowClient()
+    try:
+        client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    return load_model(f"models:/{model_name}@{CHAMPION}")
+
+
+def set_alias(model_name: str, version_: str, alias: str, reason: str) -> None:
+    """Move an alias and record on the version who moved it, when and why."""
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias(model_name, alias, version_)
+    client.set_model_version_tag(
+        model_name, version_, f"{alias}_since", datetime.now(UTC).isoformat(timespec="seconds")
+    )
+    client.set_model_version_tag(model_name, version_, f"{alias}_reason", reason)
+
+
+def promotion_gate(
+    model_name: str,
+    new_version: str,
+    metric: str,
+    new_metric: float,
+    champion_metric: float | None,
+    champion_version: str | None,
+    tolerance: float,
+) -> GateDecision:
+    """First version becomes champion; later ones only if not worse on the same holdout, else challenger."""
+    if champion_version is None or champion_metric is None:
+        decision = GateDecision(new_version, CHAMPION, "first registered version")
+    elif metric_better_or_equal(metric, new_metric, champion_metric, tolerance):
+        decision = GateDecision(
+            new_version,
+            CHAMPION,
+            f"{metric} {new_metric:.4f} vs champion v{champion_version} "
+            f"{champion_metric:.4f} on the same holdout (tolerance {tolerance})",
+            champion_version,
+            champion_metric,
+            new_metric,
+        )
+    else:
+        decision = GateDecision(
+            new_version,
+            CHALLENGER,
+            f"{metric} {new_metric:.4f} is worse than champion v{champion_version} "
+            f"{champion_metric:.4f} on the same holdout (tolerance {tolerance})",
+            champion_version,
+            champion_metric,
+            new_metric,
+        )
+    set_alias(model_name, new_version, decision.alias, decision.reason)
+    return decision
+
+
+def promote(model_name: str, version_: str, tracking_uri: str | None = None) -> None:
+    """Manual override: make `version_` the champion, recorded on the version as manual."""
+    configure(tracking_uri)
+    mlflow.MlflowClient().get_model_version(model_name, version_)
+    set_alias(model_name, version_, CHAMPION, "manual promotion")
+
+
+def list_versions(model_name: str, metric: str, tracking_uri: str | None = None) -> list[dict[str, str]]:
+    """Registered versions with their aliases and gate metric, newest first."""
+    configure(tracking_uri)
+    client = mlflow.MlflowClient()
+    try:
+        aliases = client.get_registered_model(model_name).aliases
+    except MlflowException:
+        return []
+    rows = []
+    for mv in client.search_model_versions(f"name='{model_name}'"):
+        run = client.get_run(mv.run_id) if mv.run_id else None
+        value = run.data.metrics.get(metric) if run else None
+        rows.append(
+            {
+                "version": str(mv.version),
+                "aliases": ", ".join(sorted(a for a, v in aliases.items() if str(v) == str(mv.version))),
+                metric: "" if value is None else f"{value:.4f}",
+                "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).strftime("%Y-%m-%d %H:%M"),
+                "run_id": mv.run_id or "",
+            }
+        )
+    return sorted(rows, key=lambda r: int(r["version"]), reverse=True)
