@@ -34,7 +34,7 @@ class LeadScorerPyfunc(PythonModel):
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         """Score raw leads."""
-        return self.scorer.predict(model_input, allow_missing=True)
+        return self.scorer.predict(pd.DataFrame(model_input), allow_missing=True)
 
 
 @dataclass(frozen=True)

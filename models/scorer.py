@@ -27,6 +27,13 @@ GRADE_THRESHOLDS: dict[str, float] = {"A": 80.0, "B": 50.0, "C": 20.0}
 """Score floors for grades A/B/C; anything lower is D. A = top 20% of past leads, B = next 30%."""
 PROBABILITY_HEADS = ("accepted", "won")
 _REFERENCE_POINTS = 2001
+_PARALLEL_ROWS = 50_000
+"""Below this many rows one thread is faster: OpenMP start-up and contention cost more than they save."""
+
+
+def threads_for(rows: int) -> int:
+    """LightGBM `num_threads`: 1 for small work, all cores (0) for large."""
+    return 1 if rows < _PARALLEL_ROWS else 0
 
 
 @dataclass(frozen=True)
@@ -87,9 +94,10 @@ class LeadScorer:
         self.training = training or TrainingConfig()
 
     # ---------------------------------------------------------------- fitting
-    def _params(self, objective: str) -> dict[str, Any]:
+    def _params(self, objective: str, rows: int) -> dict[str, Any]:
         t = self.training
         return {
+            "num_threads": threads_for(rows),
             "objective": objective,
             "learning_rate": t.learning_rate,
             "num_leaves": t.num_leaves,
@@ -111,7 +119,7 @@ class LeadScorer:
         train_set = lgb.Dataset(X, y, feature_name=names, categorical_feature=cats, free_raw_data=True)
         valid_set = lgb.Dataset(X_val, y_val, reference=train_set, feature_name=names, categorical_feature=cats)
         return lgb.train(
-            self._params(objective),
+            self._params(objective, len(y)),
             train_set,
             num_boost_round=self.training.num_boost_round,
             valid_sets=[valid_set],
@@ -129,7 +137,7 @@ class LeadScorer:
             if head in y:
                 booster = self._train_head("binary", X, y[head], X_val, y_val[head])
                 self.heads_[head] = booster
-                raw_val = booster.predict(X_val)
+                raw_val = booster.predict(X_val, num_threads=threads_for(len(X_val)))
                 self.calibrators_[head] = Calibrator(self.training.calibration).fit(raw_val, y_val[head])
         if "revenue" in y:
             won, won_val = y["revenue"] > 0, y_val["revenue"] > 0
@@ -148,13 +156,14 @@ class LeadScorer:
     # ---------------------------------------------------------------- scoring
     def heads_output(self, X: np.ndarray) -> HeadOutput:
         """Raw and calibrated probabilities per head for an already transformed matrix."""
-        raw = {h: self.heads_[h].predict(X) for h in PROBABILITY_HEADS if h in self.heads_}
+        threads = threads_for(len(X))
+        raw = {h: self.heads_[h].predict(X, num_threads=threads) for h in PROBABILITY_HEADS if h in self.heads_}
         return HeadOutput(raw=raw, calibrated={h: self.calibrators_[h].predict(p) for h, p in raw.items()})
 
     def _predict_matrix(self, X: np.ndarray) -> dict[str, np.ndarray]:
         out = dict(self.heads_output(X).calibrated)
         if "revenue" in self.heads_:
-            out["revenue_if_won"] = self.heads_["revenue"].predict(X)
+            out["revenue_if_won"] = self.heads_["revenue"].predict(X, num_threads=threads_for(len(X)))
             out["expected_revenue"] = out["won"] * out["revenue_if_won"]
         return out
 
@@ -200,7 +209,7 @@ class LeadScorer:
     # ---------------------------------------------------------------- explaining
     def contributions(self, X: np.ndarray, head: str) -> pd.DataFrame:
         """Exact TreeSHAP contributions (log-odds for probability heads) summed per original column."""
-        contrib = self.heads_[head].predict(X, pred_contrib=True)[:, :-1]
+        contrib = self.heads_[head].predict(X, pred_contrib=True, num_threads=threads_for(len(X)))[:, :-1]
         per_piece = pd.DataFrame(contrib, columns=self.transformer_.feature_names_out_)
         return per_piece.T.groupby(self.transformer_.sources_, sort=False).sum().T
 

@@ -23,8 +23,8 @@ def demo_config() -> LeadscoreConfig:
 
 @pytest.fixture(scope="session")
 def funnel() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(leads, truth) with 6000 generated leads; treat as read-only."""
-    return generate_funnel(6000, seed=1)
+    """(leads, truth) with 10000 generated leads; treat as read-only."""
+    return generate_funnel(10000, seed=1)
 
 
 @pytest.fixture

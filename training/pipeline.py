@@ -131,7 +131,7 @@ def train(
                 mlflow.log_artifact(str(path), "plots")
             artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics)
             step("registering the model")
-            mv = tracking.log_model(fit.scorer, artifact, fit.split.holdout, model_name)
+            mv = tracking.log_model(fit.scorer, artifact, model_name)
         decision = tracking.promotion_gate(
             model_name,
             str(mv.version),

@@ -10,11 +10,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
+from features.schema import FeatureSchema
 from models.registry import ARTIFACT_KEY, LeadScorerPyfunc, LoadedModel, load_model
 from models.scorer import LeadScorer
 
@@ -58,15 +59,25 @@ def git_commit() -> str:
         return "unknown"
 
 
-def log_model(scorer: LeadScorer, artifact_dir: Path, example: pd.DataFrame, model_name: str) -> ModelVersion:
+def signature_for(schema: FeatureSchema) -> ModelSignature:
+    """Input columns from the feature schema (numbers as double, the rest as text), all optional."""
+    inputs = Schema(
+        [ColSpec("double" if f.kind == "numeric" else "string", f.name, required=False) for f in schema.features]
+    )
+    outputs = Schema(
+        [ColSpec("long", "score"), ColSpec("string", "grade")]
+        + [ColSpec("double", c) for c in ("p_accept", "p_won", "expected_revenue")]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def log_model(scorer: LeadScorer, artifact_dir: Path, model_name: str) -> ModelVersion:
     """Log the pyfunc wrapper around our artifact, with signature and pinned requirements, and register it."""
-    features = example[scorer.transformer_.feature_names_in_].head(5)
-    signature = infer_signature(features, scorer.predict(features))
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=LeadScorerPyfunc(),
         artifacts={ARTIFACT_KEY: str(artifact_dir)},
-        signature=signature,
+        signature=signature_for(scorer.transformer_.schema_),
         pip_requirements=[f"{p}=={version(p)}" for p in PIP_REQUIREMENTS],
     )
     return mlflow.register_model(info.model_uri, model_name)

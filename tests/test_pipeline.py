@@ -1,0 +1,235 @@
+"""`leadscore train` end to end against a throwaway MLflow store: run contents, registry, gate, alarms."""
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.config import LeadscoreConfig
+from features.validation import DataValidationError
+from models.registry import load_model
+from training import tracking
+from training.cli import app
+from training.evaluate import LeakageError
+from training.pipeline import TrainResult, train
+from training.synthetic import CONFIG_TOML
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory, funnel: tuple[pd.DataFrame, pd.DataFrame]) -> Path:
+    root = tmp_path_factory.mktemp("pipeline")
+    funnel[0].to_csv(root / "leads.csv", index=False)
+    (root / "leadscore.toml").write_text(CONFIG_TOML)
+    return root
+
+
+@pytest.fixture(scope="module")
+def store(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def first(workdir: Path, store: str) -> TrainResult:
+    return train(workdir / "leads.csv", workdir / "leadscore.toml", store, "leads-test")
+
+
+def _config(workdir: Path, name: str, exclude: str) -> Path:
+    path = workdir / name
+    path.write_text(CONFIG_TOML.replace('exclude = ["email", "full_name", "sales_status"]', f"exclude = {exclude}"))
+    return path
+
+
+def test_first_version_is_champion_with_full_run(first: TrainResult, store: str) -> None:
+    assert first.version == "1" and first.decision.alias == "champion"
+    client = mlflow.MlflowClient(store)
+    run = client.get_run(first.run_id)
+    assert run.info.status == "FINISHED"
+    metrics = run.data.metrics
+    for key in (
+        "won_roc_auc",
+        "won_pr_auc",
+        "won_log_loss",
+        "won_brier",
+        "won_ece",
+        "won_lift_top10",
+        "won_capture_top20",
+        "accepted_roc_auc",
+        "revenue_capture_top20",
+        "revenue_predicted_total",
+        "revenue_actual_total",
+        "baseline_logreg_won_roc_auc",
+        "baseline_rate_won_roc_auc",
+    ):
+        assert key in metrics, key
+    params = run.data.params
+    assert params["data.id"] == "lead_id" and int(params["train_rows"]) > int(params["holdout_rows"]) > 0
+    assert run.data.tags["data_hash"] and run.data.tags["git_commit"]
+    artifacts = {a.path for a in client.list_artifacts(first.run_id, "plots")}
+    assert {
+        "plots/reliability.png",
+        "plots/gain_lift.png",
+        "plots/feature_importance.png",
+        "plots/shap_won.png",
+        "plots/shap_accepted.png",
+    } <= artifacts
+    top = {a.path for a in client.list_artifacts(first.run_id)}
+    assert {"schema.json", "config", "metrics.json"} <= top
+    assert str(client.get_model_version_by_alias("leads-test", "champion").version) == "1"
+
+
+def test_registered_model_loads_and_scores(
+    first: TrainResult, store: str, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    loaded = load_model("models:/leads-test@champion", store)
+    assert loaded.version == "1" and loaded.alias == "champion"
+    leads = funnel[0].head(10)
+    pd.testing.assert_frame_equal(loaded.scorer.predict(leads), first.fit.scorer.predict(leads))
+    pyfunc = mlflow.pyfunc.load_model("models:/leads-test/1")
+    assert pyfunc.metadata.signature is not None
+    schema = first.fit.scorer.transformer_.schema_
+    numeric = {f.name: float for f in schema.features if f.kind == "numeric"}
+    out = pyfunc.predict(leads[schema.names].astype(numeric))
+    assert list(out.columns) == ["score", "grade", "p_accept", "p_won", "expected_revenue"]
+
+
+def test_worse_model_becomes_challenger(first: TrainResult, workdir: Path, store: str) -> None:
+    weak = _config(
+        workdir,
+        "weak.toml",
+        '["email", "full_name", "sales_status", "demo_requested", "company_size", "seniority", "campaign", "channel"]',
+    )
+    second = train(workdir / "leads.csv", weak, store, "leads-test")
+    assert second.decision.alias == "challenger"
+    assert second.decision.challenger_metric < second.decision.champion_metric
+    client = mlflow.MlflowClient(store)
+    assert str(client.get_model_version_by_alias("leads-test", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias("leads-test", "challenger").version) == second.version
+    assert "worse than champion" in client.get_model_version("leads-test", second.version).tags["challenger_reason"]
+
+
+def test_leak_alarm_names_column_and_leaves_registry(first: TrainResult, workdir: Path, store: str) -> None:
+    leaky = _config(workdir, "leaky.toml", '["email", "full_name"]')
+    client = mlflow.MlflowClient(store)
+    before = len(client.search_model_versions("name='leads-test'"))
+    with pytest.raises(LeakageError, match="'sales_status'"):
+        train(workdir / "leads.csv", leaky, store, "leads-test")
+    assert len(client.search_model_versions("name='leads-test'")) == before
+    failed = client.search_runs(
+        [client.get_experiment_by_name(tracking.EXPERIMENT).experiment_id], "attributes.status = 'FAILED'"
+    )
+    assert failed, "the interrupted run is marked FAILED"
+
+
+def test_bad_data_fails_before_registering(
+    workdir: Path, store: str, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    bad = funnel[0].copy()
+    bad.loc[3, "won"] = 5
+    bad.to_csv(workdir / "bad.csv", index=False)
+    client = mlflow.MlflowClient(store)
+    champion = client.get_model_version_by_alias("leads-test", "champion").version
+    with pytest.raises(DataValidationError, match="'won'"):
+        train(workdir / "bad.csv", workdir / "leadscore.toml", store, "leads-test")
+    assert client.get_model_version_by_alias("leads-test", "champion").version == champion
+
+
+def test_cli_train_score_list_promote(
+    first: TrainResult, workdir: Path, store: str, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(workdir / "leads.csv"),
+            "--config",
+            str(workdir / "leadscore.toml"),
+            "--tracking-uri",
+            store,
+            "--model-name",
+            "cli-test",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "run id:" in result.output and "@champion" in result.output and "ROC-AUC" in result.output
+    new = funnel[0].tail(200).drop(columns=["accepted", "won"])
+    new.to_csv(workdir / "new.csv", index=False)
+    out = workdir / "scores.csv"
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--data",
+            str(workdir / "new.csv"),
+            "--out",
+            str(out),
+            "--model",
+            "models:/cli-test@champion",
+            "--tracking-uri",
+            store,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["lead_id", "score", "grade", "p_accept", "p_won", "expected_revenue", "reasons"]
+    assert len(scores) == 200 and scores["reasons"].str.contains("likelihood").all()
+    result = runner.invoke(app, ["models", "list", "--model-name", "cli-test", "--tracking-uri", store])
+    assert result.exit_code == 0 and "champion" in result.output
+    result = runner.invoke(app, ["models", "promote", "9", "--model-name", "cli-test", "--tracking-uri", store])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["models", "promote", "1", "--model-name", "cli-test", "--tracking-uri", store])
+    assert result.exit_code == 0
+    reason = mlflow.MlflowClient(store).get_model_version("cli-test", "1").tags["champion_reason"]
+    assert reason == "manual promotion"
+
+
+def test_cli_score_missing_columns(
+    first: TrainResult, workdir: Path, store: str, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    funnel[0].head(50).drop(columns=["seniority"]).to_csv(workdir / "partial.csv", index=False)
+    args = [
+        "score",
+        "--data",
+        str(workdir / "partial.csv"),
+        "--out",
+        str(workdir / "p.csv"),
+        "--model",
+        "models:/leads-test@champion",
+        "--tracking-uri",
+        store,
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "seniority" in result.output and not (workdir / "p.csv").exists()
+    result = runner.invoke(app, [*args, "--allow-missing"])
+    assert result.exit_code == 0 and "seniority" in result.output
+    assert len(pd.read_csv(workdir / "p.csv")) == 50
+
+
+def test_cli_errors_are_clear(workdir: Path, store: str, demo_config: LeadscoreConfig) -> None:
+    result = runner.invoke(
+        app, ["validate", "--data", str(workdir / "nope.csv"), "--config", str(workdir / "leadscore.toml")]
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output and "Traceback" not in result.output
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--data",
+            str(workdir / "leads.csv"),
+            "--out",
+            str(workdir / "x.csv"),
+            "--model",
+            "models:/no-such-model@champion",
+            "--tracking-uri",
+            store,
+        ],
+    )
+    assert result.exit_code == 2 and "leadscore train" in result.output
+    result = runner.invoke(
+        app, ["validate", "--data", str(workdir / "leads.csv"), "--config", str(workdir / "leadscore.toml")]
+    )
+    assert result.exit_code == 0 and "10000 rows" in result.output
