@@ -3,7 +3,8 @@
 Heads (each trained only when its outcome is configured):
 - `accepted`: P(sales accepts the lead);
 - `won`: P(deal won), unconditional over all leads (derived from revenue > 0 when only revenue is given);
-- `revenue`: E[revenue | won], a gamma regression on won leads; expected revenue = p_won * E[revenue | won].
+- `revenue`: E[revenue | won], a gamma regression on won leads rescaled to the balance property;
+  expected revenue = p_won * E[revenue | won].
 Probabilities are calibrated on the validation fold. The score is the percentile of the lead's expected
 value among the training leads, so 90 means "better than 90% of past leads".
 """
@@ -141,9 +142,13 @@ class LeadScorer:
                 self.calibrators_[head] = Calibrator(self.training.calibration).fit(raw_val, y_val[head])
         if "revenue" in y:
             won, won_val = y["revenue"] > 0, y_val["revenue"] > 0
-            self.heads_["revenue"] = self._train_head(
-                "gamma", X[won], y["revenue"][won], X_val[won_val], y_val["revenue"][won_val]
-            )
+            booster = self._train_head("gamma", X[won], y["revenue"][won], X_val[won_val], y_val["revenue"][won_val])
+            self.heads_["revenue"] = booster
+            # Balance property: gamma deviance on heavy tails under-predicts the mean deal size; rescale so
+            # predicted and actual revenue of the won training and validation leads add up to the same total.
+            actual = np.concatenate([y["revenue"][won], y_val["revenue"][won_val]])
+            predicted = booster.predict(np.vstack([X[won], X_val[won_val]]), num_threads=1)
+            self.revenue_scale_ = float(actual.sum() / predicted.sum())
         reference = np.sort(self.expected_value(X))
         grid = np.linspace(0, len(reference) - 1, min(_REFERENCE_POINTS, len(reference))).round().astype(int)
         self.score_reference_ = reference[grid]
@@ -163,7 +168,8 @@ class LeadScorer:
     def _predict_matrix(self, X: np.ndarray) -> dict[str, np.ndarray]:
         out = dict(self.heads_output(X).calibrated)
         if "revenue" in self.heads_:
-            out["revenue_if_won"] = self.heads_["revenue"].predict(X, num_threads=threads_for(len(X)))
+            raw_revenue = self.heads_["revenue"].predict(X, num_threads=threads_for(len(X)))
+            out["revenue_if_won"] = self.revenue_scale_ * raw_revenue
             out["expected_revenue"] = out["won"] * out["revenue_if_won"]
         return out
 
