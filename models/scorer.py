@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 
 from features.config import DataConfig, TrainingConfig
 from features.transform import LeadTransformer
+from models.drift import build_reference
 from models.reasons import Reason, display_value, sentence
 
 GRADE_THRESHOLDS: dict[str, float] = {"A": 80.0, "B": 50.0, "C": 20.0}
@@ -153,6 +154,14 @@ class LeadScorer:
         grid = np.linspace(0, len(reference) - 1, min(_REFERENCE_POINTS, len(reference))).round().astype(int)
         self.score_reference_ = reference[grid]
         self.grade_thresholds_ = dict(GRADE_THRESHOLDS)
+        transformer = self.transformer_
+        self.drift_reference_ = build_reference(
+            X,
+            transformer.sources_,
+            {spec.name: spec.kind for spec in transformer.schema_.features},
+            {name: len(codes) for name, codes in transformer.codes_.items()},
+            self.predict_matrix(X)["score"].to_numpy(float),
+        )
         self.value_basis_ = (
             "expected_revenue" if "revenue" in self.heads_ else ("p_won" if "won" in self.heads_ else "p_accept")
         )

@@ -146,7 +146,7 @@ def test_load_rejects_other_library_version(fitted: FitResult, tmp_path: Path) -
     manifest = json.loads(manifest_path.read_text())
     manifest["versions"]["lightgbm"] = "3.0.0"
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(ModelLoadError, match="trained with lightgbm 3.0.0"):
+    with pytest.raises(ModelLoadError, match=r"trained with lightgbm 3\.0\.0"):
         load_scorer(tmp_path / "m")
 
 
@@ -171,3 +171,24 @@ def test_fit_returns_self(fitted: FitResult, demo_config: LeadscoreConfig) -> No
     scorer = LeadScorer(demo_config.data, demo_config.training)
     assert scorer.fit(split.train, split.valid) is scorer
     assert hasattr(scorer, "heads_") and hasattr(scorer, "score_reference_")
+
+
+def test_drift_reference_flags_shifted_population(fitted: FitResult) -> None:
+    from models.drift import psi_status
+    from training.synthetic import generate_funnel
+
+    scorer = fitted.scorer
+    reference = scorer.drift_reference_
+    same, _ = generate_funnel(4000, seed=7)
+    shifted, _ = generate_funnel(4000, seed=7, shift=True)
+    results = {}
+    for name, frame in (("same", same), ("shifted", shifted)):
+        X = scorer.transformer_.transform(frame)
+        bins = reference.bin_matrix(X)
+        assert bins.shape == (len(frame), len(scorer.transformer_.feature_names_in_))
+        results[name] = reference.psi(bins, scorer.predict_matrix(X)["score"].to_numpy(float))
+    assert all(psi_status(v) == "stable" for k, v in results["same"].items() if k != "score"), results["same"]
+    assert psi_status(results["shifted"]["company_size"]) != "stable"
+    assert psi_status(results["shifted"]["campaign"]) != "stable"
+    assert psi_status(results["shifted"]["seniority"]) == "stable"
+    assert psi_status(results["shifted"]["country"]) == "stable"
