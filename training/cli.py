@@ -23,6 +23,7 @@ from models.artifact import ModelLoadError
 from models.registry import DEFAULT_MODEL_URI, load_model
 from training.data import DataFileError, load_config, load_table
 from training.evaluate import LeakageError
+from training.feedback import FeedbackStoreError
 
 app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Registered model versions: list and promote.", no_args_is_help=True)
@@ -30,7 +31,15 @@ app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 out = Console()
 
-USER_ERRORS = (ConfigError, DataFileError, DataValidationError, LeakageError, ModelLoadError, MissingColumnsError)
+USER_ERRORS = (
+    FeedbackStoreError,
+    ConfigError,
+    DataFileError,
+    DataValidationError,
+    LeakageError,
+    ModelLoadError,
+    MissingColumnsError,
+)
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Leads as CSV or Parquet.")]
 ConfigOpt = Annotated[Path, typer.Option("--config", help="leadscore.toml naming the column roles.")]
@@ -153,6 +162,36 @@ def _summary_table(metrics: dict[str, float]) -> Table:
     return table
 
 
+def _train_and_report(
+    data: Path, config: Path, tracking_uri: str | None, model_name: str, allow_leaky: bool, feedback_db: str | None
+) -> None:
+    from training.pipeline import train as run_training
+
+    with step_progress("training") as step:
+        result = run_training(data, config, tracking_uri, model_name, allow_leaky, step, feedback_db)
+    for warning in result.fit.report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if result.fit.leaky:
+        console.print(f"[yellow]warning:[/] trained with leaky columns (--allow-leaky): {sorted(result.fit.leaky)}")
+    if feedback_db:
+        out.print("feedback: " + ", ".join(f"{k.removeprefix('feedback_')}={v}" for k, v in result.feedback.items()))
+        if not result.rejection_reasons.empty:
+            table = Table(title="Rejection reasons (share of rejections)")
+            for col in result.rejection_reasons.columns:
+                table.add_column(str(col))
+            for row in result.rejection_reasons.fillna("").itertuples(index=False):
+                table.add_row(*(str(v) for v in row))
+            out.print(table)
+    out.print(_summary_table(result.fit.metrics))
+    out.print(f"run id: {result.run_id}")
+    out.print(
+        f"model:  models:/{result.model_name}/{result.version} -> @{result.decision.alias} ({result.decision.reason})"
+    )
+
+
+LeakyOpt = Annotated[bool, typer.Option(help="Train even if a column trips the leakage alarm.")]
+
+
 @app.command()
 @friendly_errors
 def train(
@@ -160,22 +199,31 @@ def train(
     config: ConfigOpt,
     tracking_uri: TrackingOpt = None,
     model_name: ModelNameOpt = "leadscore",
-    allow_leaky: Annotated[bool, typer.Option(help="Train even if a column trips the leakage alarm.")] = False,
+    allow_leaky: LeakyOpt = False,
 ) -> None:
     """Train the acceptance, win and revenue heads, log to MLflow, register, and run the promotion gate."""
-    from training.pipeline import train as run_training
+    _train_and_report(data, config, tracking_uri, model_name, allow_leaky, None)
 
-    with step_progress("training") as step:
-        result = run_training(data, config, tracking_uri, model_name, allow_leaky, step)
-    for warning in result.fit.report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if result.fit.leaky:
-        console.print(f"[yellow]warning:[/] trained with leaky columns (--allow-leaky): {sorted(result.fit.leaky)}")
-    out.print(_summary_table(result.fit.metrics))
-    out.print(f"run id: {result.run_id}")
-    out.print(
-        f"model:  models:/{result.model_name}/{result.version} -> @{result.decision.alias} ({result.decision.reason})"
-    )
+
+@app.command()
+@friendly_errors
+def retrain(
+    data: DataOpt,
+    config: ConfigOpt,
+    feedback_db: Annotated[
+        str | None,
+        typer.Option(
+            "--feedback-db", help="Feedback store URL; default LEADSCORE_FEEDBACK_DB or .leadscore/feedback.db."
+        ),
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    model_name: ModelNameOpt = "leadscore",
+    allow_leaky: LeakyOpt = False,
+) -> None:
+    """Retrain with sales decisions joined in as acceptance labels; promoted only through the gate."""
+    from training.tracking import default_feedback_url
+
+    _train_and_report(data, config, tracking_uri, model_name, allow_leaky, feedback_db or default_feedback_url())
 
 
 @app.command()

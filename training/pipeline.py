@@ -20,6 +20,7 @@ from models.scorer import LeadScorer
 from training import tracking
 from training.data import frame_hash, load_config, load_table
 from training.evaluate import baseline_metrics, evaluate_scorer, leakage_error, leaky_columns
+from training.feedback import apply_feedback, read_decisions, rejection_reasons
 from training.plots import training_plots
 from training.split import Split, split_leads
 
@@ -47,6 +48,8 @@ class TrainResult:
     version: str
     decision: tracking.GateDecision
     fit: FitResult
+    feedback: dict[str, int] = field(default_factory=dict)
+    rejection_reasons: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _noop(_: str) -> None:
@@ -97,12 +100,24 @@ def train(
     model_name: str = "leadscore",
     allow_leaky: bool = False,
     step: Step = _noop,
+    feedback_url: str | None = None,
 ) -> TrainResult:
-    """Run the whole training job; a failure leaves the registry untouched and the MLflow run FAILED."""
+    """Run the whole training job; a failure leaves the registry untouched and the MLflow run FAILED.
+
+    With `feedback_url`, sales decisions from the feedback store are joined in as acceptance labels
+    (rule in `training.feedback`), and the run records how many labels came from feedback."""
     config = load_config(config_path)
     raw = load_table(data_path)
+    decisions = read_decisions(feedback_url) if feedback_url else None
     tracking.configure(tracking_uri)
     with mlflow.start_run() as run:
+        feedback_counts: dict[str, int] = {}
+        if decisions is not None:
+            step("joining sales feedback")
+            joined = apply_feedback(raw, decisions, config.data)
+            raw, feedback_counts = joined.frame, joined.counts
+            labels = feedback_counts["feedback_new_labels"] + feedback_counts["feedback_overrode_crm"]
+            mlflow.log_metrics(feedback_counts | {"labels_from_feedback": labels})
         mlflow.set_tags(
             {"git_commit": tracking.git_commit(), "data_path": str(data_path), "data_hash": frame_hash(raw)}
         )
@@ -143,4 +158,9 @@ def train(
         )
         mlflow.set_tags({"gate_alias": decision.alias, "gate_reason": decision.reason, "model_version": mv.version})
         mlflow.log_text(json.dumps(fit.metrics, indent=2, sort_keys=True), "metrics.json")
-    return TrainResult(run.info.run_id, model_name, str(mv.version), decision, fit)
+        reasons = pd.DataFrame()
+        if decisions is not None and len(decisions):
+            grades = fit.scorer.predict(raw)["grade"]
+            reasons = rejection_reasons(decisions, raw, grades, config.data)
+            mlflow.log_text(reasons.to_csv(index=False), "feedback/rejection_reasons.csv")
+    return TrainResult(run.info.run_id, model_name, str(mv.version), decision, fit, feedback_counts, reasons)

@@ -35,6 +35,11 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
 
 
+def default_feedback_url() -> str:
+    """`LEADSCORE_FEEDBACK_DB` if set, else the service's default SQLite file under the project."""
+    return os.environ.get("LEADSCORE_FEEDBACK_DB") or f"sqlite:///{state_dir() / 'feedback.db'}"
+
+
 def configure(tracking_uri: str | None = None) -> str:
     """Point MLflow at the store and make sure the experiment exists (artifacts next to a local store)."""
     uri = tracking_uri or default_tracking_uri()

@@ -1,0 +1,108 @@
+"""Sales decisions from the feedback store become acceptance labels for the next training run.
+
+The store is the service's `feedback_events` table (any SQLAlchemy URL); training reads it as data and
+never imports the service. The join rule, counted in every run:
+- the latest decision per lead wins (by time received, then insertion order), so duplicates and
+  out-of-order retries count once;
+- `accept` sets accepted = 1; `reject` sets accepted = 0 and, when the CRM has no win, won = 0 and
+  revenue = 0 (a rejected lead cannot close);
+- a decision overrides the CRM's `accepted` value (sales' explicit word is the acceptance label),
+  except that a lead the CRM records as won keeps its CRM outcome: a win proves acceptance;
+- rows still without outcomes after the join (open leads with no decision) are left out of training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from features.config import DataConfig
+from features.schema import to_boolean, to_number
+
+TABLE = "feedback_events"
+
+
+class FeedbackStoreError(RuntimeError):
+    """The feedback database cannot be read."""
+
+
+@dataclass(frozen=True)
+class FeedbackJoin:
+    """Training rows after the join, and how feedback changed them."""
+
+    frame: pd.DataFrame
+    counts: dict[str, int]
+
+
+def read_decisions(url: str) -> pd.DataFrame:
+    """Latest decision per lead: lead_id, decision, reason_code, received_at (empty frame if none yet)."""
+    query = text(f"SELECT id, lead_id, decision, reason_code, received_at FROM {TABLE}")
+    try:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            events = pd.read_sql(query, conn)
+    except SQLAlchemyError as err:
+        raise FeedbackStoreError(f"cannot read feedback from {url}: {type(err).__name__}") from None
+    if events.empty:
+        return events.drop(columns="id")
+    events["received_at"] = pd.to_datetime(events["received_at"], utc=True, format="mixed")
+    latest = events.sort_values(["received_at", "id"]).groupby("lead_id", sort=False).tail(1)
+    return latest.drop(columns="id").reset_index(drop=True)
+
+
+def apply_feedback(raw: pd.DataFrame, decisions: pd.DataFrame, data: DataConfig) -> FeedbackJoin:
+    """Apply the join rule (module docstring) to raw training rows; returns rows to train on and counts."""
+    if not data.accepted:
+        raise ValueError("feedback gives acceptance labels: configure an `accepted` column to retrain with it")
+    frame = raw.copy()
+    ids = frame[data.id].astype(str)
+    decided = decisions.drop_duplicates("lead_id", keep="last").set_index("lead_id")["decision"]
+    decision = ids.map(decided)
+    accepted, _ = to_boolean(frame[data.accepted].replace("", pd.NA))
+    won = to_boolean(frame[data.won].replace("", pd.NA))[0] if data.won else pd.Series(float("nan"), index=frame.index)
+    crm_won = won == 1
+    label = decision.map({"accept": 1.0, "reject": 0.0})
+    applies = label.notna() & ~crm_won
+    counts = {
+        "feedback_decisions": int(decisions["lead_id"].nunique()) if len(decisions) else 0,
+        "feedback_matched_leads": int(label.notna().sum()),
+        "feedback_new_labels": int((applies & accepted.isna()).sum()),
+        "feedback_overrode_crm": int((applies & accepted.notna() & (accepted != label)).sum()),
+        "feedback_agreed_with_crm": int((applies & (accepted == label)).sum()),
+        "feedback_conflicts_kept_crm_win": int((label == 0).where(crm_won, False).sum()),
+    }
+    frame[data.accepted] = accepted.where(~applies, label)
+    rejected = applies & (label == 0)
+    if data.won:
+        frame[data.won] = won.where(~rejected, 0.0)
+    if data.revenue:
+        revenue, _ = to_number(frame[data.revenue].replace("", pd.NA))
+        frame[data.revenue] = revenue.where(~rejected, 0.0)
+    outcomes = list(data.outcome_columns.values())
+    complete = frame[outcomes].notna().all(axis=1)
+    counts["open_leads_left_out"] = int((~complete).sum())
+    return FeedbackJoin(frame[complete].reset_index(drop=True), counts)
+
+
+def rejection_reasons(
+    decisions: pd.DataFrame, leads: pd.DataFrame, grades: pd.Series, data: DataConfig
+) -> pd.DataFrame:
+    """Share of each rejection reason per campaign and per grade: which objections dominate where."""
+    rejected = decisions[decisions["decision"] == "reject"].copy()
+    rejected["reason_code"] = rejected["reason_code"].fillna("unspecified")
+    keyed = leads.assign(grade=grades.to_numpy(), _id=leads[data.id].astype(str)).set_index("_id")
+    rejected = rejected[rejected["lead_id"].isin(keyed.index)]
+    rows = []
+    groups = [("grade", "grade")] + ([("campaign", data.campaign)] if data.campaign else [])
+    for label, column in groups:
+        group_of = rejected["lead_id"].map(keyed[column])
+        table = pd.crosstab(group_of, rejected["reason_code"], normalize="index")
+        for group, shares in table.iterrows():
+            n = int((group_of == group).sum())
+            rows.append(
+                {"by": label, "group": group, "rejections": n, "top_reason": shares.idxmax(), **shares.round(3)}
+            )
+    return pd.DataFrame(rows)
