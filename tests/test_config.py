@@ -67,3 +67,17 @@ def test_load_config_reads_bom(tmp_path: Path) -> None:
     path = tmp_path / "leadscore.toml"
     path.write_text(MINIMAL, encoding="utf-8-sig")
     assert load_config(path).data.id == "lead_id"
+
+
+def test_cli_shows_bracketed_key_names(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    (tmp_path / "leadscore.toml").write_text(MINIMAL + 'colour = "red"\n')
+    (tmp_path / "leads.csv").write_text("lead_id,won\n1,1\n")
+    result = CliRunner().invoke(
+        app, ["validate", "--data", str(tmp_path / "leads.csv"), "--config", str(tmp_path / "leadscore.toml")]
+    )
+    assert result.exit_code == 2
+    assert "[data.colour] unknown key" in result.output

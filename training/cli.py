@@ -7,12 +7,14 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -67,7 +69,7 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: nothing was registered")
@@ -136,7 +138,7 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
     frame = load_table(data)
     prepared = prepare_training_frame(frame, cfg)
     for warning in prepared.report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}")
 
 
@@ -170,7 +172,7 @@ def _train_and_report(
     with step_progress("training") as step:
         result = run_training(data, config, tracking_uri, model_name, allow_leaky, step, feedback_db)
     for warning in result.fit.report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     if result.fit.leaky:
         console.print(f"[yellow]warning:[/] trained with leaky columns (--allow-leaky): {sorted(result.fit.leaky)}")
     if feedback_db:
@@ -258,6 +260,73 @@ def score(
     )
 
 
+def _since(value: str | None) -> datetime | None:
+    """`7d`, `12h` or an ISO date/time; None means all recorded traffic."""
+    if not value:
+        return None
+    unit = {"d": "days", "h": "hours"}.get(value[-1:])
+    try:
+        if unit and value[:-1].isdigit():
+            return datetime.now(UTC) - timedelta(**{unit: int(value[:-1])})
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"--since takes 7d, 12h or an ISO date, not {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+@friendly_errors
+def monitor(
+    since: Annotated[str | None, typer.Option(help="Window: 7d, 12h or an ISO date (default: all traffic).")] = None,
+    model: Annotated[str, typer.Option("--model", help="Model whose traffic to check.")] = DEFAULT_MODEL_URI,
+    store: Annotated[
+        str | None, typer.Option(help="Service database URL (scored leads, feedback); default LEADSCORE_FEEDBACK_DB.")
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    psi_threshold: Annotated[float, typer.Option(help="PSI above which a column counts as drifted.")] = 0.25,
+    ece_threshold: Annotated[float, typer.Option(help="Live calibration error that recommends a retrain.")] = 0.05,
+    log: Annotated[bool, typer.Option(help="Record the check as an MLflow run with a reliability plot.")] = True,
+) -> None:
+    """Population stability (PSI) of recent traffic vs training, and live calibration vs sales decisions."""
+    import tempfile
+
+    from training.monitor import log_monitor_run
+    from training.monitor import monitor as run_monitor
+    from training.tracking import configure, default_feedback_url
+
+    configure(tracking_uri)
+    loaded = load_model(model)
+    url = store or default_feedback_url()
+    report = run_monitor(loaded, url, url, _since(since), psi_threshold, ece_threshold)
+    if not report.rows:
+        console.print(f"no scoring traffic recorded for model version {loaded.version} in {url}")
+        raise typer.Exit(1)
+    table = Table(title=f"Population stability, model v{report.model_version}, {report.rows} scored leads")
+    for col in ("column", "PSI", "status"):
+        table.add_column(col)
+    colours = {"stable": "green", "watch": "yellow", "drift": "red"}
+    for name, value in sorted(report.psi.items(), key=lambda kv: -kv[1]):
+        status = report.status[name]
+        table.add_row(name, f"{value:.3f}", f"[{colours[status]}]{status}[/]")
+    out.print(table)
+    if not report.calibration.empty:
+        cal = Table(title=f"Live acceptance calibration by score decile (ECE {report.ece:.3f})")
+        for col in report.calibration.columns:
+            cal.add_column(str(col), justify="right")
+        for row in report.calibration.itertuples(index=False):
+            cal.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+        out.print(cal)
+    if log:
+        with tempfile.TemporaryDirectory() as tmp:
+            log_monitor_run(report, Path(tmp))
+    verdict = (
+        "[bold red]retrain recommended[/]: " + "; ".join(report.reasons)
+        if report.recommend_retrain
+        else ("[green]no retrain needed[/]")
+    )
+    out.print(verdict)
+
+
 @models_app.command("list")
 @friendly_errors
 def models_list(
@@ -298,3 +367,13 @@ def models_promote(
         console.print(f"[bold red]error:[/] {err.message.splitlines()[0]}")
         raise typer.Exit(2) from None
     out.print(f"models:/{model_name}/{version} is now @champion")
+
+
+def _register_command_groups() -> None:
+    """Commands that live next to the code they drive; registered here so `leadscore` stays one CLI."""
+    from training.cli_marketing import register as register_marketing
+
+    register_marketing(app)
+
+
+_register_command_groups()

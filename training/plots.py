@@ -37,6 +37,19 @@ def reliability_plot(ys: dict[str, np.ndarray], ps: dict[str, np.ndarray], path:
     return _save(fig, path)
 
 
+def reliability_table_plot(table: pd.DataFrame, path: Path) -> Path:
+    """Live calibration: predicted vs observed acceptance per score decile, point size by leads."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1, label="perfect")
+    ax.scatter(
+        table["predicted"], table["observed"], s=20 + 200 * table["leads"] / table["leads"].max(), label="decile"
+    )
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted acceptance", ylabel="observed (sales decisions)")
+    ax.set_title("Live reliability by score decile")
+    ax.legend()
+    return _save(fig, path)
+
+
 def gain_plot(ys: dict[str, np.ndarray], ranking: np.ndarray, path: Path) -> Path:
     """Cumulative gain (share of each outcome captured) and lift against share of leads worked."""
     order = np.argsort(-ranking, kind="stable")

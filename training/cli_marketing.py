@@ -1,0 +1,239 @@
+"""`leadscore report campaigns`, `leadscore plan` and `leadscore route`: marketing by the numbers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
+from training.cli import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
+from training.data import load_config, load_table
+from training.marketing import (
+    Plan,
+    PlanError,
+    build_report,
+    display_rows,
+    load_spend,
+    log_report,
+    parse_amount,
+    parse_mix,
+    plan_quota,
+    require_column,
+    route_leads,
+    score_leads,
+    write_report,
+)
+from training.tracking import configure
+
+ModelOpt = Annotated[str, typer.Option("--model", help="models:/NAME@ALIAS, models:/NAME/N or a model directory.")]
+
+report_app = typer.Typer(
+    help="Reports for marketing: which campaigns bring accepted leads and revenue.", no_args_is_help=True
+)
+
+
+def _load(model: str, tracking_uri: str | None) -> LoadedModel:
+    """A local model directory needs no MLflow store; a registry URI does."""
+    if not Path(model).is_dir():
+        configure(tracking_uri)
+    return load_model(model)
+
+
+def _model_label(loaded: LoadedModel) -> str:
+    return f"{loaded.uri} (version {loaded.version})" if loaded.version else loaded.uri
+
+
+@report_app.command("campaigns")
+@friendly_errors
+def report_campaigns(
+    data: DataOpt,
+    config: ConfigOpt,
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.html, campaigns.csv and charts.")],
+    model: ModelOpt = DEFAULT_MODEL_URI,
+    tracking_uri: TrackingOpt = None,
+    costs: Annotated[Path | None, typer.Option("--costs", help="CSV with columns campaign,spend.")] = None,
+    min_leads: Annotated[int, typer.Option(min=1, help="Closed leads a campaign needs to be ranked.")] = 100,
+    confidence: Annotated[float, typer.Option(min=0.5, max=0.99, help="Interval confidence.")] = 0.9,
+) -> None:
+    """Per campaign (and channel): acceptance, wins, revenue per lead with intervals, pipeline, drivers.
+
+    Logged to MLflow when --tracking-uri or MLFLOW_TRACKING_URI is set.
+    """
+    cfg = load_config(config)
+    frame = load_table(data)
+    require_column(frame, cfg.data.campaign, "campaign", data)
+    spend = load_spend(costs) if costs else None
+    with step_progress("campaign report") as step:
+        step("loading the model")
+        loaded = _load(model, tracking_uri)
+        step(f"scoring and explaining {len(frame):,} leads")
+        scored = score_leads(loaded.scorer, frame, cfg.data)
+        report = build_report(scored, frame, cfg.data, spend, min_leads, confidence, data)
+        step("writing the report")
+        head = "won" if "won" in loaded.scorer.heads_ else "accepted"
+        paths = write_report(report, out_dir, data.name, _model_label(loaded), head)
+    if report.unknown_spend:
+        console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
+    out.print(_report_table(report.campaigns, confidence))
+    for path in paths[:2]:
+        out.print(f"wrote {path}")
+    out.print(f"      and {len(paths) - 2} more files in {out_dir}")
+    if tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+        configure(tracking_uri)
+        run_id = log_report(paths, {"data_path": str(data), "model_uri": loaded.uri})
+        out.print(f"logged to MLflow run {run_id}")
+
+
+def _report_table(summary: pd.DataFrame, confidence: float) -> Table:
+    table = Table(title=f"Campaigns, best first ({confidence:.0%} intervals)")
+    columns = {
+        "#": "rank",
+        "campaign": "name",
+        "verdict": "verdict",
+        "leads": "leads",
+        "revenue / lead": "revenue_per_lead",
+        "accept (actual)": "accept_rate",
+        "accept (model)": "predicted_accept",
+        "pipeline": "pipeline",
+    }
+    if "spend" in summary:
+        columns["ROI"] = "roi"
+    for title in columns:
+        table.add_column(title, justify="left" if title in ("campaign", "verdict") else "right")
+    styles = {"keep": "green", "cut": "red", "too few leads": "dim"}
+    for row in display_rows(summary):
+        table.add_row(*(row[key] for key in columns.values()), style=styles.get(row["verdict"]))
+    return table
+
+
+def _count(value: float) -> str:
+    """Whole numbers for planning, one decimal when small enough that rounding would mislead."""
+    return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
+
+
+def _plan_table(plan: Plan) -> Table:
+    period = f" in {plan.period}" if plan.period else ""
+    table = Table(title=f"Leads needed for {plan.target:,.0f} revenue{period} ({plan.mix_source} mix)")
+    interval = f"{plan.confidence:.0%} interval"
+    titles = ("campaign", "share", "model rev / lead", "actual rev / lead", "leads", interval, "SALs", "wins")
+    for title in titles:
+        table.add_column(title, justify="left" if title == "campaign" else "right")
+    for name, row in plan.campaigns.iterrows():
+        table.add_row(
+            str(name),
+            f"{row['share']:.0%}",
+            f"{row['expected_revenue_per_lead']:,.0f}",
+            f"{row['observed_revenue_per_lead']:,.0f}",
+            _count(row["leads"]),
+            f"{_count(row['leads_lo'])}–{_count(row['leads_hi'])}",
+            "–" if row.isna()["accepted"] else _count(row["accepted"]),
+            _count(row["wins"]),
+        )
+    sals = "–" if plan.accepted is None else _count(plan.accepted.median)
+    per_lead_columns = ("expected_revenue_per_lead", "observed_revenue_per_lead")
+    table.add_row(
+        "total",
+        "100%",
+        *(f"{(plan.campaigns['share'] * plan.campaigns[c]).sum():,.0f}" for c in per_lead_columns),
+        _count(plan.leads.median),
+        f"{_count(plan.leads.lo)}–{_count(plan.leads.hi)}",
+        sals,
+        _count(plan.wins.median),
+        style="bold",
+        end_section=True,
+    )
+    table.caption = (
+        f"between {plan.leads.lo:,.0f} and {plan.leads.hi:,.0f} leads for {plan.confidence:.0%} confidence "
+        f"(median {plan.leads.median:,.0f})"
+    )
+    return table
+
+
+@friendly_errors
+def plan(
+    revenue_target: Annotated[str, typer.Option("--revenue-target", help="Revenue to reach: 2500000, 2.5M, 250k.")],
+    data: DataOpt,
+    config: ConfigOpt,
+    period: Annotated[str | None, typer.Option(help="Label for the plan, e.g. 2026-Q1 (echoed back).")] = None,
+    mix: Annotated[
+        str | None, typer.Option(help="campaign=share,... summing to 1; default: the historical mix.")
+    ] = None,
+    model: ModelOpt = DEFAULT_MODEL_URI,
+    tracking_uri: TrackingOpt = None,
+    confidence: Annotated[float, typer.Option(min=0.5, max=0.99, help="Interval confidence.")] = 0.8,
+    simulations: Annotated[int, typer.Option(min=100, help="Simulated funnels behind the interval.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """How many leads, sales-accepted leads and wins a revenue target needs, overall and per campaign."""
+    cfg = load_config(config)
+    frame = load_table(data)
+    campaign = require_column(frame, cfg.data.campaign, "campaign", data)
+    try:
+        target = parse_amount(revenue_target)
+        shares = parse_mix(mix) if mix is not None else None
+        loaded = _load(model, tracking_uri)
+        scored = score_leads(loaded.scorer, frame, cfg.data, explain=False)
+        result = plan_quota(
+            scored,
+            frame[campaign],
+            target,
+            mix=shares,
+            period=period,
+            confidence=confidence,
+            n_sims=simulations,
+            seed=seed,
+        )
+    except PlanError as err:
+        raise typer.BadParameter(str(err)) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        out.print(_plan_table(result))
+
+
+@friendly_errors
+def route(
+    data: DataOpt,
+    capacity: Annotated[int, typer.Option("--capacity", min=1, help="Leads per owner (or in total without --by).")],
+    out_path: Annotated[Path, typer.Option("--out", help="CSV for the CRM: id, owner, rank, score, reasons.")],
+    by: Annotated[str | None, typer.Option("--by", help="Owner or team column: capacity applies per owner.")] = None,
+    model: ModelOpt = DEFAULT_MODEL_URI,
+    tracking_uri: TrackingOpt = None,
+    reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per head and direction (0 = none).")] = 2,
+    allow_missing: Annotated[bool, typer.Option(help="Score even if feature columns are absent (as missing).")] = False,
+) -> None:
+    """The best N open leads per owner by expected revenue (ties by p_accept), as a CSV the CRM can import."""
+    frame = load_table(data)
+    loaded = _load(model, tracking_uri)
+    with step_progress("routing") as step:
+        step(f"scoring {len(frame):,} leads")
+        routed = route_leads(loaded.scorer, frame, capacity, by, reasons, allow_missing, data)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    routed.leads.to_csv(out_path, index=False)
+    if by:
+        counts = routed.leads[by].value_counts()
+        short = sorted(counts[counts < capacity].index)
+        if short:
+            console.print(f"[yellow]warning:[/] fewer than {capacity} open leads for {short}")
+        who = f"{len(counts)} owner(s)"
+    else:
+        who = "the team"
+    skipped = f"{routed.closed_skipped:,} with an outcome"
+    if routed.no_owner_skipped:
+        skipped += f", {routed.no_owner_skipped:,} without an owner"
+    out.print(f"routed {len(routed.leads):,} of {routed.open_leads:,} open leads to {who} -> {out_path}")
+    out.print(f"skipped {skipped}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report campaigns`, `plan` and `route` to the leadscore CLI."""
+    app.add_typer(report_app, name="report")
+    app.command("plan")(plan)
+    app.command("route")(route)

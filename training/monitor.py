@@ -1,0 +1,125 @@
+"""`leadscore monitor`: is the champion still looking at the population it was trained on, and still calibrated?
+
+Reads what the service records per scored lead (the `scored_leads` table: model version, score,
+p_accept and bin numbers per input column, never raw values) and the sales decisions in the feedback
+store, and compares them with the training reference kept in the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from models.drift import DRIFT, psi_status
+from models.registry import LoadedModel
+from training.feedback import FeedbackStoreError, read_decisions
+
+TRAFFIC_TABLE = "scored_leads"
+
+
+@dataclass
+class MonitorReport:
+    """PSI per column and for the score, calibration by score decile, and whether to retrain."""
+
+    model_version: str | None
+    rows: int
+    psi: dict[str, float]
+    calibration: pd.DataFrame
+    ece: float | None
+    recommend_retrain: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> dict[str, str]:
+        """stable / watch / drift per column and for the score."""
+        return {name: psi_status(value) for name, value in self.psi.items()}
+
+
+def read_traffic(url: str, since: datetime | None, model_version: str | None) -> pd.DataFrame:
+    """Recorded scoring traffic, optionally since a time and for one model version."""
+    clauses, params = [], {}
+    if since is not None:
+        clauses.append("scored_at >= :since")
+        params["since"] = since
+    if model_version is not None:
+        clauses.append("model_version = :version")
+        params["version"] = model_version
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    query = text(f"SELECT lead_id, scored_at, model_version, score, p_accept, bins FROM {TRAFFIC_TABLE}{where}")
+    try:
+        with create_engine(url).connect() as conn:
+            return pd.read_sql(query, conn, params=params)
+    except SQLAlchemyError as err:
+        raise FeedbackStoreError(f"cannot read scoring traffic from {url}: {type(err).__name__}") from None
+
+
+def calibration_by_decile(traffic: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Predicted vs observed acceptance by score decile, for scored leads that have a sales decision since."""
+    latest = traffic.sort_values("scored_at").groupby("lead_id").tail(1)
+    joined = latest.merge(decisions[["lead_id", "decision"]], on="lead_id", how="inner")
+    if joined.empty:
+        return pd.DataFrame(columns=["decile", "leads", "predicted", "observed"])
+    joined["observed"] = (joined["decision"] == "accept").astype(float)
+    joined["decile"] = np.minimum(joined["score"].astype(int) // 10, 9)
+    table = joined.groupby("decile").agg(
+        leads=("observed", "size"), predicted=("p_accept", "mean"), observed=("observed", "mean")
+    )
+    return table.reset_index()
+
+
+def monitor(
+    model: LoadedModel,
+    store_url: str,
+    feedback_url: str,
+    since: datetime | None = None,
+    psi_threshold: float = DRIFT,
+    ece_threshold: float = 0.05,
+) -> MonitorReport:
+    """PSI of recent traffic against the model's training reference, calibration against sales decisions."""
+    traffic = read_traffic(store_url, since, model.version)
+    reference = model.scorer.drift_reference_
+    reasons: list[str] = []
+    psi: dict[str, float] = {}
+    if len(traffic):
+        bins = np.array([[int(b) for b in row.split(",")] for row in traffic["bins"]], dtype=int)
+        psi = reference.psi(bins, traffic["score"].to_numpy(float))
+        drifted = [name for name, value in psi.items() if value > psi_threshold]
+        if drifted:
+            reasons.append(f"population drift (PSI > {psi_threshold}) in: {', '.join(drifted)}")
+    decisions = read_decisions(feedback_url)
+    calibration = calibration_by_decile(traffic, decisions) if len(traffic) and len(decisions) else pd.DataFrame()
+    ece = None
+    if not calibration.empty:
+        weights = calibration["leads"].to_numpy(float)
+        ece = float(np.sum(weights * np.abs(calibration["observed"] - calibration["predicted"])) / weights.sum())
+        if ece > ece_threshold:
+            reasons.append(f"acceptance calibration error {ece:.3f} > {ece_threshold}")
+    return MonitorReport(model.version, len(traffic), psi, calibration, ece, bool(reasons), reasons)
+
+
+def log_monitor_run(report: MonitorReport, out_dir: Path) -> None:
+    """Record the report as an MLflow run with a reliability plot (the caller configured tracking)."""
+    import mlflow
+
+    from training.plots import reliability_table_plot
+
+    with mlflow.start_run(run_name="monitor"):
+        mlflow.set_tags(
+            {
+                "kind": "monitor",
+                "model_version": str(report.model_version),
+                "recommend_retrain": str(report.recommend_retrain),
+            }
+        )
+        mlflow.log_metrics({f"psi_{k}": v for k, v in report.psi.items()} | {"traffic_rows": report.rows})
+        if report.ece is not None:
+            mlflow.log_metric("acceptance_ece_live", report.ece)
+        if not report.calibration.empty:
+            mlflow.log_artifact(str(reliability_table_plot(report.calibration, out_dir / "live_reliability.png")))
+        mlflow.log_dict({"reasons": report.reasons, "status": report.status}, "monitor.json")
