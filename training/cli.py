@@ -2,109 +2,33 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.config import ConfigError
-from features.transform import MissingColumnsError
-from features.validation import DataValidationError, prepare_training_frame
-from models.artifact import ModelLoadError
+from features.validation import prepare_training_frame
 from models.registry import DEFAULT_MODEL_URI, load_model
-from training.data import DataFileError, load_config, load_table
-from training.evaluate import LeakageError
-from training.feedback import FeedbackStoreError
+from training.cli_common import (
+    ConfigOpt,
+    DataOpt,
+    ModelNameOpt,
+    TrackingOpt,
+    console,
+    friendly_errors,
+    out,
+    row_progress,
+    step_progress,
+)
+from training.cli_marketing import register as register_marketing
+from training.data import load_config, load_table
 
 app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Registered model versions: list and promote.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-console = Console(stderr=True)
-out = Console()
-
-USER_ERRORS = (
-    FeedbackStoreError,
-    ConfigError,
-    DataFileError,
-    DataValidationError,
-    LeakageError,
-    ModelLoadError,
-    MissingColumnsError,
-)
-
-DataOpt = Annotated[Path, typer.Option("--data", help="Leads as CSV or Parquet.")]
-ConfigOpt = Annotated[Path, typer.Option("--config", help="leadscore.toml naming the column roles.")]
-TrackingOpt = Annotated[
-    str | None,
-    typer.Option("--tracking-uri", help="MLflow store; default MLFLOW_TRACKING_URI or .leadscore/mlflow.db."),
-]
-ModelNameOpt = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
-
-
-def _quiet_libraries() -> None:
-    """Keep the terminal for our own output: MLflow and LightGBM chatter goes away."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    warnings.filterwarnings("ignore", module="mlflow")
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-
-
-def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Known problems print as one clear message and exit 2; Ctrl-C exits 130 without a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _quiet_libraries()
-        try:
-            return fn(*args, **kwargs)
-        except USER_ERRORS as err:
-            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]: nothing was registered")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-@contextmanager
-def row_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar that callers advance by rows done."""
-    columns = [
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task, n)
-
-
-@contextmanager
-def step_progress(description: str) -> Iterator[Callable[[str], None]]:
-    """A spinner whose text follows the pipeline's current step."""
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(description, total=None)
-
-        def step(text: str) -> None:
-            console.print(f"[dim]•[/] {text}")
-            progress.update(task, description=text)
-
-        yield step
 
 
 @app.command("demo-data")
@@ -369,11 +293,4 @@ def models_promote(
     out.print(f"models:/{model_name}/{version} is now @champion")
 
 
-def _register_command_groups() -> None:
-    """Commands that live next to the code they drive; registered here so `leadscore` stays one CLI."""
-    from training.cli_marketing import register as register_marketing
-
-    register_marketing(app)
-
-
-_register_command_groups()
+register_marketing(app)

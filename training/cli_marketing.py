@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
-from training.cli import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
+from training.cli_common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
 from training.data import load_config, load_table
 from training.marketing import (
     Plan,
