@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from features.qualification import QualificationConfig
+
 OUTCOMES: tuple[str, ...] = ("accepted", "won", "revenue")
 DEFAULT_MISSING_TOKENS: tuple[str, ...] = ("", "N/A", "n/a", "NA", "-", "null", "None", "Select")
 
@@ -77,6 +79,7 @@ class LeadscoreConfig(_Strict):
 
     data: DataConfig
     training: TrainingConfig = TrainingConfig()
+    qualification: QualificationConfig | None = None
 
 
 def _describe(err: ValidationError) -> str:

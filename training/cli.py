@@ -24,6 +24,7 @@ from training.cli_common import (
     step_progress,
 )
 from training.cli_marketing import register as register_marketing
+from training.cli_qualification import register as register_qualification
 from training.data import load_config, load_table
 
 app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
@@ -294,3 +295,4 @@ def models_promote(
 
 
 register_marketing(app)
+register_qualification(app)

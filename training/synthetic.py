@@ -34,6 +34,8 @@ __all__ = [
     "CAMPAIGNS",
     "CHUNK_SIZE",
     "CONFIG_TOML",
+    "DATA_TOML",
+    "QUALIFICATION_TOML",
     "CampaignSpec",
     "generate_funnel",
     "write_demo_data",
@@ -73,7 +75,7 @@ CAMPAIGNS: dict[str, CampaignSpec] = {
     "organic_blog": CampaignSpec("organic", 0.1, 0.08, 0.00),
 }
 
-CONFIG_TOML = """\
+DATA_TOML = """\
 # leadscore.toml -- configuration for the synthetic demo data set
 # (written by `leadscore demo-data`; see training/synthetic.py).
 # Maps the roles leadscore needs onto column names; every other column is a
@@ -83,11 +85,35 @@ CONFIG_TOML = """\
 id = "lead_id"
 created_at = "created_at"
 campaign = "campaign"
+channel = "channel"
 accepted = "accepted"
 won = "won"
 revenue = "revenue"
 exclude = ["email", "full_name", "sales_status"]
 """
+
+QUALIFICATION_TOML = """\
+# What sales and marketing agreed a sales-ready lead is (see README, "Lead definition").
+[qualification]
+min_score = 50
+flag_score = 85
+readiness_mode = "any"
+
+[qualification.fit]
+company_size = { min = 20, missing = "pass" }
+seniority = { not_in = ["intern"] }
+country = { in = ["US", "GB", "DE", "FR", "NL", "CA", "AU"] }
+
+[qualification.readiness]
+demo_requested = { equals = "yes" }
+pricing_page_views = { min = 1 }
+
+[qualification.exclude]
+email_domain = { in = ["gmail.com", "yahoo.com", "hotmail.com"] }
+industry = { in = ["education"] }
+"""
+
+CONFIG_TOML = DATA_TOML + "\n" + QUALIFICATION_TOML
 
 # --- distributions (module-level constants, no side effects) -------------------------
 

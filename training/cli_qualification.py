@@ -1,0 +1,170 @@
+"""`leadscore qualification check`: the agreed lead definition measured against historical leads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from features.config import ConfigError
+from models.registry import DEFAULT_MODEL_URI, load_model
+from training.cli_common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
+from training.data import load_config, load_table
+from training.qualification import CheckReport, Suggestion, check_qualification, suggest_thresholds
+from training.tracking import configure
+
+qualification_app = typer.Typer(
+    help="The lead definition agreed with sales: the qualification rules in leadscore.toml.", no_args_is_help=True
+)
+
+
+def _pct(value: float) -> str:
+    return "–" if pd.isna(value) else f"{value:.0%}"
+
+
+def _money(value: float) -> str:
+    return "–" if pd.isna(value) else f"{value:,.0f}"
+
+
+def _pair(row: pd.Series, key: str, fmt: Callable[[float], str] = _pct) -> str:
+    """ "pass | fail" in one cell, so the two groups sit side by side."""
+    return f"{fmt(row[f'{key}_pass'])} | {fmt(row[f'{key}_fail'])}"
+
+
+def _rules_table(report: CheckReport) -> Table:
+    """One row per rule, each judged alone: what it passes, what it cuts, and how its two groups did."""
+    rules = report.rules
+    cut = "revenue" if rules["revenue_cut_share"].notna().any() else "wins"
+    table = Table(title=f"Each rule alone, on {report.leads:,} historical leads (pass | fail)")
+    table.add_column("rule", min_width=22)
+    for title in ("passing", f"cuts {cut}", "acceptance", "win rate", "revenue / lead"):
+        table.add_column(title, justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    styles = {"costs revenue": "red", "earns its keep": "green", "cuts nothing": "dim"}
+    for _, row in rules.iterrows():
+        table.add_row(
+            escape(row["description"]),  # rule values are user text, not markup
+            f"{row['passing']:,} ({_pct(row['pass_share'])})",
+            _pct(row[f"{cut}_cut_share"]),
+            _pair(row, "accept_rate"),
+            _pair(row, "win_rate"),
+            _pair(row, "revenue_per_lead", _money),
+            row["verdict"],
+            style=styles[row["verdict"]],
+        )
+    return table
+
+
+def _funnel_table(report: CheckReport) -> Table:
+    table = Table(title="All rules together, step by step")
+    for title in ("step", "leads", "volume", "acceptance", "win rate", "wins kept", "revenue kept", "revenue / lead"):
+        table.add_column(title, justify="left" if title == "step" else "right")
+    for _, row in report.funnel.iterrows():
+        table.add_row(
+            escape(row["step"]),
+            f"{row['leads']:,}",
+            _pct(row["volume_share"]),
+            _pct(row["accept_rate"]),
+            _pct(row["win_rate"]),
+            _pct(row["wins_kept"]),
+            _pct(row["revenue_kept"]),
+            _money(row["revenue_per_lead"]),
+        )
+    return table
+
+
+def _suggestion_table(suggestion: Suggestion) -> Table:
+    labels = {
+        "keep_wins": f"keeps ≥ {suggestion.keep_wins:.0%} of wins (proposed)",
+        "cut_volume": f"cuts ≥ {suggestion.cut_volume:.0%} of volume",
+        "keep_wins_with_rules": "proposed, with the other rules (routed to sales)",
+    }
+    table = Table(title="Score thresholds (min_score) from the record")
+    for title in ("option", "min_score", "cuts volume", "keeps wins", "keeps revenue"):
+        table.add_column(title, justify="left" if title == "option" else "right")
+    for name, row in suggestion.options.iterrows():
+        table.add_row(
+            labels[str(name)],
+            str(int(row["min_score"])),
+            _pct(row["volume_cut"]),
+            _pct(row["wins_kept"]),
+            _pct(row["revenue_kept"]),
+        )
+    verdict = "meets" if suggestion.meets_cut else "misses"
+    table.caption = (
+        f"min_score = {suggestion.min_score} {verdict} the goal of cutting {suggestion.cut_volume:.0%} of volume"
+    )
+    return table
+
+
+@qualification_app.command("check")
+@friendly_errors
+def check(
+    data: DataOpt,
+    config: Annotated[
+        Path, typer.Option("--config", help="leadscore.toml with the column roles and the qualification rules.")
+    ] = Path("leadscore.toml"),
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Scores for the min_score/min_grade rule: models:/NAME@ALIAS, models:/NAME/N or a model "
+            f"directory. Default: none (threshold not checked), or {DEFAULT_MODEL_URI} with --suggest.",
+        ),
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    suggest: Annotated[bool, typer.Option("--suggest", help="Propose min_score from the historical record.")] = False,
+    keep_wins: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="--suggest: share of historical wins to keep.")
+    ] = 0.9,
+    cut_volume: Annotated[
+        float, typer.Option(min=0.0, max=0.99, help="--suggest: share of lead volume to cut (the goal).")
+    ] = 0.3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """How many historical leads each rule passes, and the acceptance, win rate and revenue of the leads it
+    passes and fails: which rules earn their keep and which cost revenue."""
+    cfg = load_config(config)
+    if cfg.qualification is None:
+        raise ConfigError(f"{config} has no qualification rules; docs/qualification.md shows how to add them")
+    frame = load_table(data)
+    scores = None
+    with step_progress("checking the lead definition") as step:
+        if suggest or model:
+            uri = model or DEFAULT_MODEL_URI
+            step(f"loading {uri}")
+            if not Path(uri).is_dir():
+                configure(tracking_uri)
+            scores = load_model(uri).scorer.predict(frame)
+        step(f"applying the rules to {len(frame):,} leads")
+        report = check_qualification(frame, cfg, cfg.qualification, scores)
+        suggestion = None
+        if suggest and scores is not None:
+            suggestion = suggest_thresholds(report, scores["score"], keep_wins, cut_volume)
+    if as_json:
+        payload = report.to_dict() | {"suggestion": suggestion.to_dict() if suggestion else None}
+        typer.echo(json.dumps(payload, indent=2, default=_json_default))
+        return
+    out.print(_rules_table(report))
+    out.print(_funnel_table(report))
+    if suggestion is not None:
+        out.print(_suggestion_table(suggestion))
+
+
+def _json_default(value: object) -> object:
+    """numpy scalars in the report frames."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `qualification check` to the leadscore CLI."""
+    app.add_typer(qualification_app, name="qualification")

@@ -1,0 +1,222 @@
+"""`leadscore qualification check`: what each agreed rule did to historical leads.
+
+Marketing and sales argue about rules with anecdotes; this puts numbers next to every rule (how many leads
+it passes, how the passing and failing groups accepted, won and paid) so the two teams see which rules earn
+their keep and which cut revenue, and `suggest_thresholds` picks a score threshold from the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.config import OUTCOMES, ConfigError, LeadscoreConfig
+from features.qualification import QualificationConfig, RuleResults, evaluate_rules
+from features.validation import prepare_training_frame
+from models.scorer import targets
+
+_SCORES = np.arange(101)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Per-rule and cumulative (funnel) numbers for one data set and one lead definition."""
+
+    leads: int
+    rules: pd.DataFrame
+    funnel: pd.DataFrame
+    results: RuleResults
+    outcomes: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for `--json` (NaN -> null)."""
+        return {"leads": self.leads, "rules": _records(self.rules), "funnel": _records(self.funnel)}
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Score thresholds for `min_score`, each with what it would have kept and cut on the data."""
+
+    keep_wins: float
+    cut_volume: float
+    options: pd.DataFrame
+    meets_cut: bool
+
+    @property
+    def min_score(self) -> int:
+        """The proposal: the highest threshold that keeps the chosen share of wins."""
+        return int(self.options.loc["keep_wins", "min_score"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form for `--json`."""
+        return {
+            "keep_wins": self.keep_wins,
+            "cut_volume": self.cut_volume,
+            "min_score": self.min_score,
+            "meets_cut_goal": self.meets_cut,
+            "options": _records(self.options.reset_index(names="option")),
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict("records")
+    ]
+
+
+def outcome_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> pd.DataFrame:
+    """accepted / won (0-1) and revenue as the contract reads them; unconfigured outcomes are NaN columns.
+
+    Goes through the training validation so "yes"/"1"/"true" and bad rows mean what they mean in training.
+    """
+    prepared = prepare_training_frame(frame, config)
+    return pd.DataFrame(targets(prepared.frame, config.data), index=frame.index, columns=list(OUTCOMES))
+
+
+def _value_column(outcomes: pd.DataFrame) -> str:
+    """What a rule "costs" when it cuts leads: revenue if known, else wins, else acceptances."""
+    return next(c for c in ("revenue", "won", "accepted") if outcomes[c].notna().any())
+
+
+def _group(outcomes: pd.DataFrame, mask: pd.Series) -> dict[str, float]:
+    """Acceptance, win rate and revenue of the leads in `mask` (NaN for outcomes not configured)."""
+    group = outcomes[mask.to_numpy(bool)]
+    n = len(group)
+    revenue = group["revenue"].sum() if outcomes["revenue"].notna().any() else np.nan
+    return {
+        "leads": n,
+        "accept_rate": group["accepted"].mean(),
+        "win_rate": group["won"].mean(),
+        "revenue": revenue,
+        "revenue_per_lead": revenue / n if n else np.nan,
+    }
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else np.nan
+
+
+def _rule_rows(results: RuleResults, outcomes: pd.DataFrame) -> pd.DataFrame:
+    descriptions = results.rules.descriptions()
+    value = _value_column(outcomes)
+    rows = []
+    for rule_id in results.passed.columns:
+        passed = results.passed[rule_id]
+        good, bad = _group(outcomes, passed), _group(outcomes, ~passed)
+        volume_cut = _share(bad["leads"], len(passed))
+        value_cut = _share(outcomes.loc[~passed, value].sum(), outcomes[value].sum())
+        verdict = (
+            "cuts nothing" if bad["leads"] == 0 else "costs revenue" if value_cut >= volume_cut else "earns its keep"
+        )
+        rows.append(
+            {
+                "rule": rule_id,
+                "description": descriptions[rule_id],
+                "passing": good["leads"],
+                "pass_share": _share(good["leads"], len(passed)),
+                "missing_values": int(results.missing[rule_id].sum()),
+                **{f"{k}_pass": v for k, v in good.items() if k != "leads"},
+                **{f"{k}_fail": v for k, v in bad.items() if k != "leads"},
+                "volume_cut": volume_cut,
+                "wins_cut": outcomes.loc[~passed, "won"].sum(min_count=1),
+                "wins_cut_share": _share(outcomes.loc[~passed, "won"].sum(), outcomes["won"].sum()),
+                "revenue_cut_share": _share(bad["revenue"], outcomes["revenue"].sum()),
+                "verdict": verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _funnel_rows(results: RuleResults, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative steps: all leads, not excluded, marketing-qualified, ready, sales-ready (when scored)."""
+    everyone = pd.Series(True, index=outcomes.index)
+    ready = results.marketing_qualified & results.ready
+    steps = [
+        ("all leads", everyone),
+        ("not excluded", ~results.excluded),
+        ("marketing-qualified", results.marketing_qualified),
+    ]
+    threshold = results.rules.threshold_id
+    if threshold is None:
+        steps.append(("sales-ready (ready, no score threshold set)", ready))
+    else:
+        steps.append(("ready", ready))
+        if threshold in results.passed.columns:
+            steps.append((f"sales-ready ({results.rules.descriptions()[threshold].lower()})", results.sales_ready))
+    totals = _group(outcomes, everyone)
+    total_wins = outcomes["won"].sum()
+    rows = []
+    for name, mask in steps:
+        stats = _group(outcomes, mask)
+        rows.append(
+            {
+                "step": name,
+                **stats,
+                "volume_share": _share(stats["leads"], totals["leads"]),
+                "wins_kept": _share(outcomes.loc[mask.to_numpy(bool), "won"].sum(), total_wins),
+                "revenue_kept": _share(stats["revenue"], totals["revenue"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def check_qualification(
+    frame: pd.DataFrame, config: LeadscoreConfig, rules: QualificationConfig, scores: pd.DataFrame | None = None
+) -> CheckReport:
+    """Every rule's pass and fail groups on historical leads, plus the cumulative funnel.
+
+    `scores` (the model's frame for `frame`) adds the score threshold; without it that rule is not checked.
+    """
+    outcomes = outcome_frame(frame, config)
+    results = evaluate_rules(frame, rules, missing_values=config.data.missing_values, scores=scores)
+    return CheckReport(len(frame), _rule_rows(results, outcomes), _funnel_rows(results, outcomes), results, outcomes)
+
+
+def _kept_by_threshold(score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """For thresholds 0..100, the total weight of leads scoring at or above each."""
+    counts = np.bincount(np.clip(score, 0, 100).astype(int), weights=weights, minlength=101)
+    return counts[::-1].cumsum()[::-1]
+
+
+def suggest_thresholds(report: CheckReport, score: pd.Series, keep_wins: float, cut_volume: float) -> Suggestion:
+    """The highest `min_score` keeping >= `keep_wins` of historical wins, the lowest cutting >= `cut_volume`
+    of volume, and the first one combined with the other rules (what sales would actually get)."""
+    outcomes = report.outcomes
+    if outcomes["won"].isna().all():
+        raise ConfigError("--suggest needs won or revenue outcomes: name them in [data]")
+    won = outcomes["won"].to_numpy(float)
+    if won.sum() == 0:
+        raise ConfigError("--suggest needs historical wins, and the data has none")
+    values = score.to_numpy(float)
+    revenue = outcomes["revenue"].fillna(0.0).to_numpy(float)
+    volume = _kept_by_threshold(values, np.ones(len(values)))
+    wins = _kept_by_threshold(values, won)
+    keep = int(_SCORES[wins >= keep_wins * wins[0] - 1e-9].max())
+    cut_ok = _SCORES[volume <= (1 - cut_volume) * volume[0] + 1e-9]
+    cut = int(cut_ok.min()) if cut_ok.size else 100
+    has_revenue = outcomes["revenue"].notna().any()
+    rules_ok = (report.results.marketing_qualified & report.results.ready).to_numpy(bool)
+
+    def option(threshold: int, mask: np.ndarray) -> dict[str, float]:
+        selected = mask & (values >= threshold)
+        return {
+            "min_score": threshold,
+            "volume_cut": 1 - selected.mean(),
+            "wins_kept": won[selected].sum() / won.sum(),
+            "revenue_kept": revenue[selected].sum() / revenue.sum() if has_revenue and revenue.sum() else np.nan,
+        }
+
+    everyone = np.ones(len(values), dtype=bool)
+    options = pd.DataFrame(
+        {
+            "keep_wins": option(keep, everyone),
+            "cut_volume": option(cut, everyone),
+            "keep_wins_with_rules": option(keep, rules_ok),
+        }
+    ).T
+    options["min_score"] = options["min_score"].astype(int)
+    return Suggestion(keep_wins, cut_volume, options, bool(options.loc["keep_wins", "volume_cut"] >= cut_volume - 1e-9))
