@@ -1,0 +1,177 @@
+"""Serving speed: a real `bentoml serve` on localhost against the raw LightGBM boosters, in one run.
+
+Goals (issue: BentoML scoring service), on a 2-core machine:
+- one lead with explanation: p99 <= 20 ms;
+- batch of 1000, scores only: >= 10k leads/s and <= 1.5x the raw boosters' time for the same rows;
+- batch of 1000 with explanations: >= 500 leads/s.
+The raw baseline is `booster.predict` on an already transformed matrix, over every head (plus
+`pred_contrib` for the explained workloads), with the scorer's thread count: the floor the service's
+parsing, validation, feature transform, calibration and JSON sit on top of. Requests are sent
+sequentially over one keep-alive connection, bodies pre-encoded, so the numbers are the service's.
+
+Run: `python benchmarks/serving.py [--model-uri URI]` (default: a model trained here on 20k synthetic
+leads, so runs compare). Writes benchmarks/results/serving.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from features.config import parse_config_text
+from models.artifact import save_scorer
+from models.registry import load_model
+from models.scorer import PROBABILITY_HEADS, LeadScorer, threads_for
+from training.pipeline import fit_and_evaluate
+from training.synthetic import CONFIG_TOML, generate_funnel
+
+PROJECT = Path(__file__).resolve().parents[1]
+RESULTS = PROJECT / "benchmarks" / "results" / "serving.json"
+BATCH = 1000
+
+
+def _import_serving(module: str) -> Any:
+    """A module of the `serving` package. Run as a script, this file's folder is first on sys.path and
+    this file, being called serving.py, would shadow that package; the project root takes its place."""
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path[0] = str(PROJECT)
+    return importlib.import_module(f"serving.{module}")
+
+
+serving_local = _import_serving("local")
+serving_settings = _import_serving("settings")
+
+
+def train_model(directory: Path, n: int = 20_000) -> Path:
+    """The demo model: the training pipeline on `n` synthetic leads, saved as an artifact directory."""
+    leads, _ = generate_funnel(n, seed=0)
+    fit = fit_and_evaluate(leads, parse_config_text(CONFIG_TOML))
+    return save_scorer(fit.scorer, directory, fit.metrics)
+
+
+def fresh_leads(n: int) -> list[dict[str, Any]]:
+    """`n` synthetic leads from another seed than training, as `/score` lead objects."""
+    leads, _ = generate_funnel(n, seed=99)
+    data = parse_config_text(CONFIG_TOML).data
+    return serving_local.request_leads(leads.drop(columns=sorted(data.non_feature_columns - {data.id})), data.id)
+
+
+def timings(call: Callable[[], object], repeats: int, warmup: int = 3) -> np.ndarray:
+    """Seconds per call, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        call()
+    out = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        call()
+        out[i] = time.perf_counter() - start
+    return out
+
+
+def raw_boosters(scorer: LeadScorer, leads: list[dict[str, Any]], repeats: int) -> dict[str, float]:
+    """Median seconds of the bare boosters on transformed matrices: the lower bound for each workload."""
+    frame = pd.DataFrame(leads).drop(columns="id")
+    one, batch = scorer.transformer_.transform(frame.iloc[:1]), scorer.transformer_.transform(frame)
+    heads = scorer.heads_
+
+    def predict(x: np.ndarray, explain: bool) -> None:
+        threads = threads_for(len(x))  # as the scorer does
+        for name, booster in heads.items():
+            booster.predict(x, num_threads=threads)
+            if explain and name in PROBABILITY_HEADS:
+                booster.predict(x, pred_contrib=True, num_threads=threads)
+
+    return {
+        "one_explained": float(np.median(timings(lambda: predict(one, True), repeats * 10))),
+        "batch_scores": float(np.median(timings(lambda: predict(batch, False), repeats))),
+        "batch_explained": float(np.median(timings(lambda: predict(batch, True), repeats))),
+    }
+
+
+def served(url: str, leads: list[dict[str, Any]], single: int, batches: int, explained: int) -> dict[str, np.ndarray]:
+    """Seconds per request for the three workloads against the running server."""
+    one = json.dumps({"leads": leads[:1]}).encode()
+    batch = json.dumps({"leads": leads[:BATCH]}).encode()
+    headers = {"content-type": "application/json"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+
+        def post(body: bytes, explain: bool) -> None:
+            response = client.post("/score", content=body, params={"explain": "true"} if explain else None)
+            response.raise_for_status()
+
+        return {
+            "one_explained": timings(lambda: post(one, True), single, warmup=20),
+            "batch_scores": timings(lambda: post(batch, False), batches),
+            "batch_explained": timings(lambda: post(batch, True), explained, warmup=1),
+        }
+
+
+def summarize(server: dict[str, np.ndarray], raw: dict[str, float]) -> dict[str, Any]:
+    """Latencies, throughputs, ratios to the raw boosters, and the goals met or missed."""
+    p50, p99 = (float(np.percentile(server["one_explained"], q)) * 1e3 for q in (50, 99))
+    batch_s, explained_s = float(np.median(server["batch_scores"])), float(np.median(server["batch_explained"]))
+    result = {
+        "one_lead_explained_ms": {"p50": p50, "p99": p99, "raw_booster": raw["one_explained"] * 1e3},
+        "batch_scores": {"leads_per_s": BATCH / batch_s, "seconds": batch_s, "raw_booster_s": raw["batch_scores"]},
+        "batch_explained": {"leads_per_s": BATCH / explained_s, "seconds": explained_s},
+        "ratios_to_raw_booster": {
+            "one_lead_explained_p50": p50 / (raw["one_explained"] * 1e3),
+            "batch_scores": batch_s / raw["batch_scores"],
+            "batch_explained": explained_s / raw["batch_explained"],
+        },
+    }
+    result = {group: {k: round(v, 4 if v < 1 else 1) for k, v in values.items()} for group, values in result.items()}
+    result["goals"] = {
+        "one_lead_explained_p99_le_20ms": p99 <= 20.0,
+        "batch_scores_ge_10k_leads_per_s": BATCH / batch_s >= 10_000,
+        "batch_scores_le_1.5x_raw_booster": batch_s <= 1.5 * raw["batch_scores"],
+        "batch_explained_ge_500_leads_per_s": BATCH / explained_s >= 500,
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-uri", help="model directory or models:/NAME@ALIAS (default: train one here)")
+    parser.add_argument("--single", type=int, default=300, help="requests with one explained lead")
+    parser.add_argument("--batches", type=int, default=30, help="requests with 1000 leads, scores only")
+    parser.add_argument("--explained", type=int, default=5, help="requests with 1000 leads, explained")
+    args = parser.parse_args(argv)
+    load_before = round(os.getloadavg()[0], 2)  # other work on the machine skews every number below
+    with tempfile.TemporaryDirectory(prefix="leadscore-bench-") as tmp:
+        model_uri = args.model_uri or str(train_model(Path(tmp) / "model"))
+        loaded = load_model(model_uri, serving_settings.Settings.from_env().tracking_uri)  # as the server will
+        leads = fresh_leads(BATCH)
+        raw = raw_boosters(loaded.scorer, leads, args.batches)
+        env = {"LEADSCORE_MODEL_URI": model_uri, "LEADSCORE_FEEDBACK_DB": f"sqlite:///{tmp}/feedback.db"}
+        env |= {"LEADSCORE_API_TOKEN": "", "LEADSCORE_API_TOKEN_FILE": ""}
+        with serving_local.local_server(env, Path(tmp) / "serve.log") as server:
+            timed = served(server.url, leads, args.single, args.batches, args.explained)
+    result = {
+        "model_uri": args.model_uri or "trained here: 20k synthetic leads",
+        "model_trees": {head: booster.num_trees() for head, booster in loaded.scorer.heads_.items()},
+        "machine": {"cpus": os.cpu_count(), "load_1m_before": load_before, "python": platform.python_version()},
+        **summarize(timed, raw),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"written to {RESULTS.relative_to(PROJECT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""Request and response bodies of the HTTP API; FastAPI turns them into the OpenAPI schema at `/docs`.
+
+Every model hides input values in validation errors (`hide_input_in_errors`): leads carry PII, and a
+pydantic error's text would otherwise quote what was submitted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
+LeadValue = str | int | FiniteNumber | bool | None
+"""A raw feature value, as the CRM has it: text, number, yes/no or null (NaN and Infinity are refused)."""
+
+WarningCode = Literal["missing", "unseen_category", "unknown_field_ignored"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class Lead(BaseModel):
+    """One lead: `id` plus its raw feature values keyed by column name (see `GET /model` for the names,
+    kinds and categories). Field order does not matter; absent or null fields are scored as missing."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        hide_input_in_errors=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "L000123",
+                    "campaign": "webinar_data_leaders",
+                    "company_size": 250,
+                    "seniority": "director",
+                    "demo_requested": "yes",
+                }
+            ]
+        },
+    )
+    __pydantic_extra__: dict[str, LeadValue] = Field(init=False)
+
+    id: str = Field(
+        min_length=1,
+        max_length=256,
+        description="The lead's id in the CRM, echoed back; always sent as `id`, whatever the model's id "
+        "column is called. Not used for scoring.",
+    )
+
+
+class ScoreRequest(_Body):
+    """Leads to score in one call (at most LEADSCORE_MAX_BATCH, 1000 by default; more gives 413)."""
+
+    leads: list[Lead] = Field(min_length=1)
+
+
+class LeadWarning(_Body):
+    """Something about a lead's input the score had to work around; never repeats the value."""
+
+    field: str
+    code: WarningCode
+    message: str
+
+
+class Reason(_Body):
+    """One column's push on one head, as a signed SHAP contribution (log-odds) and in words."""
+
+    head: str = Field(description="`accepted` or `won`")
+    feature: str
+    value: str = Field(description="The lead's value for the column as read by the model")
+    status: str = Field(description="ok, missing or unseen")
+    contribution: float
+    text: str
+
+
+class LeadScore(_Body):
+    """The model's view of one lead."""
+
+    id: str
+    score: int = Field(ge=0, le=100, description="Percentile of expected value among past leads")
+    grade: Literal["A", "B", "C", "D"]
+    p_accept: float | None = Field(description="P(sales accepts the lead); null if the model has no such head")
+    p_won: float | None = Field(description="P(deal won); null if the model has no such head")
+    expected_revenue: float | None = Field(description="p_won x E[revenue | won]; null without a revenue head")
+    model_version: str
+    warnings: list[LeadWarning]
+    reasons: list[Reason] | None = Field(
+        None, description="Top positive and negative reasons per head; only with `explain=true`"
+    )
+
+
+class ScoreResponse(_Body):
+    """Scores in request order."""
+
+    leads: list[LeadScore]
+
+
+class FeedbackRequest(_Body):
+    """A sales decision on a lead. Posting the same `event_id` again is harmless (one row is kept)."""
+
+    event_id: str = Field(min_length=1, max_length=128, description="Unique id of this decision event")
+    lead_id: str = Field(min_length=1, max_length=256)
+    decision: Literal["accept", "reject"]
+    reason_code: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    note: str | None = Field(None, max_length=2000, description="Free text; stored, never logged")
+    rep_id: str = Field(min_length=1, max_length=128)
+
+
+class FeedbackResponse(_Body):
+    """Whether this call stored the event (201) or it was already stored (200)."""
+
+    event_id: str
+    status: Literal["created", "duplicate"]
+    received_at: datetime
+
+
+class FeatureInfo(_Body):
+    """One input column of the model."""
+
+    name: str
+    kind: Literal["numeric", "boolean", "categorical", "datetime"]
+    categories: list[str] = Field(description="Categories seen in training (categorical columns only)")
+    non_negative: bool
+
+
+class ModelInfo(_Body):
+    """The model answering `/score` right now."""
+
+    name: str | None
+    version: str
+    alias: str | None
+    uri: str
+    run_id: str | None
+    trained_at: str | None
+    loaded_at: datetime
+    heads: list[str]
+    grade_thresholds: dict[str, float]
+    metrics: dict[str, float] = Field(description="Holdout metrics recorded at training time")
+    id_column: str = Field(description="The id column in training data; requests send it as `id`")
+    features: list[FeatureInfo]
+
+
+class ReloadResponse(_Body):
+    """Outcome of a successful reload."""
+
+    previous_version: str
+    version: str
+    changed: bool
+
+
+class FieldError(_Body):
+    """What is wrong and where; never the submitted value."""
+
+    field: str
+    error: str
+
+
+class ErrorBody(_Body):
+    """Every error response of this API."""
+
+    detail: list[FieldError]

@@ -1,0 +1,205 @@
+"""`LeadScoringService`: the BentoML service the CRM calls to score leads and report sales decisions.
+
+Routes are a FastAPI app mounted on the service, so they get real status codes (201, 401, 413, 422, 502),
+an OpenAPI schema at `/docs`, and value-free error bodies; BentoML still provides `/livez`, `/readyz`,
+`/metrics`, process management, and the traffic limits that turn overload into 429 and slow requests
+into 504.
+
+Run: `bentoml serve serving.service:LeadScoringService` (settings: see `serving.settings`).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import version
+from typing import Annotated, Any
+
+import bentoml
+import pandas as pd
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from models.artifact import ModelLoadError
+from models.registry import load_model
+from serving.auth import authorize
+from serving.errors import ApiError, install_error_handlers, shielded
+from serving.feedback import FeedbackConflict, FeedbackStore
+from serving.model import ModelHolder
+from serving.schemas import (
+    ErrorBody,
+    FeedbackRequest,
+    FeedbackResponse,
+    ModelInfo,
+    ReloadResponse,
+    ScoreRequest,
+    ScoreResponse,
+)
+from serving.settings import Settings, SettingsError
+
+logger = logging.getLogger("bentoml.leadscore")
+
+try:
+    SETTINGS = Settings.from_env()
+except SettingsError as err:
+    raise SystemExit(f"leadscore: not starting: {err}") from None
+"""Read at import for what BentoML needs before the service exists (traffic limits, bind address);
+each worker re-reads the environment when it starts."""
+
+app = FastAPI(
+    title="leadscore",
+    version=version("leadscore"),
+    summary="Scores B2B leads (acceptance, win, expected revenue, with reasons) and records sales feedback.",
+)
+install_error_handlers(app)
+_bearer = HTTPBearer(auto_error=False, description="LEADSCORE_API_TOKEN of the service")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
+    403: {"model": ErrorBody, "description": "No token configured and the client is not local"},
+    422: {"model": ErrorBody, "description": "Invalid request; `detail` names each field at fault, never its value"},
+    429: {"description": "More than LEADSCORE_MAX_CONCURRENCY requests in flight (BentoML error body)"},
+    504: {"description": "Not answered within LEADSCORE_TIMEOUT seconds (BentoML error body)"},
+}
+
+
+def _authorized(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Route dependency: bearer token when one is configured, else local clients only."""
+    service: LeadScoringService = bentoml.get_current_service()
+    client = request.client.host if request.client else None
+    authorize(service.settings.api_token, credentials.credentials if credentials else None, client)
+
+
+_AUTH = [Depends(_authorized)]
+
+
+def _records(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    """Score rows as plain dicts, built column-wise (per-row pandas access is slow); NaN, which marks
+    a head the model does not have, becomes None."""
+    columns = {name: [None if v != v else v for v in scores[name].tolist()] for name in scores.columns}  # v != v: NaN
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+@bentoml.service(
+    name="leadscore",
+    traffic={"timeout": SETTINGS.timeout, "max_concurrency": SETTINGS.max_concurrency},
+    http={"host": "0.0.0.0" if SETTINGS.api_token else "127.0.0.1"},
+)
+@bentoml.asgi_app(app, path="/")
+class LeadScoringService:
+    """Serves the champion model; loads it at start and swaps it on `/admin/reload` or alias polling."""
+
+    @bentoml.on_deployment
+    def verify_model() -> None:  # no self: BentoML runs deployment hooks as static functions
+        """Before any worker starts: stop `bentoml serve` with a clear message if the model cannot load
+        (a worker failing in `__init__` would be restarted forever instead)."""
+        try:
+            loaded = load_model(SETTINGS.model_uri, SETTINGS.tracking_uri)
+        except ModelLoadError as err:
+            raise SystemExit(f"leadscore: not starting: {err}") from None
+        logger.info("model check passed: %s loads (version %s)", SETTINGS.model_uri, loaded.version or "local")
+
+    def __init__(self) -> None:
+        self.settings = Settings.from_env()
+        if self.settings.api_token is None:
+            logger.warning(
+                "no API token configured (LEADSCORE_API_TOKEN or LEADSCORE_API_TOKEN_FILE): authentication is "
+                "off, so the service binds to 127.0.0.1 by default and answers local clients only"
+            )
+        self.models = ModelHolder(self.settings)
+        self.feedback = FeedbackStore(self.settings.feedback_db)
+        self.models.start_polling()
+        logger.info("serving model version %s from %s", self.models.current.version, self.settings.model_uri)
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """Stop alias polling and release database connections."""
+        self.models.stop_polling()
+        self.feedback.engine.dispose()
+
+    @app.post(
+        "/score",
+        dependencies=_AUTH,
+        response_model=ScoreResponse,
+        responses={**_ERRORS, 413: {"model": ErrorBody, "description": "More leads than LEADSCORE_MAX_BATCH"}},
+    )
+    def score(
+        self,
+        body: ScoreRequest,
+        explain: Annotated[bool, Query(description="Add the top reasons per head to each lead (slower)")] = False,
+    ) -> Response:
+        """Score one or many leads; missing fields and unseen categories are scored and reported in `warnings`."""
+        if len(body.leads) > self.settings.max_batch:
+            raise ApiError.single(
+                413,
+                "leads",
+                f"{len(body.leads)} leads in one request; the limit is {self.settings.max_batch} "
+                "(LEADSCORE_MAX_BATCH): split the batch",
+            )
+        model = self.models.current  # read once: a concurrent swap does not affect this request
+        with shielded("scoring"):
+            batch = model.checker.check(body.leads)
+            scorer = model.loaded.scorer
+            scores = _records(scorer.predict_matrix(batch.matrix))
+            reasons = scorer.explain_transformed(batch.frame, batch.matrix, batch.status) if explain else None
+            rows = [
+                {
+                    "id": lead.id,
+                    **scores[i],
+                    "model_version": model.version,
+                    "warnings": batch.warnings[i],
+                    "reasons": [r.to_dict() for r in reasons[i]] if reasons is not None else None,
+                }
+                for i, lead in enumerate(body.leads)
+            ]
+            # One validation of plain rows, serialised here: faster than a model per lead, and FastAPI
+            # would validate a returned model a second time.
+            result = ScoreResponse.model_validate({"leads": rows}).model_dump_json()
+        return Response(result, media_type="application/json")
+
+    @app.post(
+        "/feedback",
+        dependencies=_AUTH,
+        status_code=201,
+        response_model=FeedbackResponse,
+        responses={
+            **_ERRORS,
+            200: {"model": FeedbackResponse, "description": "Already stored (same event_id): nothing changed"},
+            409: {"model": ErrorBody, "description": "event_id already stored with different content"},
+        },
+    )
+    def feedback_event(self, event: FeedbackRequest, response: Response) -> FeedbackResponse:
+        """Record a sales decision on a lead; idempotent on `event_id`."""
+        with shielded("storing feedback"):
+            try:
+                recorded = self.feedback.record(event, self.models.current.version)
+            except FeedbackConflict as err:
+                raise ApiError.single(409, "event_id", str(err)) from None
+        response.status_code = 201 if recorded.created else 200
+        return FeedbackResponse(
+            event_id=event.event_id,
+            status="created" if recorded.created else "duplicate",
+            received_at=recorded.received_at,
+        )
+
+    @app.get("/model", dependencies=_AUTH, response_model=ModelInfo, responses=_ERRORS)
+    def model_info(self) -> ModelInfo:
+        """The model answering `/score`: version, training time, holdout metrics and feature schema."""
+        return self.models.current.info()
+
+    @app.post(
+        "/admin/reload",
+        dependencies=_AUTH,
+        response_model=ReloadResponse,
+        responses={**_ERRORS, 502: {"model": ErrorBody, "description": "New model unusable; old one kept"}},
+    )
+    def reload(self) -> ReloadResponse:
+        """Load the model at LEADSCORE_MODEL_URI again (e.g. after moving the champion alias) and swap it in."""
+        with shielded("reloading the model"):
+            try:
+                old, new = self.models.reload()
+            except ModelLoadError as err:
+                raise ApiError.single(
+                    502, "model", f"reload failed, still serving version {self.models.current.version}: {err}"
+                ) from None
+        return ReloadResponse(previous_version=old.version, version=new.version, changed=old.version != new.version)

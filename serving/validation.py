@@ -1,0 +1,106 @@
+"""Check a batch of leads against the model's feature schema and turn it into the model's matrix.
+
+pydantic has already refused non-scalar values and NaN/Infinity. What needs the model is checked here,
+vectorised over the whole batch: unknown fields, values the shared transformer cannot read (text for
+a number, "maybe" for a boolean, an unparseable date) and numbers out of range. The transformer is the
+one training used, so "missing", "unseen" and "invalid" mean exactly what they meant at fit time, and
+columns are picked by name, so field order never changes a score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.transform import LeadTransformer
+from serving.errors import ApiError
+from serving.schemas import FieldError, Lead, LeadWarning
+from serving.settings import UnknownFields
+
+MAX_MAGNITUDE = 1e12
+"""Numbers beyond this are data errors (a pasted phone number, a unit mix-up), not signal."""
+
+_INVALID = {
+    "numeric": "must be a number",
+    "boolean": "must be yes/no, true/false or 1/0",
+    "datetime": "must be a date or timestamp",
+}
+_WARNINGS = {
+    "missing": ("missing", "not given; scored as missing"),
+    "unseen": ("unseen_category", "category not seen in training; scored like rare categories"),
+}
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A valid batch: raw values by column, the model matrix and per-value status (all three reused by
+    explanations, so a batch is transformed once), and warnings per lead."""
+
+    frame: pd.DataFrame
+    matrix: np.ndarray
+    status: pd.DataFrame
+    warnings: list[list[LeadWarning]]
+
+
+class LeadChecker:
+    """The request rules of one model, precomputed once per model load."""
+
+    def __init__(self, transformer: LeadTransformer, unknown_fields: UnknownFields) -> None:
+        schema = transformer.schema_
+        self.transformer = transformer
+        self.unknown_fields = unknown_fields
+        self.names = schema.names
+        self.kinds = [spec.kind for spec in schema.features]
+        self.known = frozenset(schema.names) | frozenset(schema.dropped)
+        numeric = [spec for spec in schema.features if spec.kind == "numeric"]
+        self.numeric_names = [spec.name for spec in numeric]
+        self.numeric_columns = np.array([transformer.feature_names_out_.index(n) for n in self.numeric_names], int)
+        self.non_negative = np.array([spec.non_negative for spec in numeric], bool)
+
+    def check(self, leads: Sequence[Lead]) -> CheckedBatch:
+        """Validate and transform; raises `ApiError(422)` naming every bad field (never its value)."""
+        errors: list[FieldError] = []
+        warnings: list[list[LeadWarning]] = [[] for _ in leads]
+        rows = [lead.model_extra or {} for lead in leads]
+        for i, row in enumerate(rows):
+            for name in sorted(row.keys() - self.known):
+                if self.unknown_fields == "reject":
+                    errors.append(FieldError(field=f"leads[{i}].{name}", error="unknown field for this model"))
+                else:
+                    warnings[i].append(
+                        LeadWarning(field=name, code="unknown_field_ignored", message="not a model input; ignored")
+                    )
+        frame = pd.DataFrame(rows, columns=self.names)
+        for name in self.numeric_names:
+            if pd.api.types.is_bool_dtype(frame[name]):
+                # An all-boolean column would be read as 1/0; mixed with numbers it is invalid. Make it
+                # invalid either way, so a lead's result never depends on the rest of its batch.
+                frame[name] = frame[name].astype(object)
+        matrix, status = self.transformer.transform_with_status(frame, allow_missing=True)
+        codes = status.to_numpy()
+        for i, j in np.argwhere(codes == "invalid"):
+            errors.append(FieldError(field=f"leads[{i}].{self.names[j]}", error=_INVALID[self.kinds[j]]))
+        errors.extend(self._out_of_range(matrix))
+        if errors:
+            raise ApiError(422, errors)
+        for i, j in np.argwhere((codes == "missing") | (codes == "unseen")):
+            code, message = _WARNINGS[codes[i, j]]
+            warnings[i].append(LeadWarning(field=self.names[j], code=code, message=message))
+        return CheckedBatch(frame=frame, matrix=matrix, status=status, warnings=warnings)
+
+    def _out_of_range(self, matrix: np.ndarray) -> list[FieldError]:
+        """Infinite, absurdly large, or negative where training never saw a negative."""
+        values = matrix[:, self.numeric_columns]
+        with np.errstate(invalid="ignore"):
+            too_big = np.abs(values) > MAX_MAGNITUDE
+            negative = (values < 0) & self.non_negative
+        errors = []
+        for i, j in np.argwhere(too_big | negative):
+            error = (
+                f"must be between {-MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g}" if too_big[i, j] else "must not be negative"
+            )
+            errors.append(FieldError(field=f"leads[{i}].{self.numeric_names[j]}", error=error))
+        return errors

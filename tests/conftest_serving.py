@@ -1,0 +1,46 @@
+"""Shared helpers for the service tests: environment, a small trained model, JSON-ready leads.
+
+Imported by `test_service*.py` (plain helpers, no fixtures, so each test module decides its scopes).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from features.config import parse_config_text
+from features.validation import prepare_training_frame
+from models.artifact import save_scorer
+from models.scorer import LeadScorer
+from serving.local import request_leads
+from training.synthetic import CONFIG_TOML, generate_funnel
+
+PROJECT = Path(__file__).resolve().parents[1]
+TEST_ENV = {
+    "BENTOML_DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "BENTOML_HOME": str(PROJECT / ".leadscore" / "bentoml"),
+    # `bentoml serve` sets this; the in-process ASGI app needs it for /metrics.
+    "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="leadscore-prometheus-"),
+}
+os.environ.update(TEST_ENV)
+
+METRICS = {"won_roc_auc": 0.71, "accepted_roc_auc": 0.68}
+
+
+def train_model_dir(directory: Path, seed: int = 0) -> Path:
+    """Fit a scorer on 3000 synthetic leads and save it as an artifact directory (about a second)."""
+    leads, _ = generate_funnel(3000, seed)
+    config = parse_config_text(CONFIG_TOML)
+    frame = prepare_training_frame(leads, config).frame
+    scorer = LeadScorer(config.data, config.training).fit(frame.iloc[:2000], frame.iloc[2000:])
+    return save_scorer(scorer, directory, METRICS)
+
+
+def lead_records(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """`n` synthetic leads as the CRM would post them: `id` plus feature values, missing as null."""
+    leads, _ = generate_funnel(n, seed)
+    data = parse_config_text(CONFIG_TOML).data
+    return request_leads(leads.drop(columns=sorted(data.non_feature_columns - {data.id})), data.id)
