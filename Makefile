@@ -18,7 +18,7 @@ export LEADSCORE_HOME := $(CURDIR)/.leadscore
 export BENTOML_HOME := $(CURDIR)/.leadscore/bentoml
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.leadscore/mlflow.db
 
-.PHONY: help install test lint run serve bench clean
+.PHONY: help install browser test lint run serve bench reliability clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -31,11 +31,15 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv and install leadscore with dev extras (fast when nothing changed)
 
+browser: ## Debian's headless Chromium for the review-page browser tests (browsers are not downloaded)
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium with apt-get"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 lint: install ## Ruff and the import-layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install lint ## Lint, then the whole test suite
+test: install browser lint ## Lint, then the whole test suite
 	$(PY) -m pytest -q
 
 $(DEMO)/leads.csv:
@@ -51,12 +55,14 @@ run: install $(LEADSCORE_HOME)/champion.stamp ## Everything: venv, demo data, tr
 	$(MAKE) --no-print-directory serve
 
 serve: install ## Serve the champion on localhost (HOST=127.0.0.1 PORT=3000)
-	@if [ -f serving/service.py ]; then \
-		$(BIN)/bentoml serve serving.service:LeadScoringService --host $(HOST) --port $(PORT); \
-	else echo "the scoring service is not built yet (issue: BentoML scoring service); stopping after training"; fi
+	@echo "leadscore: review page http://$(HOST):$(PORT)/ui  API docs http://$(HOST):$(PORT)/docs"
+	$(BIN)/bentoml serve serving.service:LeadScoringService --host $(HOST) --port $(PORT)
 
 bench: install ## Benchmarks: model quality, serving and scale (prints ratios, writes benchmarks/results)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in quality serving scale; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
+
+reliability: install ## Full fuzzing, overload and fault runs with a summary table
+	$(PY) benchmarks/reliability.py
 
 clean: ## Remove local state, demo data and caches (keeps .venv)
 	rm -rf .leadscore $(DEMO) test-artifacts .pytest_cache .ruff_cache
