@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from features.config import DataConfig
@@ -39,12 +39,14 @@ class FeedbackJoin:
 
 def read_decisions(url: str) -> pd.DataFrame:
     """Latest decision per lead: lead_id, decision, reason_code, received_at (empty frame if none yet)."""
-    query = text(f"SELECT id, lead_id, decision, reason_code, received_at FROM {TABLE}")
+    columns = ["id", "lead_id", "decision", "reason_code", "received_at"]
+    query = text(f"SELECT {', '.join(columns)} FROM {TABLE}")
     try:
-        engine = create_engine(url)
-        with engine.connect() as conn:
+        with create_engine(url).connect() as conn:
+            if not inspect(conn).has_table(TABLE):  # the service has not stored any feedback yet
+                return pd.DataFrame(columns=columns[1:])
             events = pd.read_sql(query, conn)
-    except SQLAlchemyError as err:
+    except (SQLAlchemyError, pd.errors.DatabaseError) as err:
         raise FeedbackStoreError(f"cannot read feedback from {url}: {type(err).__name__}") from None
     if events.empty:
         return events.drop(columns="id")

@@ -55,7 +55,7 @@ def read_traffic(url: str, since: datetime | None, model_version: str | None) ->
     try:
         with create_engine(url).connect() as conn:
             return pd.read_sql(query, conn, params=params)
-    except SQLAlchemyError as err:
+    except (SQLAlchemyError, pd.errors.DatabaseError) as err:
         raise FeedbackStoreError(f"cannot read scoring traffic from {url}: {type(err).__name__}") from None
 
 

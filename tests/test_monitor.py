@@ -1,0 +1,109 @@
+"""`leadscore monitor`: PSI of recorded traffic against the model's reference, live calibration, verdict."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine
+from typer.testing import CliRunner
+
+from features.config import LeadscoreConfig
+from models.artifact import save_scorer
+from models.registry import LoadedModel, load_model
+from serving.feedback import FeedbackStore
+from serving.schemas import FeedbackRequest
+from training.cli import app
+from training.monitor import TRAFFIC_TABLE, monitor
+from training.pipeline import fit_and_evaluate
+from training.synthetic import generate_funnel
+
+
+@pytest.fixture(scope="module")
+def model(
+    tmp_path_factory: pytest.TempPathFactory, funnel: tuple[pd.DataFrame, pd.DataFrame], demo_config: LeadscoreConfig
+) -> LoadedModel:
+    path = tmp_path_factory.mktemp("monitor") / "model"
+    save_scorer(fit_and_evaluate(funnel[0], demo_config).scorer, path)
+    return load_model(str(path))
+
+
+def _record(url: str, model: LoadedModel, leads: pd.DataFrame, when: datetime) -> pd.DataFrame:
+    """Write traffic rows the way the service does: bins and score, no raw values."""
+    scorer = model.scorer
+    X = scorer.transformer_.transform(leads)
+    scores = scorer.predict_matrix(X)
+    bins = scorer.drift_reference_.bin_matrix(X)
+    rows = pd.DataFrame(
+        {
+            "lead_id": leads["lead_id"].to_numpy(),
+            "scored_at": when,
+            "model_version": "local",
+            "score": scores["score"].to_numpy(),
+            "p_accept": scores["p_accept"].to_numpy(),
+            "bins": [",".join(map(str, r)) for r in bins],
+        }
+    )
+    rows.to_sql(TRAFFIC_TABLE, create_engine(url), if_exists="append", index=False)
+    return rows
+
+
+def _decide(url: str, rows: pd.DataFrame, seed: int) -> None:
+    """Sales decisions drawn from the model's own p_accept: a calibrated model sees no alarm."""
+    store = FeedbackStore(url)
+    rng = np.random.default_rng(seed)
+    for lead_id, p in zip(rows["lead_id"], rows["p_accept"], strict=True):
+        decision = "accept" if rng.random() < p else "reject"
+        store.record(FeedbackRequest(event_id=f"e-{lead_id}", lead_id=lead_id, decision=decision, rep_id="r"), "local")
+
+
+def test_stable_traffic_no_retrain(tmp_path: Path, model: LoadedModel) -> None:
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    leads, _ = generate_funnel(3000, seed=11)
+    rows = _record(url, model, leads, datetime.now(UTC))
+    _decide(url, rows, 0)
+    report = monitor(model, url, url)
+    assert report.rows == 3000
+    assert report.status["seniority"] == "stable" and report.status["company_size"] == "stable"
+    assert report.ece is not None and report.ece < 0.05
+    assert len(report.calibration) >= 8 and report.calibration["leads"].sum() == 3000
+    assert not report.recommend_retrain, report.reasons
+
+
+def test_shifted_traffic_recommends_retrain(tmp_path: Path, model: LoadedModel) -> None:
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    old, _ = generate_funnel(2000, seed=12)
+    _record(url, model, old, datetime.now(UTC) - timedelta(days=30))
+    shifted, _ = generate_funnel(3000, seed=13, shift=True)
+    _record(url, model, shifted.assign(lead_id="S" + shifted["lead_id"]), datetime.now(UTC))
+    report = monitor(model, url, url, since=datetime.now(UTC) - timedelta(days=7))
+    assert report.rows == 3000
+    assert report.status["company_size"] != "stable" and report.status["campaign"] != "stable"
+    assert report.status["seniority"] == "stable" and report.status["country"] == "stable"
+    assert report.recommend_retrain and "company_size" in " ".join(report.reasons)
+
+
+def test_cli_monitor_prints_table(tmp_path: Path, model: LoadedModel) -> None:
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    shifted, _ = generate_funnel(2000, seed=14, shift=True)
+    _record(url, model, shifted, datetime.now(UTC))
+    result = CliRunner().invoke(
+        app,
+        [
+            "monitor",
+            "--model",
+            model.uri,
+            "--store",
+            url,
+            "--since",
+            "7d",
+            "--no-log",
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "company_size" in result.output and "drift" in result.output and "retrain recommended" in result.output
+    bad = CliRunner().invoke(app, ["monitor", "--model", model.uri, "--store", url, "--since", "soon", "--no-log"])
+    assert bad.exit_code == 2 and "--since" in bad.output
