@@ -52,7 +52,11 @@ $(LEADSCORE_HOME)/champion.stamp: $(DEMO)/leads.csv
 run: install $(LEADSCORE_HOME)/champion.stamp ## Everything: venv, demo data, train, register champion, serve
 	@echo "champion trained and registered; scoring the demo leads once as a check"
 	$(BIN)/leadscore score --data $(DEMO)/leads.csv --out $(DEMO)/scores.csv --reasons 1
-	$(MAKE) --no-print-directory serve
+	@echo "starting the service and sending it 300 demo leads for the review queue"
+	$(BIN)/bentoml serve serving.service:LeadScoringService --host $(HOST) --port $(PORT) & s=$$!; \
+		trap 'kill $$s' INT TERM; \
+		$(PY) -m serving.demo --url http://$(HOST):$(PORT) --data $(DEMO)/leads.csv --n 300 || { kill $$s; exit 1; }; \
+		wait $$s
 
 serve: install ## Serve the champion on localhost (HOST=127.0.0.1 PORT=3000)
 	@echo "leadscore: review page http://$(HOST):$(PORT)/ui  API docs http://$(HOST):$(PORT)/docs"

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from serving.schemas import ErrorBody, FieldError
 
@@ -97,11 +98,21 @@ def shielded(action: str) -> Iterator[None]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Route `ApiError` and request validation failures through the value-free error format."""
+    """Route `ApiError`, HTTP exceptions and request validation failures through the value-free error format."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        """FastAPI's own refusals (unparseable body, unknown path, wrong method) in the same format."""
+        field = "body" if exc.status_code == 400 else ""
+        return JSONResponse(
+            ApiError.single(exc.status_code, field, str(exc.detail)).body(),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

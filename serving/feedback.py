@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import DateTime, String, Text, create_engine, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from serving.schemas import FeedbackRequest
@@ -52,6 +52,11 @@ class FeedbackConflict(ValueError):
     """The `event_id` is already stored with different content."""
 
 
+class FeedbackUnavailable(RuntimeError):
+    """The database is down or locked, so the event was not confirmed stored; the client should retry it
+    (with the same `event_id`, so a write that did land is not stored twice)."""
+
+
 @dataclass(frozen=True)
 class Recorded:
     """Outcome of `FeedbackStore.record`."""
@@ -87,7 +92,19 @@ class FeedbackStore:
         _Base.metadata.create_all(self.engine)
 
     def record(self, event: FeedbackRequest, model_version: str | None) -> Recorded:
-        """Insert the event unless its `event_id` exists; concurrent duplicates resolve to one row."""
+        """Insert the event unless its `event_id` exists; concurrent duplicates resolve to one row.
+
+        Raises `FeedbackUnavailable` when the database cannot be reached or stays locked (the driver's
+        message, which may quote the row, is dropped)."""
+        try:
+            return self._record(event, model_version)
+        except OperationalError:
+            raise FeedbackUnavailable(
+                "the feedback database is unavailable or locked; the event is not confirmed as stored: retry it "
+                "with the same event_id"
+            ) from None
+
+    def _record(self, event: FeedbackRequest, model_version: str | None) -> Recorded:
         now = datetime.now(UTC)
         with Session(self.engine) as session:
             session.add(FeedbackEvent(**event.model_dump(), model_version=model_version, received_at=now))

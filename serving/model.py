@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import mlflow
 
 from models.registry import LoadedModel, load_model
+from serving.rules import rule_fields
 from serving.schemas import FeatureInfo, ModelInfo
 from serving.settings import Settings
 from serving.validation import LeadChecker
@@ -69,7 +70,9 @@ class ModelHolder:
 
     def _load(self) -> ServingModel:
         loaded = load_model(self.settings.model_uri, self.settings.tracking_uri)
-        checker = LeadChecker(loaded.scorer.transformer_, self.settings.unknown_fields)
+        checker = LeadChecker(
+            loaded.scorer.transformer_, self.settings.unknown_fields, rule_fields(self.settings.qualification)
+        )
         return ServingModel(loaded, checker, datetime.now(UTC))
 
     def reload(self) -> tuple[ServingModel, ServingModel]:

@@ -7,7 +7,7 @@ pydantic error's text would otherwise quote what was submitted.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,6 +90,14 @@ class LeadScore(_Body):
     reasons: list[Reason] | None = Field(
         None, description="Top positive and negative reasons per head; only with `explain=true`"
     )
+    stage: Literal["response", "marketing-qualified", "sales-ready"] | None = Field(
+        None, description="Lead stage by the `[qualification]` rules; null when no rules are configured"
+    )
+    route: Literal["sales", "nurture", "disqualify"] | None = Field(None, description="Where the lead goes next")
+    rules_met: list[str] | None = Field(None, description="Rule ids the lead meets (legend: `GET /model` `rules`)")
+    rules_missed: list[str] | None = None
+    review_flag: bool | None = Field(None, description="High score but not routed to sales: worth a look")
+    nurture_reasons: list[str] | None = Field(None, description="Why a nurture lead is not sales-ready")
 
 
 class ScoreResponse(_Body):
@@ -141,6 +149,20 @@ class ModelInfo(_Body):
     metrics: dict[str, float] = Field(description="Holdout metrics recorded at training time")
     id_column: str = Field(description="The id column in training data; requests send it as `id`")
     features: list[FeatureInfo]
+    rules: dict[str, str] | None = Field(None, description="Qualification rule id -> the rule in words")
+    rule_fields: list[str] = Field([], description="Non-model fields the rules read; send them, they are not stored")
+    drift: DriftInfo | None = Field(None, description="Recent traffic against training; null without traffic")
+
+
+class DriftInfo(_Body):
+    """Population stability of recent `/score` traffic for this model version against its training data."""
+
+    window_days: int
+    since: datetime
+    leads: int = Field(description="Scored leads in the window")
+    psi: dict[str, float] = Field(description="PSI per input column and for `score`")
+    status: dict[str, Literal["stable", "watch", "drift"]] = Field(description="PSI < 0.1 stable, > 0.25 drift")
+    computed_at: datetime
 
 
 class ReloadResponse(_Body):
@@ -162,3 +184,11 @@ class ErrorBody(_Body):
     """Every error response of this API."""
 
     detail: list[FieldError]
+
+
+class CampaignsResponse(_Body):
+    """Per campaign: scored leads, mean score, grade shares and acceptance by sales decisions (best first)."""
+
+    ranked_by: str | None = Field(description="Ranking metric; null until sales has decided on some leads")
+    min_leads: int
+    campaigns: list[dict[str, Any]]

@@ -23,9 +23,12 @@ from models.artifact import ModelLoadError
 from models.registry import load_model
 from serving.auth import authorize
 from serving.errors import ApiError, install_error_handlers, shielded
-from serving.feedback import FeedbackConflict, FeedbackStore
-from serving.model import ModelHolder
+from serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
+from serving.model import ModelHolder, ServingModel
+from serving.reports import TimedCache, campaign_report, drift_report
+from serving.rules import qualify, rule_fields
 from serving.schemas import (
+    CampaignsResponse,
     ErrorBody,
     FeedbackRequest,
     FeedbackResponse,
@@ -35,6 +38,9 @@ from serving.schemas import (
     ScoreResponse,
 )
 from serving.settings import Settings, SettingsError
+from serving.store import ScoreStore, lead_rows
+from serving.ui import mount_ui
+from serving.validation import CheckedBatch
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -51,6 +57,7 @@ app = FastAPI(
     summary="Scores B2B leads (acceptance, win, expected revenue, with reasons) and records sales feedback.",
 )
 install_error_handlers(app)
+mount_ui(app)
 _bearer = HTTPBearer(auto_error=False, description="LEADSCORE_API_TOKEN of the service")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
@@ -108,6 +115,8 @@ class LeadScoringService:
             )
         self.models = ModelHolder(self.settings)
         self.feedback = FeedbackStore(self.settings.feedback_db)
+        self.scored = ScoreStore(self.feedback.engine, self.settings.retention_days)
+        self.drift_cache = TimedCache()
         self.models.start_polling()
         logger.info("serving model version %s from %s", self.models.current.version, self.settings.model_uri)
 
@@ -140,7 +149,10 @@ class LeadScoringService:
         with shielded("scoring"):
             batch = model.checker.check(body.leads)
             scorer = model.loaded.scorer
-            scores = _records(scorer.predict_matrix(batch.matrix))
+            table = scorer.predict_matrix(batch.matrix)
+            scores = _records(table)
+            rules = self.settings.qualification
+            stages = qualify(rules, batch.frame, body.leads, table, scorer.data.missing_values) if rules else None
             reasons = scorer.explain_transformed(batch.frame, batch.matrix, batch.status) if explain else None
             rows = [
                 {
@@ -149,13 +161,42 @@ class LeadScoringService:
                     "model_version": model.version,
                     "warnings": batch.warnings[i],
                     "reasons": [r.to_dict() for r in reasons[i]] if reasons is not None else None,
+                    **(stages[i] if stages is not None else {}),
                 }
                 for i, lead in enumerate(body.leads)
             ]
             # One validation of plain rows, serialised here: faster than a model per lead, and FastAPI
             # would validate a returned model a second time.
             result = ScoreResponse.model_validate({"leads": rows}).model_dump_json()
+        self._remember(model, [lead.id for lead in body.leads], scores, batch, stages)
         return Response(result, media_type="application/json")
+
+    def _remember(
+        self,
+        model: ServingModel,
+        lead_ids: list[str],
+        scores: list[dict[str, Any]],
+        batch: CheckedBatch,
+        stages: list[dict[str, Any]] | None,
+    ) -> None:
+        """Store the scored leads for the review page, drift and campaigns. A failure here is logged (type
+        only: messages may quote values) and does not fail the scoring, which already succeeded."""
+        scorer = model.loaded.scorer
+        try:
+            bins = scorer.drift_reference_.bin_matrix(batch.matrix)
+            self.scored.record(
+                lead_rows(
+                    lead_ids,
+                    scores,
+                    batch.frame,
+                    bins,
+                    stages,
+                    model_version=model.version,
+                    campaign_column=scorer.data.campaign,
+                )
+            )
+        except Exception as err:
+            logger.error("scored leads not stored: %s (message withheld: may hold lead data)", type(err).__name__)
 
     @app.post(
         "/feedback",
@@ -166,6 +207,7 @@ class LeadScoringService:
             **_ERRORS,
             200: {"model": FeedbackResponse, "description": "Already stored (same event_id): nothing changed"},
             409: {"model": ErrorBody, "description": "event_id already stored with different content"},
+            503: {"model": ErrorBody, "description": "Feedback database down or locked: retry the same event"},
         },
     )
     def feedback_event(self, event: FeedbackRequest, response: Response) -> FeedbackResponse:
@@ -175,6 +217,9 @@ class LeadScoringService:
                 recorded = self.feedback.record(event, self.models.current.version)
             except FeedbackConflict as err:
                 raise ApiError.single(409, "event_id", str(err)) from None
+            except FeedbackUnavailable as err:
+                logger.warning("feedback not stored: database unavailable or locked")
+                raise ApiError.single(503, "", str(err), headers={"Retry-After": "5"}) from None
         response.status_code = 201 if recorded.created else 200
         return FeedbackResponse(
             event_id=event.event_id,
@@ -184,8 +229,30 @@ class LeadScoringService:
 
     @app.get("/model", dependencies=_AUTH, response_model=ModelInfo, responses=_ERRORS)
     def model_info(self) -> ModelInfo:
-        """The model answering `/score`: version, training time, holdout metrics and feature schema."""
-        return self.models.current.info()
+        """The model answering `/score`: version, training time, holdout metrics, feature schema, the
+        qualification rules, and drift of the last LEADSCORE_DRIFT_WINDOW_DAYS of traffic (cached ~60 s)."""
+        model = self.models.current
+        window = self.settings.drift_window_days
+        with shielded("computing drift"):
+            drift = self.drift_cache.get(model.version, lambda: drift_report(self.scored, model, window))
+        rules = self.settings.qualification
+        return model.info().model_copy(
+            update={
+                "drift": drift,
+                "rules": rules.descriptions() if rules else None,
+                "rule_fields": sorted(rule_fields(rules) - set(model.checker.names)),
+            }
+        )
+
+    @app.get("/campaigns", dependencies=_AUTH, response_model=CampaignsResponse, responses=_ERRORS)
+    def campaigns(
+        self,
+        min_leads: Annotated[int, Query(ge=1, description="Decided leads a campaign needs to be ranked")] = 100,
+    ) -> CampaignsResponse:
+        """Per campaign, from the stored scored leads and sales decisions: leads, mean score, grade shares,
+        acceptance rate with its interval, best first."""
+        with shielded("summarising campaigns"):
+            return campaign_report(self.scored, min_leads)
 
     @app.post(
         "/admin/reload",

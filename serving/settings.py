@@ -14,6 +14,13 @@ LEADSCORE_HOME (local state) defaults to `.leadscore` under the working director
 | LEADSCORE_RELOAD_INTERVAL | 0 (off); seconds between checks of the registry alias          |
 | LEADSCORE_TIMEOUT         | 10 seconds per request, then 504                               |
 | LEADSCORE_MAX_CONCURRENCY | 32 requests in flight per replica, then 429                    |
+| LEADSCORE_CONFIG          | ./demo/leadscore.toml if it exists; its `[qualification]` rules |
+|                           | add stage/route to /score ("none": no rules)                   |
+| LEADSCORE_RETENTION_DAYS  | 90 days of scored leads kept (review page, drift, campaigns)   |
+| LEADSCORE_DRIFT_WINDOW_DAYS | 7 days of traffic compared with training in `GET /model`     |
+
+Scored leads are stored with model feature columns only, so PII fields (e-mail, name) that a request
+carries for the qualification rules are never stored, logged or shown on the review page.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from features.config import ConfigError, parse_config_text
+from features.qualification import QualificationConfig
 from models.registry import DEFAULT_MODEL_URI
 from serving import STATE_DIR
 
@@ -63,6 +72,22 @@ def _token(env: Mapping[str, str]) -> str | None:
     return token
 
 
+def _qualification(env: Mapping[str, str]) -> QualificationConfig | None:
+    """The `[qualification]` rules of LEADSCORE_CONFIG (default `demo/leadscore.toml` when present)."""
+    raw = env.get("LEADSCORE_CONFIG", "").strip()
+    if raw.lower() == "none":
+        return None
+    path = Path(raw) if raw else Path.cwd() / "demo" / "leadscore.toml"
+    if not raw and not path.is_file():
+        return None
+    try:
+        return parse_config_text(path.read_text(), source=str(path)).qualification
+    except OSError as err:
+        raise SettingsError(f"LEADSCORE_CONFIG {path} cannot be read: {err.strerror}") from None
+    except ConfigError as err:
+        raise SettingsError(f"LEADSCORE_CONFIG: {err}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -76,6 +101,9 @@ class Settings:
     reload_interval: int = 0
     timeout: int = 10
     max_concurrency: int = 32
+    qualification: QualificationConfig | None = None
+    retention_days: int = 90
+    drift_window_days: int = 7
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -94,4 +122,7 @@ class Settings:
             reload_interval=_int(env, "LEADSCORE_RELOAD_INTERVAL", cls.reload_interval, 0),
             timeout=_int(env, "LEADSCORE_TIMEOUT", cls.timeout, 1),
             max_concurrency=_int(env, "LEADSCORE_MAX_CONCURRENCY", cls.max_concurrency, 1),
+            qualification=_qualification(env),
+            retention_days=_int(env, "LEADSCORE_RETENTION_DAYS", cls.retention_days, 1),
+            drift_window_days=_int(env, "LEADSCORE_DRIFT_WINDOW_DAYS", cls.drift_window_days, 1),
         )

@@ -48,13 +48,16 @@ class CheckedBatch:
 class LeadChecker:
     """The request rules of one model, precomputed once per model load."""
 
-    def __init__(self, transformer: LeadTransformer, unknown_fields: UnknownFields) -> None:
+    def __init__(
+        self, transformer: LeadTransformer, unknown_fields: UnknownFields, rule_fields: frozenset[str] = frozenset()
+    ) -> None:
+        """`rule_fields`: non-model fields the qualification rules read (e.g. `email`); accepted, not scored."""
         schema = transformer.schema_
         self.transformer = transformer
         self.unknown_fields = unknown_fields
         self.names = schema.names
         self.kinds = [spec.kind for spec in schema.features]
-        self.known = frozenset(schema.names) | frozenset(schema.dropped)
+        self.known = frozenset(schema.names) | frozenset(schema.dropped) | rule_fields
         numeric = [spec for spec in schema.features if spec.kind == "numeric"]
         self.numeric_names = [spec.name for spec in numeric]
         self.numeric_columns = np.array([transformer.feature_names_out_.index(n) for n in self.numeric_names], int)

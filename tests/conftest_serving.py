@@ -39,8 +39,9 @@ def train_model_dir(directory: Path, seed: int = 0) -> Path:
     return save_scorer(scorer, directory, METRICS)
 
 
-def lead_records(n: int, seed: int = 1) -> list[dict[str, Any]]:
-    """`n` synthetic leads as the CRM would post them: `id` plus feature values, missing as null."""
-    leads, _ = generate_funnel(n, seed)
+def lead_records(n: int, seed: int = 1, shift: bool = False, keep: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """`n` synthetic leads as the CRM would post them: `id` plus feature values, missing as null; `shift`
+    draws the drifted population, `keep` keeps non-feature columns (e.g. `email` for the rules)."""
+    leads, _ = generate_funnel(n, seed, shift=shift)
     data = parse_config_text(CONFIG_TOML).data
-    return request_leads(leads.drop(columns=sorted(data.non_feature_columns - {data.id})), data.id)
+    return request_leads(leads.drop(columns=sorted(data.non_feature_columns - {data.id, *keep})), data.id)

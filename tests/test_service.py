@@ -62,6 +62,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> pyt
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEADSCORE_MODEL_URI", str(model_dir))
     monkeypatch.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{tmp_path / 'feedback.db'}")
+    monkeypatch.setenv("LEADSCORE_CONFIG", "none")  # no qualification rules, whatever ./demo holds
     return monkeypatch
 
 

@@ -28,6 +28,7 @@ def serve_env(model_uri: str, tmp_path: Path) -> dict[str, str]:
         "LEADSCORE_FEEDBACK_DB": f"sqlite:///{tmp_path / 'feedback.db'}",
         "LEADSCORE_API_TOKEN": "",
         "LEADSCORE_API_TOKEN_FILE": "",
+        "LEADSCORE_CONFIG": "none",
     }
 
 

@@ -1,0 +1,73 @@
+"""PNG charts for the review page, drawn on the server with matplotlib's Agg backend (no pyplot: its global
+state is not thread-safe, and the service answers requests on several threads)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from models.reasons import HEAD_WORDS
+
+RAISES, LOWERS, NEUTRAL = "#2e7d32", "#c62828", "#607d8b"
+TOP_BARS = 8
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One column's contribution to one head: label "feature = value", size, and whether the value was
+    missing or unseen in training (drawn hatched, and said so in the label)."""
+
+    label: str
+    contribution: float
+    flagged: bool
+
+
+def _png(figure: Figure) -> bytes:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def contribution_chart(per_head: Mapping[str, Sequence[Bar]]) -> bytes:
+    """One horizontal bar chart per head of the largest contributions (log-odds), biggest on top."""
+    heads = list(per_head)
+    figure = Figure(figsize=(6.4 * max(1, len(heads)), 4.2), layout="constrained")
+    axes = figure.subplots(1, max(1, len(heads)), squeeze=False)[0]
+    for ax, head in zip(axes, heads, strict=False):
+        bars = sorted(per_head[head], key=lambda b: abs(b.contribution), reverse=True)[:TOP_BARS][::-1]
+        values = [b.contribution for b in bars]
+        drawn = ax.barh(
+            [b.label for b in bars], values, color=[RAISES if v > 0 else LOWERS for v in values], edgecolor="black"
+        )
+        for rect, bar in zip(drawn, bars, strict=True):
+            if bar.flagged:
+                rect.set_hatch("//")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(f"Push on {HEAD_WORDS.get(head, head)}")
+        ax.set_xlabel("contribution (log-odds; right raises, left lowers)")
+        ax.tick_params(axis="y", labelsize=8)
+    return _png(figure)
+
+
+def campaign_chart(names: Sequence[str], mean_score: Sequence[float], accept_rate: Sequence[float | None]) -> bytes:
+    """Mean score per campaign, and acceptance rate by sales decisions where any were taken."""
+    figure = Figure(figsize=(11, 0.35 * len(names) + 1.6), layout="constrained")
+    left, right = figure.subplots(1, 2, sharey=True)
+    left.barh(list(names), list(mean_score), color=NEUTRAL)
+    left.set_xlim(0, 100)
+    left.set_xlabel("mean score")
+    left.invert_yaxis()
+    rates = [0.0 if r is None else r for r in accept_rate]
+    right.barh(list(names), rates, color=RAISES)
+    right.set_xlim(0, 1)
+    right.set_xlabel("acceptance rate (sales decisions)")
+    for y, rate in enumerate(accept_rate):
+        if rate is None:
+            right.text(0.01, y, "no decisions yet", va="center", fontsize=8, color=NEUTRAL)
+    left.tick_params(axis="y", labelsize=8)
+    return _png(figure)

@@ -1,0 +1,85 @@
+"""What the service tells from its own traffic: campaign numbers (`GET /campaigns`, the campaign view) and
+population drift (`GET /model`). The service has no CRM outcomes, so acceptance comes from sales decisions:
+the latest accept counts 1, reject 0, and leads without a decision are open."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import pandas as pd
+
+from models.drift import psi_status
+from models.insights import GRADES, campaign_summary, group_labels, summary_records
+from serving.model import ServingModel
+from serving.schemas import CampaignsResponse, DriftInfo
+from serving.store import ScoreStore
+
+DRIFT_CACHE_SECONDS = 60.0
+T = TypeVar("T")
+
+
+def campaign_report(store: ScoreStore, min_leads: int) -> CampaignsResponse:
+    """Per campaign over each lead's latest scoring, via `models.insights.campaign_summary`.
+
+    Until sales has decided on some lead there is nothing to rank by, so the table then holds only the
+    volume and score columns (same names as the summary's), in order of mean score.
+    """
+    leads = store.latest_with_decisions()
+    if leads.empty:
+        return CampaignsResponse(ranked_by=None, min_leads=min_leads, campaigns=[])
+    scores = leads[["score", "grade", "p_accept", "p_won", "expected_revenue"]].astype(
+        {"p_accept": float, "p_won": float, "expected_revenue": float}
+    )
+    groups = leads["campaign"].rename("campaign")
+    accepted = leads["decision"].map({"accept": 1.0, "reject": 0.0}).astype(float)
+    if accepted.notna().any():
+        summary = campaign_summary(scores, groups, pd.DataFrame({"accepted": accepted}), min_leads=min_leads)
+        return CampaignsResponse(ranked_by="accept_rate", min_leads=min_leads, campaigns=summary_records(summary))
+    labels = group_labels(groups).rename("campaign")
+    volume = scores.groupby(labels).agg(leads=("score", "size"), mean_score=("score", "mean"))
+    shares = pd.crosstab(labels, scores["grade"], normalize="index").reindex(columns=list(GRADES), fill_value=0.0)
+    volume[[f"share_{g}" for g in GRADES]] = shares.to_numpy()
+    volume = volume.sort_values("mean_score", ascending=False)
+    return CampaignsResponse(ranked_by=None, min_leads=min_leads, campaigns=summary_records(volume))
+
+
+def drift_report(store: ScoreStore, model: ServingModel, window_days: int) -> DriftInfo | None:
+    """PSI of the model version's traffic over the last `window_days` against its training reference."""
+    now = datetime.now(UTC)
+    since = now - timedelta(days=window_days)
+    bins, scores = store.traffic(since, model.version)
+    if not len(scores):
+        return None
+    psi = model.loaded.scorer.drift_reference_.psi(bins, scores)
+    return DriftInfo(
+        window_days=window_days,
+        since=since,
+        leads=len(scores),
+        psi={name: round(value, 4) for name, value in psi.items()},
+        status={name: psi_status(value) for name, value in psi.items()},
+        computed_at=now,
+    )
+
+
+class TimedCache:
+    """Keeps one computed value per key for `seconds`, so a cheap route stays cheap under polling."""
+
+    def __init__(self, seconds: float = DRIFT_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._entry: tuple[object, float, object] | None = None
+
+    def get(self, key: object, compute: Callable[[], T]) -> T:
+        """The cached value for `key` if fresh, else `compute()` (stored)."""
+        with self._lock:
+            entry = self._entry
+        if entry is not None and entry[0] == key and time.monotonic() - entry[1] < self.seconds:
+            return entry[2]  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
+            self._entry = (key, time.monotonic(), value)
+        return value

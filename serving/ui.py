@@ -1,0 +1,328 @@
+"""The sales review page at `/ui`: the queue of scored leads, a lead's reasons and chart, accept/reject with
+a reason code (stored like `POST /feedback`), and a campaign view for marketers.
+
+Server-rendered Jinja templates and PNG charts, no front-end build. Access: with LEADSCORE_API_TOKEN set,
+`/ui/login` takes the token once and sets an HttpOnly, SameSite=Strict cookie holding an HMAC of it (never
+the token itself); without a token, only local clients are served, as for the API. Forms refuse
+cross-site posts. Only model feature columns are ever shown: the store of scored leads keeps nothing else,
+so PII sent for the qualification rules cannot appear here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+import bentoml
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from models.reasons import display_value
+from models.scorer import PROBABILITY_HEADS
+from serving.auth import authorize
+from serving.charts import Bar, campaign_chart, contribution_chart
+from serving.errors import ApiError, shielded
+from serving.feedback import FeedbackConflict
+from serving.reports import campaign_report
+from serving.schemas import FeedbackRequest
+from serving.store import ScoredLead, SortOrder
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "leadscore_session"
+REP_COOKIE = "leadscore_rep"
+REASON_CODES = {
+    "wrong_fit": "Wrong fit",
+    "no_budget": "No budget",
+    "no_authority": "No authority",
+    "bad_timing": "Bad timing",
+    "duplicate": "Duplicate",
+    "other": "Other (add a note)",
+}
+GRADES = ("A", "B", "C", "D")
+SORTS: dict[str, str] = {"score": "Score, highest first", "score_asc": "Score, lowest first", "recent": "Newest first"}
+
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def session_value(token: str) -> str:
+    """What the session cookie holds: an HMAC keyed by the token, so the cookie is not the API token."""
+    return hmac.new(token.encode(), b"leadscore-ui-session", hashlib.sha256).hexdigest()
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a valid session."""
+
+
+def _service() -> Any:
+    return bentoml.get_current_service()
+
+
+def _check_access(request: Request) -> None:
+    """Session cookie when a token is configured (else `LoginRequired`), local clients only otherwise."""
+    token = _service().settings.api_token
+    if token is None:
+        authorize(None, None, request.client.host if request.client else None)
+        return
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not hmac.compare_digest(cookie.encode(), session_value(token).encode()):
+        raise LoginRequired
+
+
+def _check_same_origin(request: Request) -> None:
+    """Refuse form posts from other sites (the cookie is SameSite=Strict; without a token there is no
+    cookie, so a browser's Origin header is what stops a web page from posting to a local service)."""
+    origin = request.headers.get("origin")
+    if request.headers.get("sec-fetch-site") == "cross-site" or (
+        origin and urlsplit(origin).netloc != request.headers.get("host")
+    ):
+        raise ApiError.single(403, "Origin", "cross-site form posts are refused")
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    settings = _service().settings
+    return templates.TemplateResponse(
+        request, name, {"logged_in": settings.api_token is not None, **context}, status_code=status
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    """Only redirect within the review page after login."""
+    return target if target and target.startswith("/ui/") and not target.startswith("//") else "/ui/"
+
+
+# ------------------------------------------------------------------------------------------ login
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    if _service().settings.api_token is None:
+        return RedirectResponse("/ui/", status_code=303)
+    return _page(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, token: Annotated[str, Form()], next: Annotated[str | None, Form()] = None) -> Response:
+    _check_same_origin(request)
+    expected = _service().settings.api_token
+    if expected is None:
+        return RedirectResponse("/ui/", status_code=303)
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        return _page(request, "login.html", 401, next=_safe_next(next), error="That token is not valid.")
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_value(expected),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/ui",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    _check_same_origin(request)
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/ui")
+    return response
+
+
+# ------------------------------------------------------------------------------------------ queue
+
+
+@router.get("/", response_class=HTMLResponse)
+def queue(
+    request: Request,
+    grade: Annotated[str | None, Query()] = None,
+    campaign: Annotated[str | None, Query()] = None,
+    awaiting: Annotated[bool, Query()] = False,
+    sort: Annotated[str, Query()] = "score",
+) -> Response:
+    _check_access(request)
+    service = _service()
+    order: SortOrder = sort if sort in SORTS else "score"  # type: ignore[assignment]
+    with shielded("listing scored leads"):
+        rows = service.scored.queue(
+            grade=grade if grade in GRADES else None, campaign=campaign or None, awaiting=awaiting, sort=order
+        )
+        campaigns = service.scored.campaigns()
+    return _page(
+        request,
+        "queue.html",
+        rows=rows,
+        campaigns=campaigns,
+        grades=GRADES,
+        sorts=SORTS,
+        filters={"grade": grade or "", "campaign": campaign or "", "awaiting": awaiting, "sort": order},
+        reason_codes=REASON_CODES,
+    )
+
+
+# ------------------------------------------------------------------------------------------ lead detail
+
+
+def _stored(row_id: int) -> ScoredLead:
+    lead = _service().scored.get(row_id)
+    if lead is None:
+        raise ApiError.single(404, "lead", "no such scored lead (it may have passed the retention period)")
+    return lead
+
+
+def _explained(lead: ScoredLead) -> tuple[Any, pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """The current model, and the stored inputs as a frame, matrix and per-value status."""
+    model = _service().models.current
+    names = model.checker.names
+    frame = pd.DataFrame([lead.fields], columns=names)
+    matrix, status = model.loaded.scorer.transformer_.transform_with_status(frame, allow_missing=True)
+    return model, frame, matrix, status
+
+
+@router.get("/leads/{row_id}", response_class=HTMLResponse)
+def lead_detail(request: Request, row_id: int, error: str | None = None) -> Response:
+    _check_access(request)
+    service = _service()
+    with shielded("showing a lead"):
+        lead = _stored(row_id)
+        model, frame, matrix, status = _explained(lead)
+        scorer = model.loaded.scorer
+        reasons = scorer.explain_transformed(frame, matrix, status, k=3)[0]
+        specs = scorer.transformer_.schema_.features
+        fields = [
+            {
+                "name": spec.name,
+                "value": display_value(frame.at[0, spec.name], spec.kind, status.iat[0, j]),
+                "status": status.iat[0, j],
+            }
+            for j, spec in enumerate(specs)
+        ]
+        history = service.scored.history(lead.lead_id)
+        rules = service.settings.qualification
+    return _page(
+        request,
+        "lead.html",
+        422 if error else 200,
+        lead=lead,
+        explained_by=model.version,
+        reasons=reasons,
+        fields=fields,
+        history=history,
+        legend=rules.descriptions() if rules else {},
+        reason_codes=REASON_CODES,
+        event_id=uuid.uuid4().hex,
+        rep_id=request.cookies.get(REP_COOKIE, ""),
+        error=error,
+    )
+
+
+@router.get("/leads/{row_id}/chart.png")
+def lead_chart(request: Request, row_id: int) -> Response:
+    _check_access(request)
+    with shielded("drawing a lead chart"):
+        model, frame, matrix, status = _explained(_stored(row_id))
+        scorer = model.loaded.scorer
+        specs = scorer.transformer_.schema_.features
+        per_head: dict[str, list[Bar]] = {}
+        for head in (h for h in PROBABILITY_HEADS if h in scorer.heads_):
+            contributions = scorer.contributions(matrix, head).iloc[0]
+            bars = []
+            for j, spec in enumerate(specs):
+                state = status.iat[0, j]
+                value = display_value(frame.at[0, spec.name], spec.kind, state)
+                marker = " [missing]" if state == "missing" else " [unseen]" if state == "unseen" else ""
+                label = f"{spec.name} = {value}"[:48] + marker
+                bars.append(Bar(label, float(contributions[spec.name]), state in ("missing", "unseen")))
+            per_head[head] = bars
+        png = contribution_chart(per_head)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.post("/leads/{row_id}/decision")
+def decide(
+    request: Request,
+    row_id: int,
+    decision: Annotated[str, Form()],
+    event_id: Annotated[str, Form()],
+    rep_id: Annotated[str, Form()] = "",
+    reason_code: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """Store an accept/reject like `POST /feedback`; the page's event id makes a double click one event."""
+    _check_same_origin(request)
+    _check_access(request)
+    service = _service()
+    lead = _stored(row_id)
+    problem = None
+    if decision == "reject" and not reason_code:
+        problem = "Choose a reason for the rejection."
+    elif reason_code and reason_code not in REASON_CODES:
+        problem = "Choose one of the listed reasons."
+    elif reason_code == "other" and not note.strip():
+        problem = "Add a note for the reason 'other'."
+    if problem is None:
+        try:
+            event = FeedbackRequest(
+                event_id=event_id,
+                lead_id=lead.lead_id,
+                decision=decision,  # type: ignore[arg-type]
+                reason_code=reason_code or None,
+                note=note.strip() or None,
+                rep_id=rep_id.strip(),
+            )
+        except ValidationError as err:
+            problem = "Check: " + ", ".join(sorted({str(e["loc"][0]) for e in err.errors()}))
+    if problem is not None:
+        return lead_detail(request, row_id, error=problem)
+    with shielded("storing feedback"):
+        try:
+            service.feedback.record(event, service.models.current.version)
+        except FeedbackConflict:
+            return lead_detail(request, row_id, error="This form was already used; reload the page.")
+    response = RedirectResponse(f"/ui/leads/{row_id}", status_code=303)
+    response.set_cookie(REP_COOKIE, event.rep_id, httponly=True, samesite="strict", path="/ui")
+    return response
+
+
+# ------------------------------------------------------------------------------------------ campaigns
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+def campaigns(request: Request, min_leads: Annotated[int, Query(ge=1)] = 100) -> Response:
+    _check_access(request)
+    with shielded("summarising campaigns"):
+        report = campaign_report(_service().scored, min_leads)
+    return _page(request, "campaigns.html", report=report)
+
+
+@router.get("/campaigns.png")
+def campaigns_chart(request: Request, min_leads: Annotated[int, Query(ge=1)] = 100) -> Response:
+    _check_access(request)
+    with shielded("drawing the campaign chart"):
+        rows = campaign_report(_service().scored, min_leads).campaigns
+        png = campaign_chart(
+            [r["campaign"] for r in rows], [r["mean_score"] for r in rows], [r.get("accept_rate") for r in rows]
+        )
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+def mount_ui(app: FastAPI) -> None:
+    """Add the review page to the service's FastAPI app; pages without a session go to the login form."""
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _: LoginRequired) -> Response:
+        if request.method == "GET" and not request.url.path.endswith(".png"):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+        return Response("login required", status_code=401, media_type="text/plain")

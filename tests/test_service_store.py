@@ -1,0 +1,307 @@
+"""The service's store of scored leads and what is built on it: recording and retention, `/campaigns`,
+drift in `/model`, stage/route from the qualification rules, rule-only PII fields that are never stored,
+and the review page's access rules (the browser tests are in test_review_ui.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest_serving import lead_records, train_model_dir
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from features.config import parse_config_text
+from features.qualification import apply_qualification
+from models.artifact import load_scorer
+from serving.service import LeadScoringService
+from serving.settings import Settings, SettingsError
+from serving.store import ScoreStore
+from serving.ui import SESSION_COOKIE
+from training.synthetic import CONFIG_TOML, DATA_TOML
+
+PII = "jane.doe.4711@gmail.com"
+TOKEN = "ui-token-93bd"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_model_dir(tmp_path_factory.mktemp("models") / "champion", seed=0)
+
+
+@pytest.fixture(scope="module")
+def asgi_app() -> Iterator[Any]:
+    """The service's ASGI app with metrics off (they register process-wide, and test_service builds one)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(LeadScoringService.config, "metrics", {"enabled": False})
+        yield LeadScoringService.to_asgi()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "feedback.db"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path, db: Path) -> pytest.MonkeyPatch:
+    """Test model, fresh database, the demo qualification rules, no token."""
+    for name in ("LEADSCORE_API_TOKEN", "LEADSCORE_API_TOKEN_FILE", "LEADSCORE_UNKNOWN_FIELDS", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "leadscore.toml").write_text(CONFIG_TOML)
+    monkeypatch.setenv("LEADSCORE_MODEL_URI", str(model_dir))
+    monkeypatch.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{db}")
+    monkeypatch.setenv("LEADSCORE_CONFIG", str(tmp_path / "leadscore.toml"))
+    return monkeypatch
+
+
+def start(app: Any, host: str = "127.0.0.1") -> TestClient:
+    return TestClient(app, client=(host, 50000))
+
+
+@pytest.fixture
+def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
+    with start(asgi_app) as c:
+        yield c
+
+
+def score(client: TestClient, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    response = client.post("/score", json={"leads": leads})
+    assert response.status_code == 200, response.text
+    return response.json()["leads"]
+
+
+def stored(db: Path) -> pd.DataFrame:
+    with create_engine(f"sqlite:///{db}").connect() as connection:
+        return pd.read_sql(text("SELECT * FROM scored_leads ORDER BY id"), connection)
+
+
+# ------------------------------------------------------------------------------------------ store
+
+
+def test_every_score_call_records_its_leads(client: TestClient, db: Path) -> None:
+    leads = lead_records(30, keep=("email",))
+    first = score(client, leads[:20])
+    second = score(client, leads[20:])
+    rows = stored(db)
+    features = [f["name"] for f in client.get("/model").json()["features"]]
+    assert list(rows["lead_id"]) == [lead["id"] for lead in leads]
+    assert list(rows["score"]) == [lead["score"] for lead in first + second]
+    assert list(rows["route"]) == [lead["route"] for lead in first + second]
+    assert list(rows["campaign"]) == [lead["campaign"] for lead in leads]
+    assert rows["scored_at"].nunique() == 2  # one insert per request, one timestamp each
+    assert set(rows["model_version"]) == {first[0]["model_version"]}
+    assert all(len(b.split(",")) == len(features) for b in rows["bins"])
+    for lead, fields in zip(leads, rows["fields_json"], strict=True):
+        assert json.loads(fields) == {k: v for k, v in lead.items() if k in features and v is not None}
+
+
+def test_a_failing_store_does_not_fail_scoring_and_logs_no_values(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: ScoreStore, rows: list[dict[str, Any]]) -> None:
+        raise ValueError(f"cannot insert {PII}")
+
+    monkeypatch.setattr(ScoreStore, "record", broken)
+    assert len(score(client, lead_records(3))) == 3
+    assert "scored leads not stored: ValueError" in caplog.text
+    assert PII not in caplog.text
+
+
+def test_retention_prunes_old_rows_on_start_and_hourly(
+    env: pytest.MonkeyPatch, asgi_app: Any, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with start(asgi_app) as client:
+        score(client, lead_records(10))
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.begin() as connection:
+        old = datetime.now(UTC) - timedelta(days=3)
+        connection.execute(text("UPDATE scored_leads SET scored_at = :old WHERE id <= 4"), {"old": old})
+    env.setenv("LEADSCORE_RETENTION_DAYS", "2")
+    with start(asgi_app) as client:
+        assert len(stored(db)) == 6  # pruned on start
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE scored_leads SET scored_at = :old WHERE id = 5"), {"old": old})
+        score(client, lead_records(2))
+        assert len(stored(db)) == 8  # last prune is recent: not pruned again yet
+    store = ScoreStore(engine, retention_days=2)
+    assert len(stored(db)) == 7
+    assert store.prune(datetime.now(UTC) + timedelta(days=3)) == 7
+
+
+# ------------------------------------------------------------------------------------------ campaigns
+
+
+def test_campaigns_agree_with_a_direct_computation(client: TestClient) -> None:
+    leads = lead_records(400, seed=3)
+    scored = pd.DataFrame(score(client, leads))
+    scored["campaign"] = [lead["campaign"] for lead in leads]
+    score(client, leads[:5])  # scored again: each lead counts once
+    decided = {lead["id"]: ("accept" if i % 3 else "reject") for i, lead in enumerate(leads[:150])}
+    decided[leads[0]["id"]] = "accept"  # changed below from its first decision: the latest counts
+    events = [("e-first", leads[0]["id"], "reject")] + [(f"e{i}", k, d) for i, (k, d) in enumerate(decided.items())]
+    for event_id, lead_id, decision in events:
+        body = {"event_id": event_id, "lead_id": lead_id, "decision": decision, "rep_id": "r1"}
+        assert client.post("/feedback", json=body).status_code == 201
+    got = pd.DataFrame(client.get("/campaigns", params={"min_leads": 5}).json()["campaigns"]).set_index("campaign")
+    scored["accepted"] = scored["id"].map({k: float(d == "accept") for k, d in decided.items()})
+    expected = scored.groupby("campaign").agg(
+        leads=("score", "size"),
+        mean_score=("score", "mean"),
+        share_A=("grade", lambda g: (g == "A").mean()),
+        closed_leads=("accepted", "count"),
+        accept_rate=("accepted", "mean"),
+    )
+    pd.testing.assert_frame_equal(
+        got.loc[expected.index, expected.columns], expected, check_dtype=False, check_names=False
+    )
+    assert got["rank"].notna().sum() == (expected["closed_leads"] >= 5).sum()
+
+
+def test_campaigns_without_decisions_list_volume_and_scores(client: TestClient) -> None:
+    leads = lead_records(60, seed=4)
+    scored = pd.DataFrame(score(client, leads)).assign(campaign=[lead["campaign"] for lead in leads])
+    body = client.get("/campaigns").json()
+    got = pd.DataFrame(body["campaigns"]).set_index("campaign")
+    assert body["ranked_by"] is None
+    assert got["leads"].to_dict() == scored.groupby("campaign").size().to_dict()
+    assert list(got["mean_score"]) == sorted(got["mean_score"], reverse=True)
+
+
+# ------------------------------------------------------------------------------------------ drift
+
+
+def drift_after(client: TestClient, leads: list[dict[str, Any]]) -> dict[str, Any]:
+    for i in range(0, len(leads), 1000):
+        score(client, leads[i : i + 1000])
+    return client.get("/model").json()["drift"]
+
+
+def test_model_drift_flags_a_shifted_population(env: pytest.MonkeyPatch, asgi_app: Any, tmp_path: Path) -> None:
+    with start(asgi_app) as client:
+        assert client.get("/model").json()["drift"] is None
+    with start(asgi_app) as client:
+        same = drift_after(client, lead_records(2000, seed=5))
+    env.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{tmp_path / 'shifted.db'}")
+    with start(asgi_app) as client:
+        shifted = drift_after(client, lead_records(2000, seed=5, shift=True))
+        assert client.get("/model").json()["drift"]["computed_at"] == shifted["computed_at"]  # cached
+    assert same["leads"] == shifted["leads"] == 2000 and same["window_days"] == 7
+    assert {name for name, status in same["status"].items() if status == "drift"} == set()
+    for name in ("company_size", "campaign"):
+        assert shifted["status"][name] != "stable" and shifted["psi"][name] > 3 * same["psi"][name]
+    for name in ("seniority", "country"):
+        assert shifted["status"][name] == "stable"
+
+
+# ------------------------------------------------------------------------------------------ qualification
+
+
+def test_score_carries_stage_and_route_like_the_rules(client: TestClient) -> None:
+    leads = lead_records(80, seed=6, keep=("email",))
+    leads[0]["email"] = PII  # a gmail.com address: excluded by the demo rules
+    got = pd.DataFrame(score(client, leads))
+    frame = pd.DataFrame(leads).drop(columns="id")
+    config = parse_config_text(CONFIG_TOML)
+    scorer = load_scorer(Path(client.get("/model").json()["uri"]))[0]
+    expected = apply_qualification(
+        frame,
+        scorer.predict(frame, allow_missing=True),
+        config.qualification,
+        missing_values=config.data.missing_values,
+    )
+    assert list(got["stage"]) == list(expected["stage"]) and list(got["route"]) == list(expected["route"])
+    assert [tuple(m) for m in got["rules_missed"]] == list(expected["rules_missed"])
+    assert list(got["review_flag"]) == list(expected["review_flag"])
+    assert got.loc[0, "route"] == "disqualify"
+    assert {"sales", "nurture"} <= set(got["route"])
+    reordered = score(client, [dict(reversed(list(lead.items()))) for lead in leads[:10]])
+    assert reordered == score(client, leads[:10])
+    info = client.get("/model").json()
+    assert info["rule_fields"] == ["email", "email_domain"] and "exclude.email_domain" in info["rules"]
+
+
+def test_without_rules_stage_is_null(env: pytest.MonkeyPatch, asgi_app: Any, tmp_path: Path) -> None:
+    (tmp_path / "data-only.toml").write_text(DATA_TOML)
+    env.setenv("LEADSCORE_CONFIG", str(tmp_path / "data-only.toml"))
+    with start(asgi_app) as client:
+        lead = score(client, lead_records(1))[0]
+        refused = client.post("/score", json={"leads": lead_records(1, keep=("email",))})
+    assert lead["stage"] is lead["route"] is lead["rules_met"] is None
+    assert refused.status_code == 422 and "email" in refused.text
+
+
+def test_rule_only_fields_are_accepted_but_never_stored_or_logged(
+    client: TestClient, db: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    leads = [{**lead, "email": PII} for lead in lead_records(5, keep=("email",))]
+    result = score(client, leads)
+    assert {lead["route"] for lead in result} == {"disqualify"}
+    refused = client.post("/score", json={"leads": [{**leads[0], "full_name": "Jane Doe"}]})
+    assert refused.status_code == 422 and "full_name" in refused.text
+    client.get("/ui/")
+    client.get(f"/ui/leads/{stored(db)['id'].iloc[0]}")
+    assert PII.encode() not in db.read_bytes()
+    assert "@gmail.com" not in db.read_bytes().decode(errors="replace")
+    out, err = capfd.readouterr()
+    assert PII not in caplog.text + out + err
+
+
+# ------------------------------------------------------------------------------------------ review page access
+
+
+def test_review_page_needs_a_login_when_a_token_is_set(env: pytest.MonkeyPatch, asgi_app: Any) -> None:
+    env.setenv("LEADSCORE_API_TOKEN", TOKEN)
+    with start(asgi_app, host="203.0.113.7") as client:
+        page = client.get("/ui/?grade=A", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/ui/login?next=/ui/%3Fgrade%3DA"
+        assert client.get("/ui/campaigns.png").status_code == 401
+        assert client.post("/ui/login", data={"token": "wrong"}).status_code == 401
+        login = client.post("/ui/login", data={"token": TOKEN, "next": "/ui/?grade=A"}, follow_redirects=False)
+        assert login.status_code == 303 and login.headers["location"] == "/ui/?grade=A"
+        cookie = login.headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        assert TOKEN not in cookie and client.cookies.get(SESSION_COOKIE)
+        assert client.get("/ui/").status_code == 200
+        assert client.get("/model").status_code == 401  # the cookie is not an API credential
+
+
+def test_review_page_is_local_only_without_a_token_and_refuses_cross_site_posts(
+    env: pytest.MonkeyPatch, asgi_app: Any, db: Path
+) -> None:
+    with start(asgi_app, host="203.0.113.7") as remote:
+        assert remote.get("/ui/").status_code == 403
+    with start(asgi_app) as local:
+        score(local, lead_records(1))
+        assert local.get("/ui/").status_code == 200
+        post = local.post(
+            "/ui/leads/1/decision",
+            data={"decision": "accept", "event_id": "x", "rep_id": "r"},
+            headers={"origin": "https://evil.example"},
+        )
+        assert post.status_code == 403
+    with create_engine(f"sqlite:///{db}").connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM feedback_events")).scalar() == 0
+
+
+def test_new_settings_and_their_errors(tmp_path: Path) -> None:
+    (tmp_path / "rules.toml").write_text(CONFIG_TOML)
+    settings = Settings.from_env({"LEADSCORE_CONFIG": str(tmp_path / "rules.toml"), "LEADSCORE_RETENTION_DAYS": "30"})
+    assert settings.qualification == parse_config_text(CONFIG_TOML).qualification
+    assert (settings.retention_days, settings.drift_window_days) == (30, 7)
+    assert Settings.from_env({"LEADSCORE_CONFIG": "none"}).qualification is None
+    (tmp_path / "bad.toml").write_text(CONFIG_TOML.replace("min_score = 50", "min_score = 500"))
+    for env in (
+        {"LEADSCORE_CONFIG": str(tmp_path / "absent.toml")},
+        {"LEADSCORE_CONFIG": str(tmp_path / "bad.toml")},
+        {"LEADSCORE_RETENTION_DAYS": "0"},
+        {"LEADSCORE_DRIFT_WINDOW_DAYS": "a week"},
+    ):
+        with pytest.raises(SettingsError, match=next(iter(env))):
+            Settings.from_env(env)
