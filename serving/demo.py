@@ -9,28 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 
-from serving.local import request_leads
+from serving.local import request_leads, wait_ready
 
 BATCH = 500
-
-
-def wait_ready(url: str, timeout: float) -> None:
-    """Poll `/readyz` until the service answers; `TimeoutError` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
 
 
 def post_demo_leads(url: str, data: Path, n: int, token: str | None) -> int:

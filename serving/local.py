@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,18 +73,32 @@ def local_server(env: Mapping[str, str], log_path: Path, ready_timeout: float = 
         _stop(process)
 
 
-def _wait_ready(process: subprocess.Popen[bytes], server: LocalServer, timeout: float) -> None:
+def wait_ready(url: str, timeout: float, alive: Callable[[], None] | None = None) -> None:
+    """Poll `/readyz` until the service answers; `TimeoutError` after `timeout` seconds.
+
+    `alive` is called between polls and may raise to stop waiting early (e.g. the server process died)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.log()[-3000:]}")
+        if alive is not None:
+            alive()
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"bentoml serve not ready after {timeout:.0f}s:\n{server.log()[-3000:]}")
+    raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+
+
+def _wait_ready(process: subprocess.Popen[bytes], server: LocalServer, timeout: float) -> None:
+    def alive() -> None:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.log()[-3000:]}")
+
+    try:
+        wait_ready(server.url, timeout, alive)
+    except TimeoutError:
+        raise RuntimeError(f"bentoml serve not ready after {timeout:.0f}s:\n{server.log()[-3000:]}") from None
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
