@@ -6,6 +6,7 @@ so a column means the same thing at fit time and at score time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -120,55 +121,161 @@ def to_datetime(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out, invalid.fillna(False).astype(bool)
 
 
+_TRACKED_VALUES = 10_000
+"""Distinct values a column summary keeps, most frequent first: far more than any kept category needs
+(a category needs a share of at least `rare_share`), and it bounds a summary of near-unique text."""
+_DATE_LIKE = r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}"
+
+Storage = Literal["boolean", "datetime", "numeric", "text"]
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """What schema inference reads of one column, as counts that add up over row partitions.
+
+    Why: one inference then serves a whole frame and the merged partition summaries of a distributed frame,
+    and text is parsed once per distinct value instead of once per row.
+    """
+
+    name: str
+    storage: Storage
+    rows: int
+    missing: int
+    counts: pd.Series
+    """Present value -> rows, most frequent first (text as str, numbers as float), at most `_TRACKED_VALUES`."""
+    untracked: int = 0
+    """Present rows whose value did not fit in `counts`."""
+    minimum: float = math.nan
+    """Smallest number (numeric columns, and text read as numbers)."""
+    readable: dict[str, int] = field(default_factory=dict)
+    """Text only: present rows readable as `boolean`, `number`, `date_like` (looks like one) and `datetime`."""
+
+    @property
+    def present(self) -> int:
+        """Rows with a value."""
+        return self.rows - self.missing
+
+    @property
+    def kind(self) -> Kind:
+        """Numeric, boolean, datetime or categorical, decided from the non-missing values."""
+        if self.storage == "numeric":
+            keys = set(self.counts.index)
+            return "boolean" if not self.untracked and keys <= {0, 1} and len(keys) == 2 else "numeric"
+        if self.storage != "text":
+            return self.storage
+        if not self.present:
+            return "categorical"
+        need = _PARSE_SHARE * self.present
+        if self.readable["boolean"] == self.present:
+            return "boolean"
+        if self.readable["number"] >= need:
+            return "numeric"
+        if self.readable["date_like"] >= need and self.readable["datetime"] >= need:
+            return "datetime"
+        return "categorical"
+
+    def merge(self, other: ColumnStats) -> ColumnStats:
+        """Stats of both row sets together."""
+        if self.storage != other.storage and self.present and other.present:
+            raise ValueError(
+                f"column '{self.name}' holds {self.storage} values in some rows and {other.storage} in others"
+            )
+        storage = self.storage if self.present else other.storage
+        counts = pd.concat([self.counts, other.counts]).groupby(level=0, sort=False).sum()
+        counts = counts.sort_values(ascending=False, kind="stable")
+        readable = {k: self.readable.get(k, 0) + other.readable.get(k, 0) for k in {*self.readable, *other.readable}}
+        return ColumnStats(
+            name=self.name,
+            storage=storage,
+            rows=self.rows + other.rows,
+            missing=self.missing + other.missing,
+            counts=counts.iloc[:_TRACKED_VALUES],
+            untracked=self.untracked + other.untracked + int(counts.iloc[_TRACKED_VALUES:].sum()),
+            minimum=float(np.fmin(self.minimum, other.minimum)),
+            readable=readable,
+        )
+
+
+def column_stats(name: str, values: pd.Series) -> ColumnStats:
+    """Summarise one column of already normalised values (see `normalize_text`)."""
+    present = values.dropna()
+    minimum = math.nan
+    readable: dict[str, int] = {}
+    if pd.api.types.is_bool_dtype(values):
+        storage: Storage = "boolean"
+        counts = present.astype(bool).value_counts()
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        storage, counts = "datetime", present.value_counts()
+    elif pd.api.types.is_numeric_dtype(values):
+        storage, counts = "numeric", present.astype(float).value_counts()
+        minimum = float(counts.index.min()) if len(counts) else math.nan
+    else:
+        storage, counts = "text", present.astype("string").value_counts()
+        distinct = pd.Series(counts.index, dtype="string")
+        weight = counts.to_numpy()
+        numbers, not_number = to_number(distinct)
+        date_like = distinct.str.contains(_DATE_LIKE).to_numpy(bool)
+        readable = {
+            "boolean": int(weight[~to_boolean(distinct)[1].to_numpy(bool)].sum()),
+            "number": int(weight[~not_number.to_numpy(bool)].sum()),
+            "date_like": int(weight[date_like].sum()),
+            "datetime": int(weight[date_like][~to_datetime(distinct[date_like])[1].to_numpy(bool)].sum()),
+        }
+        minimum = float(numbers.min()) if numbers.notna().any() else math.nan
+    return ColumnStats(
+        name=name,
+        storage=storage,
+        rows=len(values),
+        missing=len(values) - len(present),
+        counts=counts.iloc[:_TRACKED_VALUES],
+        untracked=int(counts.iloc[_TRACKED_VALUES:].sum()),
+        minimum=minimum,
+        readable=readable,
+    )
+
+
 def infer_kind(values: pd.Series) -> Kind:
     """Numeric, boolean, datetime or categorical, decided from the non-missing values."""
-    present = values.dropna()
-    if pd.api.types.is_bool_dtype(values):
-        return "boolean"
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return "datetime"
-    if pd.api.types.is_numeric_dtype(values):
-        uniq = set(pd.unique(present))
-        return "boolean" if uniq and uniq <= {0, 1} and len(uniq) == 2 else "numeric"
-    if present.empty:
-        return "categorical"
-    if (~to_boolean(present)[1]).mean() == 1.0:
-        return "boolean"
-    if (~to_number(present)[1]).mean() >= _PARSE_SHARE:
-        return "numeric"
-    looks_like_date = present.astype("string").str.contains(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}")
-    if looks_like_date.mean() >= _PARSE_SHARE and (~to_datetime(present)[1]).mean() >= _PARSE_SHARE:
-        return "datetime"
-    return "categorical"
+    return column_stats("", values).kind
 
 
-def _categories(values: pd.Series, rare_share: float) -> tuple[str, ...]:
-    """Categories common enough to keep; rarer ones fold into `OTHER` (sorted for a stable encoding)."""
-    shares = values.dropna().astype(str).value_counts(normalize=True)
-    return tuple(sorted(shares[shares >= rare_share].index))
+def summarize(frame: pd.DataFrame, data: DataConfig) -> dict[str, ColumnStats]:
+    """Stats of every feature column (no role, not excluded), in column order."""
+    return {
+        name: column_stats(name, normalize_text(frame[name], data.missing_values))
+        for name in frame.columns
+        if name not in data.non_feature_columns
+    }
+
+
+def merge_summaries(left: dict[str, ColumnStats], right: dict[str, ColumnStats]) -> dict[str, ColumnStats]:
+    """Summaries of two row partitions with the same columns, combined."""
+    return {name: stats.merge(right[name]) for name, stats in left.items()}
+
+
+def schema_from_stats(stats: dict[str, ColumnStats], data: DataConfig, rare_share: float = 0.005) -> FeatureSchema:
+    """The schema `infer_schema` gives for the rows the stats summarise."""
+    features: list[FeatureSpec] = []
+    dropped: dict[str, str] = {}
+    for name, s in stats.items():
+        if not s.present:
+            dropped[name] = "entirely empty"
+            continue
+        if len(s.counts) == 1 and not s.untracked:
+            dropped[name] = "constant"
+            continue
+        spec = FeatureSpec(name=name, kind=s.kind, missing_share=round(s.missing / s.rows, 6))
+        if spec.kind == "categorical":
+            shares = s.counts / s.present
+            categories = tuple(sorted(str(c) for c in shares[shares >= rare_share].index))
+            spec = FeatureSpec(**{**spec.to_dict(), "categories": categories})
+        elif spec.kind == "numeric":
+            spec = FeatureSpec(**{**spec.to_dict(), "non_negative": bool(s.minimum >= 0)})
+        features.append(spec)
+    return FeatureSchema(features=tuple(features), id_column=data.id, dropped=dropped)
 
 
 def infer_schema(frame: pd.DataFrame, data: DataConfig, rare_share: float = 0.005) -> FeatureSchema:
     """Every column that has no role and is not excluded becomes a feature; empty or constant ones are
     dropped with the reason recorded, so users see why a column was not used."""
-    features: list[FeatureSpec] = []
-    dropped: dict[str, str] = {}
-    for name in frame.columns:
-        if name in data.non_feature_columns:
-            continue
-        values = normalize_text(frame[name], data.missing_values)
-        present = values.dropna()
-        if present.empty:
-            dropped[name] = "entirely empty"
-            continue
-        if present.astype(str).nunique() == 1:
-            dropped[name] = "constant"
-            continue
-        kind = infer_kind(values)
-        spec = FeatureSpec(name=name, kind=kind, missing_share=round(float(values.isna().mean()), 6))
-        if kind == "categorical":
-            spec = FeatureSpec(**{**spec.to_dict(), "categories": _categories(values, rare_share)})
-        elif kind == "numeric":
-            spec = FeatureSpec(**{**spec.to_dict(), "non_negative": bool(to_number(values)[0].min() >= 0)})
-        features.append(spec)
-    return FeatureSchema(features=tuple(features), id_column=data.id, dropped=dropped)
+    return schema_from_stats(summarize(frame, data), data, rare_share)

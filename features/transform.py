@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from features.config import DataConfig
 from features.schema import (
     OTHER,
+    FeatureSchema,
     FeatureSpec,
     infer_schema,
     normalize_text,
@@ -52,7 +53,11 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> LeadTransformer:
         """Infer the schema; no outcome column is read, so nothing leaks from targets."""
-        self.schema_ = infer_schema(X, self.data, self.rare_share)
+        return self.fit_schema(infer_schema(X, self.data, self.rare_share))
+
+    def fit_schema(self, schema: FeatureSchema) -> LeadTransformer:
+        """Fit from a schema inferred elsewhere (e.g. merged partition stats of a distributed frame)."""
+        self.schema_ = schema
         names: list[str] = []
         sources: list[str] = []
         categorical: list[int] = []

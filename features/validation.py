@@ -12,7 +12,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from features.config import LeadscoreConfig
-from features.schema import infer_schema, normalize_text, to_boolean, to_datetime, to_number
+from features.schema import FeatureSchema, infer_schema, normalize_text, to_boolean, to_datetime, to_number
 
 _EXAMPLES = 5
 
@@ -84,7 +84,7 @@ def _row_labels(ids: pd.Series, index: pd.Index) -> tuple[str, ...]:
 def _coerce(frame: pd.DataFrame, config: LeadscoreConfig, report: ValidationReport) -> pd.DataFrame:
     """Coerce role columns to their types; unreadable cells become missing and are reported by pandera."""
     data = config.data
-    out = frame.copy()
+    out = frame.copy(deep=False)  # only role columns are replaced; copy-on-write keeps `frame` intact
     ids = normalize_text(frame[data.id], data.missing_values)
     out[data.id] = ids.astype("string")
     for role in ("accepted", "won"):
@@ -143,27 +143,46 @@ def _pandera_problems(frame: pd.DataFrame, config: LeadscoreConfig) -> list[Prob
     return []
 
 
-def _floor_problems(frame: pd.DataFrame, config: LeadscoreConfig) -> list[Problem]:
-    """Too little to learn from: say how much is needed, not just that it failed."""
+def floor_problems(rows: int, positives: dict[str, int], config: LeadscoreConfig) -> list[Problem]:
+    """Too little to learn from: say how much is needed, not just that it failed. Takes counts (`positives`:
+    outcome role -> rows with a positive value), so a distributed frame can pass totals over its partitions."""
     floors = config.training
     problems = []
-    if len(frame) < floors.min_rows:
-        problems.append(Problem("", f"only {len(frame)} rows; at least {floors.min_rows} leads are needed to train"))
+    if rows < floors.min_rows:
+        problems.append(Problem("", f"only {rows} rows; at least {floors.min_rows} leads are needed to train"))
     for role, col in config.data.outcome_columns.items():
-        positives = int((pd.to_numeric(frame[col], errors="coerce") > 0).sum())
-        if positives < floors.min_positives:
+        if positives[role] < floors.min_positives:
             problems.append(
                 Problem(
                     col,
-                    f"only {positives} positive '{role}' outcomes; at least {floors.min_positives} are needed "
+                    f"only {positives[role]} positive '{role}' outcomes; at least {floors.min_positives} are needed "
                     "(lower [training].min_positives at your own risk, or drop this outcome from [data])",
                 )
             )
     return problems
 
 
-def prepare_training_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> PreparedData:
-    """Check the contract, coerce role columns, and raise `DataValidationError` listing every problem."""
+def _positives(frame: pd.DataFrame, config: LeadscoreConfig) -> dict[str, int]:
+    return {
+        role: int((pd.to_numeric(frame[col], errors="coerce") > 0).sum())
+        for role, col in config.data.outcome_columns.items()
+    }
+
+
+def add_schema_problems(report: ValidationReport, schema: FeatureSchema) -> None:
+    """Dropped columns become warnings (saying why); no usable feature at all is an error."""
+    report.dropped_columns.update(schema.dropped)
+    for col, why in schema.dropped.items():
+        report.warnings.append(Problem(col, f"{why}; dropped from the features"))
+    if not schema.features:
+        report.errors.append(Problem("", "no usable feature columns remain after exclusions"))
+
+
+def check_rows(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFrame, ValidationReport]:
+    """The row-level part of validation: role columns present, coerced, and checked row by row.
+
+    Valid on any slice of the rows, so a distributed frame runs it per partition; the floors, id
+    uniqueness across slices and the usable-feature check need all rows and stay with the caller."""
     data = config.data
     report = ValidationReport()
     roles = {"id": data.id, "created_at": data.created_at, "campaign": data.campaign, **data.outcome_columns}
@@ -173,18 +192,21 @@ def prepare_training_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> Prep
     for col in data.exclude:
         if col not in frame.columns:
             report.warnings.append(Problem(col, "listed in exclude but not found in the data"))
-    if data.id in absent:
+    if "id" in absent:
         raise DataValidationError(report)
     coerced = _coerce(frame, config, report)
     report.errors.extend(_pandera_problems(coerced, config))
+    return coerced, report
+
+
+def prepare_training_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> PreparedData:
+    """Check the contract, coerce role columns, and raise `DataValidationError` listing every problem."""
+    data = config.data
+    coerced, report = check_rows(frame, config)
     if report.ok:
-        report.errors.extend(_floor_problems(coerced, config))
+        report.errors.extend(floor_problems(len(coerced), _positives(coerced, config), config))
     schema = infer_schema(frame, data, config.training.rare_category_share)
-    report.dropped_columns.update(schema.dropped)
-    for col, why in schema.dropped.items():
-        report.warnings.append(Problem(col, f"{why}; dropped from the features"))
-    if not schema.features:
-        report.errors.append(Problem("", "no usable feature columns remain after exclusions"))
+    add_schema_problems(report, schema)
     if not report.ok:
         raise DataValidationError(report)
     return PreparedData(frame=coerced.drop(columns=list(schema.dropped)), report=report)

@@ -11,6 +11,7 @@ value among the training leads, so 90 means "better than 90% of past leads".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,11 @@ from models.reasons import Reason, display_value, sentence
 GRADE_THRESHOLDS: dict[str, float] = {"A": 80.0, "B": 50.0, "C": 20.0}
 """Score floors for grades A/B/C; anything lower is D. A = top 20% of past leads, B = next 30%."""
 PROBABILITY_HEADS = ("accepted", "won")
+_LGB_FORBIDDEN = re.compile(r'[",:\[\]{}]')
+"""Characters LightGBM refuses in feature names (it stores them as JSON); CRM headers often have them."""
 _REFERENCE_POINTS = 2001
+_REFERENCE_ROWS = 200_000
+"""Training rows (evenly spaced) the score and drift references are taken from: quantiles need no more."""
 _PARALLEL_ROWS = 50_000
 """Below this many rows one thread is faster: OpenMP start-up and contention cost more than they save."""
 
@@ -88,6 +93,15 @@ def targets(frame: pd.DataFrame, data: DataConfig) -> dict[str, np.ndarray]:
     return out
 
 
+def lightgbm_names(names: list[str]) -> list[str]:
+    """Feature names LightGBM accepts: forbidden characters become `_`, with the position appended so two
+    cleaned names never collide. Only the booster sees these; reasons and plots use the original names."""
+    return [
+        name if not _LGB_FORBIDDEN.search(name) else f"{_LGB_FORBIDDEN.sub('_', name)}__{i}"
+        for i, name in enumerate(names)
+    ]
+
+
 class LeadScorer:
     """The fitted lead-scoring model; `fit` returns self, fitted attributes end in `_`."""
 
@@ -96,7 +110,8 @@ class LeadScorer:
         self.training = training or TrainingConfig()
 
     # ---------------------------------------------------------------- fitting
-    def _params(self, objective: str, rows: int) -> dict[str, Any]:
+    def lgb_params(self, objective: str, rows: int) -> dict[str, Any]:
+        """LightGBM parameters of a head; public so distributed training and benchmarks use the same."""
         t = self.training
         return {
             "num_threads": threads_for(rows),
@@ -117,11 +132,11 @@ class LeadScorer:
         self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
     ) -> lgb.Booster:
         cats = self.transformer_.categorical_indices_
-        names = self.transformer_.feature_names_out_
+        names = lightgbm_names(self.transformer_.feature_names_out_)
         train_set = lgb.Dataset(X, y, feature_name=names, categorical_feature=cats, free_raw_data=True)
         valid_set = lgb.Dataset(X_val, y_val, reference=train_set, feature_name=names, categorical_feature=cats)
         return lgb.train(
-            self._params(objective, len(y)),
+            self.lgb_params(objective, len(y)),
             train_set,
             num_boost_round=self.training.num_boost_round,
             valid_sets=[valid_set],
@@ -133,34 +148,55 @@ class LeadScorer:
         self.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(train)
         X, X_val = self.transformer_.transform(train), self.transformer_.transform(valid)
         y, y_val = targets(train, self.data), targets(valid, self.data)
-        self.heads_: dict[str, lgb.Booster] = {}
-        self.calibrators_: dict[str, Calibrator] = {}
+        heads: dict[str, lgb.Booster] = {}
         for head in PROBABILITY_HEADS:
             if head in y:
-                booster = self._train_head("binary", X, y[head], X_val, y_val[head])
-                self.heads_[head] = booster
-                raw_val = booster.predict(X_val, num_threads=threads_for(len(X_val)))
-                self.calibrators_[head] = Calibrator(self.training.calibration).fit(raw_val, y_val[head])
+                heads[head] = self._train_head("binary", X, y[head], X_val, y_val[head])
         if "revenue" in y:
             won, won_val = y["revenue"] > 0, y_val["revenue"] > 0
-            booster = self._train_head("gamma", X[won], y["revenue"][won], X_val[won_val], y_val["revenue"][won_val])
-            self.heads_["revenue"] = booster
+            heads["revenue"] = self._train_head(
+                "gamma", X[won], y["revenue"][won], X_val[won_val], y_val["revenue"][won_val]
+            )
+        return self.assemble(self.transformer_, heads, (X, y), (X_val, y_val))
+
+    def assemble(
+        self,
+        transformer: LeadTransformer,
+        heads: dict[str, lgb.Booster],
+        train: tuple[np.ndarray, dict[str, np.ndarray]],
+        valid: tuple[np.ndarray, dict[str, np.ndarray]],
+    ) -> LeadScorer:
+        """Calibrate trained heads on the validation fold; take the score and drift references from `train`.
+
+        Split from `fit` so heads trained elsewhere (lightgbm.dask on a cluster) become the same artifact;
+        `train` and `valid` (matrix, targets) may then be samples of those folds."""
+        (X, y), (X_val, y_val) = train, valid
+        self.transformer_ = transformer
+        self.heads_ = dict(heads)
+        self.calibrators_ = {}
+        for head in PROBABILITY_HEADS:
+            if head in heads:
+                raw_val = heads[head].predict(X_val, num_threads=threads_for(len(X_val)))
+                self.calibrators_[head] = Calibrator(self.training.calibration).fit(raw_val, y_val[head])
+        if "revenue" in heads:
+            won, won_val = y["revenue"] > 0, y_val["revenue"] > 0
             # Balance property: gamma deviance on heavy tails under-predicts the mean deal size; rescale so
             # predicted and actual revenue of the won training and validation leads add up to the same total.
             actual = np.concatenate([y["revenue"][won], y_val["revenue"][won_val]])
-            predicted = booster.predict(np.vstack([X[won], X_val[won_val]]), num_threads=1)
+            predicted = heads["revenue"].predict(np.vstack([X[won], X_val[won_val]]), num_threads=1)
             self.revenue_scale_ = float(actual.sum() / predicted.sum())
-        reference = np.sort(self.expected_value(X))
+        X_ref = X[:: max(1, len(X) // _REFERENCE_ROWS)]
+        value = self.expected_value(X_ref)
+        reference = np.sort(value)
         grid = np.linspace(0, len(reference) - 1, min(_REFERENCE_POINTS, len(reference))).round().astype(int)
         self.score_reference_ = reference[grid]
         self.grade_thresholds_ = dict(GRADE_THRESHOLDS)
-        transformer = self.transformer_
         self.drift_reference_ = build_reference(
-            X,
+            X_ref,
             transformer.sources_,
             {spec.name: spec.kind for spec in transformer.schema_.features},
             {name: len(codes) for name, codes in transformer.codes_.items()},
-            self.predict_matrix(X)["score"].to_numpy(float),
+            self._score(value),
         )
         self.value_basis_ = (
             "expected_revenue" if "revenue" in self.heads_ else ("p_won" if "won" in self.heads_ else "p_accept")
@@ -174,8 +210,8 @@ class LeadScorer:
         raw = {h: self.heads_[h].predict(X, num_threads=threads) for h in PROBABILITY_HEADS if h in self.heads_}
         return HeadOutput(raw=raw, calibrated={h: self.calibrators_[h].predict(p) for h, p in raw.items()})
 
-    def _predict_matrix(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        out = dict(self.heads_output(X).calibrated)
+    def _predict_matrix(self, X: np.ndarray, heads: HeadOutput | None = None) -> dict[str, np.ndarray]:
+        out = dict((heads or self.heads_output(X)).calibrated)
         if "revenue" in self.heads_:
             raw_revenue = self.heads_["revenue"].predict(X, num_threads=threads_for(len(X)))
             out["revenue_if_won"] = self.revenue_scale_ * raw_revenue
@@ -193,17 +229,22 @@ class LeadScorer:
         """What the score ranks by: expected revenue, else p_won, else p_accept."""
         return self._value(self._predict_matrix(X))
 
+    def _score(self, value: np.ndarray) -> np.ndarray:
+        """Percentile (0-100) of each value among the training leads' values."""
+        rank = np.searchsorted(self.score_reference_, value, side="right") / len(self.score_reference_)
+        return np.clip(np.floor(rank * 100), 0, 100)
+
     def grade(self, score: np.ndarray) -> np.ndarray:
         """A/B/C/D from the stored thresholds."""
         t = self.grade_thresholds_
         return np.select([score >= t["A"], score >= t["B"], score >= t["C"]], ["A", "B", "C"], default="D")
 
-    def predict_matrix(self, X: np.ndarray) -> pd.DataFrame:
-        """Scores for a transformed matrix: score, grade, p_accept, p_won, expected_revenue."""
-        pred = self._predict_matrix(X)
-        value = self._value(pred)
-        rank = np.searchsorted(self.score_reference_, value, side="right") / len(self.score_reference_)
-        score = np.clip(np.floor(rank * 100), 0, 100)
+    def predict_matrix(self, X: np.ndarray, heads: HeadOutput | None = None) -> pd.DataFrame:
+        """Scores for a transformed matrix: score, grade, p_accept, p_won, expected_revenue.
+
+        Pass `heads` when `heads_output(X)` is already at hand, so the heads do not predict twice."""
+        pred = self._predict_matrix(X, heads)
+        score = self._score(self._value(pred))
         nan = np.full(len(X), np.nan)
         return pd.DataFrame(
             {

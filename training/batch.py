@@ -1,4 +1,10 @@
-"""Batch scoring of a file: streamed in chunks, written incrementally, so memory stays flat with file size."""
+"""Batch scoring of a file: streamed in chunks, written incrementally, so memory stays flat with file size.
+
+Peak memory is set by the chunk (`CHUNK_ROWS` rows, `REASONS_CHUNK_ROWS` with reasons, or one Parquet row
+group if larger), not by the file:
+CSV is read with pandas' chunked reader, Parquet files and directories with a pyarrow dataset scan that
+reads ahead at most one batch, and scored rows are appended to the output as each chunk finishes.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 
 from features.transform import MissingColumnsError
 from models.scorer import LeadScorer
-from training.data import DataFileError, _delimiter, load_table
+from training.data import DataFileError, _delimiter
 
 OUTPUT_COLUMNS = ("score", "grade", "p_accept", "p_won", "expected_revenue", "reasons")
 CHUNK_ROWS = 50_000
+REASONS_CHUNK_ROWS = 10_000
+"""Smaller chunks with reasons: each lead then holds Python objects per reason, ~10 kB a lead."""
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_LINE_BLOCK = 1 << 24
 
 
 @dataclass
@@ -27,24 +37,42 @@ class BatchSummary:
     grades: dict[str, int] = field(default_factory=dict)
 
 
+def _is_parquet(path: Path) -> bool:
+    return path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES
+
+
+def _parquet(path: Path) -> ds.Dataset:
+    try:
+        return ds.dataset(path, format="parquet", partitioning="hive")
+    except Exception as err:  # pyarrow raises many types; all mean "not readable Parquet"
+        raise DataFileError(f"{path} is not readable Parquet: {type(err).__name__}") from None
+
+
 def count_rows(path: Path) -> int | None:
-    """Rows in the file when cheap to know (Parquet metadata), for the progress bar."""
-    if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
-        return pq.ParquetFile(path).metadata.num_rows
-    return None
+    """Rows in the file for the progress bar: Parquet from its metadata; CSV by counting lines (exact unless
+    quoted fields hold line breaks), read in blocks so it costs a fraction of the scoring."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    if _is_parquet(path):
+        return _parquet(path).count_rows()
+    lines, last = 0, b"\n"
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(_LINE_BLOCK), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(0, lines + (last != b"\n") - 1)
 
 
 def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """Read CSV or Parquet `rows` at a time; CSV cells stay text, as the transformer expects."""
+    """Read CSV or Parquet (file or directory) `rows` at a time; CSV cells stay text, as the transformer expects."""
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"data file {path} does not exist")
-    if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-            yield batch.to_pandas()
-        return
-    if path.is_dir():
-        yield load_table(path)
+    if _is_parquet(path):
+        for batch in _parquet(path).to_batches(batch_size=rows, batch_readahead=1, fragment_readahead=1):
+            if batch.num_rows:
+                yield batch.to_pandas()
         return
     for encoding in ("utf-8-sig", "cp1252"):
         try:
@@ -80,6 +108,12 @@ def score_chunk(
     return out, status
 
 
+def _add(counts: dict[str, int], more: pd.Series) -> None:
+    for key, n in more.items():
+        if n:
+            counts[str(key)] = counts.get(str(key), 0) + int(n)
+
+
 def score_file(
     scorer: LeadScorer,
     data: Path,
@@ -87,25 +121,25 @@ def score_file(
     allow_missing: bool = False,
     reasons: int = 2,
     progress: Callable[[int], None] | None = None,
+    chunk_rows: int | None = None,
 ) -> BatchSummary:
-    """Score `data` into CSV `out`; the output file appears only once every row has been scored."""
+    """Score `data` into CSV `out` chunk by chunk; `out` appears (atomically) only once every row is scored,
+    and an earlier `out` is left as it was if scoring fails."""
     summary = BatchSummary()
     partial = out.with_name(out.name + ".partial")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with partial.open("w", encoding="utf-8", newline="") as fh:
-            for i, chunk in enumerate(iter_chunks(data)):
+            rows = chunk_rows or (REASONS_CHUNK_ROWS if reasons else CHUNK_ROWS)
+            for i, chunk in enumerate(iter_chunks(data, rows)):
                 if i == 0:
                     summary.missing_columns = scorer.transformer_.missing_columns(chunk)
                     if summary.missing_columns and not allow_missing:
                         raise MissingColumnsError(summary.missing_columns)
                 scored, status = score_chunk(scorer, chunk, allow_missing, reasons)
-                for col, n in (status == "invalid").sum().items():
-                    if n:
-                        summary.invalid_values[col] = summary.invalid_values.get(col, 0) + int(n)
+                _add(summary.invalid_values, (status == "invalid").sum())
+                _add(summary.grades, scored["grade"].value_counts())
                 scored.to_csv(fh, header=i == 0, index=False, float_format="%.6g")
-                for grade, n in scored["grade"].value_counts().items():
-                    summary.grades[grade] = summary.grades.get(grade, 0) + int(n)
                 summary.rows += len(chunk)
                 if progress:
                     progress(len(chunk))

@@ -24,7 +24,7 @@ from training.data import DataFileError
 from training.evaluate import LeakageError
 from training.feedback import FeedbackStoreError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages never wrap mid-path
 out = Console()
 
 USER_ERRORS = (

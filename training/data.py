@@ -35,16 +35,28 @@ def _delimiter(path: Path, encoding: str) -> str:
     return max([",", ";", "\t"], key=header.count)
 
 
+def _encodings(path: Path) -> tuple[str, ...]:
+    """Encodings to try: UTF-16 when the file starts with its byte-order mark (Excel's "Unicode text"),
+    else UTF-8 (with or without BOM), then Windows-1252. A NUL byte in any other file means it is not text."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return ("utf-16",)
+    if b"\x00" in head:
+        raise DataFileError(f"{path} is not a text CSV (it contains binary data); export it as CSV or Parquet")
+    return ("utf-8-sig", "cp1252")
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
-    """CSV with a detected delimiter, in UTF-8 (with or without BOM), else Windows-1252."""
-    for encoding in ("utf-8-sig", "cp1252"):
+    """CSV with a detected delimiter, in UTF-16 (with BOM), UTF-8 (with or without BOM), else Windows-1252."""
+    for encoding in _encodings(path):
         try:
             return pd.read_csv(
                 path, sep=_delimiter(path, encoding), encoding=encoding, dtype=str, keep_default_na=False
             )
         except UnicodeDecodeError:
             continue
-    raise DataFileError(f"{path} is not in a readable text encoding (UTF-8 or Windows-1252)")
+    raise DataFileError(f"{path} is not in a readable text encoding (UTF-8, UTF-16 or Windows-1252)")
 
 
 def load_table(path: Path) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from models.artifact import save_scorer
 from models.scorer import LeadScorer
 from training import tracking
 from training.data import frame_hash, load_config, load_table
-from training.evaluate import baseline_metrics, evaluate_scorer, leakage_error, leaky_columns
+from training.evaluate import evaluate_scorer, holdout_metrics, leakage_error, leaky_columns
 from training.feedback import apply_feedback, read_decisions, rejection_reasons
 from training.plots import training_plots
 from training.split import Split, split_leads
@@ -70,13 +70,7 @@ def fit_and_evaluate(
     step("fitting acceptance, win and revenue heads")
     scorer = LeadScorer(config.data, config.training).fit(split.train, split.valid)
     step("evaluating on the holdout")
-    metrics = evaluate_scorer(scorer, split.holdout)
-    metrics.update(baseline_metrics(scorer.transformer_, config.data, split.train, split.holdout))
-    for head in ("accepted", "won"):
-        if f"{head}_roc_auc" in metrics:
-            metrics[f"{head}_auc_gain_over_logreg"] = (
-                metrics[f"{head}_roc_auc"] - metrics[f"baseline_logreg_{head}_roc_auc"]
-            )
+    metrics = holdout_metrics(scorer, split.train, split.holdout)
     return FitResult(scorer, split, metrics, prepared.report, leaky)
 
 

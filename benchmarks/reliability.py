@@ -1,0 +1,84 @@
+"""Reliability at full size: fuzzing, overload, hot swap under load, feedback faults and the PII canary.
+
+The scenarios are the tests in tests/test_reliability_*.py; `make test` runs them with small counts, this
+script runs them with the issue's counts (LEADSCORE_FUZZ_EXAMPLES per operation and generation mode,
+LEADSCORE_LOAD_REQUESTS per burst), collects what they measured and prints the summary table. Every
+count in the table's "must be 0" rows is a failure of the issue's goals.
+
+Run: `python benchmarks/reliability.py [--fuzz-examples N] [--load-requests N]`
+(`make reliability`). Writes benchmarks/results/reliability.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+RESULTS = PROJECT / "benchmarks" / "results" / "reliability.json"
+TESTS = ["tests/test_reliability_service.py", "tests/test_reliability_training.py"]
+
+ROWS = [
+    ("fuzzed requests (valid and invalid, from the OpenAPI schema)", "fuzz_cases", None),
+    ("  5xx responses", "fuzz_5xx", 0),
+    ("  4xx without a JSON error body", "fuzz_unexplained_4xx", 0),
+    ("overload burst requests", "overload_requests", None),
+    ("  answered 429 (expected)", "overload_429", None),
+    ("  5xx or dropped connections", "overload_5xx_or_dropped", 0),
+    ("  failed health checks during the burst", "health_checks_failed", 0),
+    ("requests during hot swap", "swap_requests", None),
+    ("  failed requests during swap", "swap_failed_requests", 0),
+    ("acknowledged feedback events (lock, restart, retries)", "feedback_acknowledged", None),
+    ("  feedback rows lost", "feedback_rows_lost", 0),
+    ("  feedback rows stored twice", "feedback_rows_duplicated", 0),
+    ("places searched for the PII canary", "pii_places_searched", None),
+    ("  PII hits", "pii_hits", 0),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fuzz-examples", type=int, default=250, help="per operation and generation mode")
+    parser.add_argument("--load-requests", type=int, default=2000, help="per load burst")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="leadscore-reliability-") as tmp:
+        report = Path(tmp) / "counts.jsonl"
+        env = {
+            **os.environ,
+            "LEADSCORE_FUZZ_EXAMPLES": str(args.fuzz_examples),
+            "LEADSCORE_LOAD_REQUESTS": str(args.load_requests),
+            "LEADSCORE_RELIABILITY_REPORT": str(report),
+        }
+        started = time.monotonic()
+        tests = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS], cwd=PROJECT, env=env
+        )
+        seconds = time.monotonic() - started
+        counts: Counter[str] = Counter()
+        for line in report.read_text().splitlines() if report.exists() else []:
+            counts.update(json.loads(line))
+    sizes = f"{args.fuzz_examples} fuzz examples per operation and mode, {args.load_requests} requests per burst"
+    print(f"\nreliability ({sizes}, {seconds:.0f}s)")
+    print(f"{'':<58}{'count':>8}  goal")
+    goals_met = tests.returncode == 0
+    for label, key, goal in ROWS:
+        value = counts.get(key, 0)
+        verdict = "" if goal is None else ("ok" if value == goal else "FAIL")
+        goals_met &= verdict != "FAIL"
+        print(f"{label:<58}{value:>8}  {'' if goal is None else f'= {goal} {verdict}'}")
+    print(f"tests: {'passed' if tests.returncode == 0 else 'FAILED'}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"fuzz_examples": args.fuzz_examples, "load_requests": args.load_requests, "seconds": round(seconds)}
+    RESULTS.write_text(json.dumps(summary | dict(counts) | {"tests_passed": tests.returncode == 0}, indent=2) + "\n")
+    return 0 if goals_met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
