@@ -466,3 +466,22 @@ def test_cli_errors_are_clear(project: Path, config_name: str, drop: str | None,
     )
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+def test_cli_score_carries_stage_route_and_rules(project: Path, rules: QualificationConfig, scorer: LeadScorer) -> None:
+    from training.cli import app as leadscore_app
+
+    out = project / "scored.csv"
+    args = ["score", "--data", str(project / "leads.csv"), "--out", str(out), "--model", str(project / "model")]
+    result = CliRunner().invoke(leadscore_app, [*args, "--config", str(project / "leadscore.toml"), "--reasons", "0"])
+    assert result.exit_code == 0, result.output
+    assert "routes" in result.output and "sales:" in result.output
+    scored = pd.read_csv(out, keep_default_na=False)
+    assert {"stage", "route", "review_flag", "rules_missed", "nurture_reasons"} <= set(scored.columns)
+    leads = pd.read_csv(project / "leads.csv", dtype=str, keep_default_na=False)
+    expected = apply_qualification(leads, scorer.predict(leads), rules, missing_values=scorer.data.missing_values)
+    assert scored["route"].tolist() == expected["route"].tolist()
+    assert scored["rules_missed"].tolist() == ["; ".join(r) for r in expected["rules_missed"]]
+    plain = CliRunner().invoke(leadscore_app, [*args, "--config", str(project / "plain.toml"), "--reasons", "0"])
+    assert plain.exit_code == 0 and "no [qualification] table" in plain.output
+    assert "route" not in pd.read_csv(out).columns

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 
+from features.qualification import QualificationConfig, apply_qualification
 from features.transform import MissingColumnsError
 from models.scorer import LeadScorer
 from training.data import DataFileError, _delimiter
@@ -35,6 +36,7 @@ class BatchSummary:
     missing_columns: list[str] = field(default_factory=list)
     invalid_values: dict[str, int] = field(default_factory=dict)
     grades: dict[str, int] = field(default_factory=dict)
+    routes: dict[str, int] = field(default_factory=dict)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -92,9 +94,14 @@ def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
 
 
 def score_chunk(
-    scorer: LeadScorer, chunk: pd.DataFrame, allow_missing: bool, reasons: int
+    scorer: LeadScorer,
+    chunk: pd.DataFrame,
+    allow_missing: bool,
+    reasons: int,
+    rules: QualificationConfig | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores (and reasons) for one chunk keyed by the id column, plus each value's status."""
+    """Scores (reasons, and stage/route when qualification rules are given) for one chunk keyed by the id
+    column, plus each value's status."""
     id_col = scorer.transformer_.schema_.id_column
     if id_col not in chunk.columns:
         raise DataFileError(f"input has no id column '{id_col}'")
@@ -105,6 +112,13 @@ def score_chunk(
     if reasons:
         explained = scorer.explain_transformed(chunk, X, status, k=reasons)
         out["reasons"] = [" | ".join(r.text for r in row) for row in explained]
+    if rules is not None:
+        routed = apply_qualification(
+            chunk, scores, rules, missing_values=scorer.data.missing_values, allow_missing=allow_missing
+        )
+        out[["stage", "route", "review_flag"]] = routed[["stage", "route", "review_flag"]]
+        for column in ("rules_missed", "nurture_reasons"):
+            out[column] = routed[column].map("; ".join)
     return out, status
 
 
@@ -122,6 +136,7 @@ def score_file(
     reasons: int = 2,
     progress: Callable[[int], None] | None = None,
     chunk_rows: int | None = None,
+    rules: QualificationConfig | None = None,
 ) -> BatchSummary:
     """Score `data` into CSV `out` chunk by chunk; `out` appears (atomically) only once every row is scored,
     and an earlier `out` is left as it was if scoring fails."""
@@ -136,7 +151,9 @@ def score_file(
                     summary.missing_columns = scorer.transformer_.missing_columns(chunk)
                     if summary.missing_columns and not allow_missing:
                         raise MissingColumnsError(summary.missing_columns)
-                scored, status = score_chunk(scorer, chunk, allow_missing, reasons)
+                scored, status = score_chunk(scorer, chunk, allow_missing, reasons, rules)
+                if rules is not None:
+                    _add(summary.routes, scored["route"].value_counts())
                 _add(summary.invalid_values, (status == "invalid").sum())
                 _add(summary.grades, scored["grade"].value_counts())
                 scored.to_csv(fh, header=i == 0, index=False, float_format="%.6g")

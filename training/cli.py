@@ -166,22 +166,33 @@ def score(
     tracking_uri: TrackingOpt = None,
     allow_missing: Annotated[bool, typer.Option(help="Score even if feature columns are absent (as missing).")] = False,
     reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per head and direction (0 = none, faster).")] = 2,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="leadscore.toml whose [qualification] rules add stage, route and rules missed."),
+    ] = None,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
     from training.batch import count_rows, score_file
     from training.tracking import configure
 
+    rules = load_config(config).qualification if config else None
+    if config and rules is None:
+        note = escape(f"{config} has no [qualification] table: no stage or route columns")
+        console.print(f"[yellow]warning:[/] {note}")
     configure(tracking_uri)
     loaded = load_model(model)
     with row_progress("scoring leads", count_rows(data)) as advance:
-        summary = score_file(loaded.scorer, data, out_path, allow_missing, reasons, advance)
+        summary = score_file(loaded.scorer, data, out_path, allow_missing, reasons, advance, rules=rules)
     if summary.missing_columns:
         console.print(f"[yellow]warning:[/] scored with missing columns: {summary.missing_columns}")
     for col, n in summary.invalid_values.items():
         console.print(f"[yellow]warning:[/] column '{col}': {n} unreadable values scored as missing")
     grades = ", ".join(f"{g}: {summary.grades.get(g, 0)}" for g in "ABCD")
     out.print(
-        f"scored {summary.rows} leads with {model} (version {loaded.version or 'local'}) -> {out_path}  [{grades}]"
+        f"scored {summary.rows} leads with {model} (version {loaded.version or 'local'}) -> {out_path}",
+        f"grades {grades}",
+        *([f"routes {', '.join(f'{k}: {v}' for k, v in sorted(summary.routes.items()))}"] if rules else []),
+        sep="\n",
     )
 
 
