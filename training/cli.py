@@ -14,7 +14,9 @@ from features.validation import prepare_training_frame
 from models.registry import DEFAULT_MODEL_URI, load_model
 from training.cli_common import (
     ConfigOpt,
+    DaskOpt,
     DataOpt,
+    DataUrlOpt,
     ModelNameOpt,
     TrackingOpt,
     console,
@@ -90,12 +92,18 @@ def _summary_table(metrics: dict[str, float]) -> Table:
 
 
 def _train_and_report(
-    data: Path, config: Path, tracking_uri: str | None, model_name: str, allow_leaky: bool, feedback_db: str | None
+    data: Path | str,
+    config: Path,
+    tracking_uri: str | None,
+    model_name: str,
+    allow_leaky: bool,
+    feedback_db: str | None,
+    dask: str | None = None,
 ) -> None:
     from training.pipeline import train as run_training
 
     with step_progress("training") as step:
-        result = run_training(data, config, tracking_uri, model_name, allow_leaky, step, feedback_db)
+        result = run_training(data, config, tracking_uri, model_name, allow_leaky, step, feedback_db, dask)
     for warning in result.fit.report.warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     if result.fit.leaky:
@@ -122,14 +130,15 @@ LeakyOpt = Annotated[bool, typer.Option(help="Train even if a column trips the l
 @app.command()
 @friendly_errors
 def train(
-    data: DataOpt,
+    data: DataUrlOpt,
     config: ConfigOpt,
     tracking_uri: TrackingOpt = None,
     model_name: ModelNameOpt = "leadscore",
     allow_leaky: LeakyOpt = False,
+    dask: DaskOpt = None,
 ) -> None:
     """Train the acceptance, win and revenue heads, log to MLflow, register, and run the promotion gate."""
-    _train_and_report(data, config, tracking_uri, model_name, allow_leaky, None)
+    _train_and_report(data, config, tracking_uri, model_name, allow_leaky, None, dask)
 
 
 @app.command()
@@ -156,9 +165,14 @@ def retrain(
 @app.command()
 @friendly_errors
 def score(
-    data: DataOpt,
+    data: DataUrlOpt,
     out_path: Annotated[
-        Path, typer.Option("--out", help="CSV to write: id, score, grade, p_accept, p_won, expected_revenue, reasons.")
+        str,
+        typer.Option(
+            "--out",
+            help="CSV to write: id, score, grade, p_accept, p_won, expected_revenue, reasons "
+            "(with --dask: a directory or fsspec URL for partitioned Parquet).",
+        ),
     ],
     model: Annotated[
         str, typer.Option("--model", help="models:/NAME@ALIAS, models:/NAME/N or a model directory.")
@@ -170,6 +184,7 @@ def score(
         Path | None,
         typer.Option("--config", help="leadscore.toml whose [qualification] rules add stage, route and rules missed."),
     ] = None,
+    dask: DaskOpt = None,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
     from training.batch import count_rows, score_file
@@ -181,8 +196,18 @@ def score(
         console.print(f"[yellow]warning:[/] {note}")
     configure(tracking_uri)
     loaded = load_model(model)
-    with row_progress("scoring leads", count_rows(data)) as advance:
-        summary = score_file(loaded.scorer, data, out_path, allow_missing, reasons, advance, rules=rules)
+    if dask:
+        from training.distributed import score_distributed
+
+        with step_progress(f"scoring partitions on {dask}"):
+            counts = score_distributed(loaded.scorer, data, out_path, dask, allow_missing, reasons, rules)
+        grades = ", ".join(f"{g}: {counts.get(g, 0)}" for g in "ABCD")
+        out.print(
+            f"scored {sum(counts.values())} leads on {dask} -> {out_path} (partitioned Parquet)", f"grades {grades}"
+        )
+        return
+    with row_progress("scoring leads", count_rows(Path(data))) as advance:
+        summary = score_file(loaded.scorer, Path(data), Path(out_path), allow_missing, reasons, advance, rules=rules)
     if summary.missing_columns:
         console.print(f"[yellow]warning:[/] scored with missing columns: {summary.missing_columns}")
     for col, n in summary.invalid_values.items():

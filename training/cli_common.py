@@ -35,9 +35,22 @@ USER_ERRORS = (
     LeakageError,
     ModelLoadError,
     MissingColumnsError,
+    ConnectionError,  # e.g. training.distributed.ClusterError: the --dask scheduler does not answer
 )
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Leads as CSV or Parquet.")]
+DataUrlOpt = Annotated[
+    str, typer.Option("--data", help="Leads as CSV or Parquet; with --dask, partitioned Parquet (directory or URL).")
+]
+DaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        metavar="SCHEDULER_ADDRESS",
+        help="Run on this Dask cluster (e.g. tcp://scheduler:8786); --data (and for score --out) is then "
+        "partitioned Parquet: a directory or an fsspec URL such as s3://bucket/leads/.",
+    ),
+]
 ConfigOpt = Annotated[Path, typer.Option("--config", help="leadscore.toml naming the column roles.")]
 TrackingOpt = Annotated[
     str | None,

@@ -12,7 +12,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from features.config import LeadscoreConfig
+from features.config import ConfigError, LeadscoreConfig
 from features.transform import MissingColumnsError
 from features.validation import ValidationReport, prepare_training_frame
 from models.artifact import save_scorer
@@ -74,6 +74,26 @@ def fit_and_evaluate(
     return FitResult(scorer, split, metrics, prepared.report, leaky)
 
 
+def _fit(
+    raw: pd.DataFrame | None,
+    data_path: str,
+    config: LeadscoreConfig,
+    allow_leaky: bool,
+    step: Step,
+    dask_address: str | None,
+) -> tuple[FitResult, dict[str, int]]:
+    """Fit here, or on the Dask cluster at `dask_address`; returns the fit and its row counts
+    (on a cluster `fit.split` holds samples of each fold, so the counts come from the cluster)."""
+    if dask_address:
+        from training.distributed import train_distributed
+
+        cluster = train_distributed(data_path, config, dask_address, allow_leaky, step)
+        rows = {f"{fold}_rows": n for fold, n in cluster.rows.items()}
+        return cluster.fit, rows | {"input_rows": sum(cluster.rows.values())}
+    fit = fit_and_evaluate(raw, config, allow_leaky, step)
+    return fit, fit.split.sizes() | {"input_rows": len(raw)}
+
+
 def _champion_metric(model_name: str, holdout: pd.DataFrame, metric: str) -> tuple[str | None, float | None]:
     """The champion's gate metric on *this* run's holdout, so both models face the same leads."""
     champion = tracking.current_champion(model_name)
@@ -88,20 +108,25 @@ def _champion_metric(model_name: str, holdout: pd.DataFrame, metric: str) -> tup
 
 
 def train(
-    data_path: Path,
+    data_path: Path | str,
     config_path: Path,
     tracking_uri: str | None = None,
     model_name: str = "leadscore",
     allow_leaky: bool = False,
     step: Step = _noop,
     feedback_url: str | None = None,
+    dask_address: str | None = None,
 ) -> TrainResult:
     """Run the whole training job; a failure leaves the registry untouched and the MLflow run FAILED.
 
     With `feedback_url`, sales decisions from the feedback store are joined in as acceptance labels
-    (rule in `training.feedback`), and the run records how many labels came from feedback."""
+    (rule in `training.feedback`), and the run records how many labels came from feedback.
+    With `dask_address`, `data_path` is partitioned Parquet (a directory or an fsspec URL) and fitting runs on
+    that Dask cluster (`training.distributed`); the registered model is the same kind of artifact."""
     config = load_config(config_path)
-    raw = load_table(data_path)
+    if dask_address and feedback_url:
+        raise ConfigError("sales feedback cannot be joined on a Dask cluster yet: retrain without --dask")
+    raw = None if dask_address else load_table(Path(data_path))
     decisions = read_decisions(feedback_url) if feedback_url else None
     tracking.configure(tracking_uri)
     with mlflow.start_run() as run:
@@ -113,15 +138,19 @@ def train(
             labels = feedback_counts["feedback_new_labels"] + feedback_counts["feedback_overrode_crm"]
             mlflow.log_metrics(feedback_counts | {"labels_from_feedback": labels})
         mlflow.set_tags(
-            {"git_commit": tracking.git_commit(), "data_path": str(data_path), "data_hash": frame_hash(raw)}
+            {
+                "git_commit": tracking.git_commit(),
+                "data_path": str(data_path),
+                "data_hash": "not computed on a cluster" if raw is None else frame_hash(raw),
+            }
         )
         mlflow.log_params(
             {f"data.{k}": v for k, v in config.data.model_dump().items()}
             | {f"training.{k}": v for k, v in config.training.model_dump().items()}
         )
         mlflow.log_text(Path(config_path).read_text(encoding="utf-8-sig"), "config/leadscore.toml")
-        fit = fit_and_evaluate(raw, config, allow_leaky, step)
-        mlflow.log_params(fit.split.sizes() | {"input_rows": len(raw), "split_by_time": fit.split.by_time})
+        fit, rows = _fit(raw, str(data_path), config, allow_leaky, step, dask_address)
+        mlflow.log_params(rows | {"split_by_time": fit.split.by_time, "dask": bool(dask_address)})
         mlflow.log_dict(fit.scorer.transformer_.schema_.to_dict(), "schema.json")
         mlflow.log_dict({"warnings": [str(w) for w in fit.report.warnings], "leaky": fit.leaky}, "validation.json")
         step("comparing with the champion on the same holdout")

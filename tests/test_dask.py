@@ -1,0 +1,194 @@
+"""Dask training and scoring on a two-worker LocalCluster: same scores as one machine, comparable models."""
+
+from collections.abc import Iterator
+from functools import reduce
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import LocalCluster
+
+from features.config import LeadscoreConfig
+from features.schema import infer_schema, merge_summaries, schema_from_stats, summarize
+from features.transform import MissingColumnsError
+from features.validation import DataValidationError
+from models.artifact import load_scorer, save_scorer
+from models.scorer import LeadScorer
+from training import distributed
+from training.batch import score_file
+from training.distributed import ClusterError, ClusterFit, score_distributed, train_distributed
+from training.pipeline import FitResult, fit_and_evaluate
+
+PARTS = 4
+
+
+@pytest.fixture(scope="module")
+def config(demo_config: LeadscoreConfig) -> LeadscoreConfig:
+    """Fewer rounds keep the module fast; both sides use the same config."""
+    return demo_config.model_copy(update={"training": demo_config.training.model_copy(update={"num_boost_round": 80})})
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+        yield local
+
+
+def _write_parts(leads: pd.DataFrame, directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    for i, part in enumerate(np.array_split(np.arange(len(leads)), PARTS)):
+        leads.iloc[part].to_parquet(directory / f"part-{i}.parquet", index=False)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def lead_dir(funnel: tuple[pd.DataFrame, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_parts(funnel[0], tmp_path_factory.mktemp("dask") / "leads")
+
+
+@pytest.fixture(scope="module")
+def local_fit(funnel: tuple[pd.DataFrame, pd.DataFrame], config: LeadscoreConfig) -> FitResult:
+    return fit_and_evaluate(funnel[0], config)
+
+
+@pytest.fixture(scope="module")
+def cluster_fit(lead_dir: Path, config: LeadscoreConfig, cluster: LocalCluster) -> ClusterFit:
+    return train_distributed(str(lead_dir), config, cluster.scheduler_address)
+
+
+def test_partition_stats_merge_to_the_whole_frame_schema(leads: pd.DataFrame, demo_config: LeadscoreConfig) -> None:
+    text = leads.astype(str).replace("nan", "")  # as a CSV export arrives: every cell text
+    parts = [summarize(text.iloc[i : i + 700], demo_config.data) for i in range(0, len(text), 700)]
+    merged = schema_from_stats(reduce(merge_summaries, parts), demo_config.data)
+    assert merged == infer_schema(text, demo_config.data)
+    assert merged["company_size"].kind == "numeric" and merged["demo_requested"].kind == "boolean"
+
+
+def test_distributed_scores_equal_single_machine_scores(
+    local_fit: FitResult,
+    lead_dir: Path,
+    funnel: tuple[pd.DataFrame, pd.DataFrame],
+    config: LeadscoreConfig,
+    cluster: LocalCluster,
+) -> None:
+    out = lead_dir.parent / "scores"
+    rules = config.qualification
+    grades = score_distributed(local_fit.scorer, str(lead_dir), str(out), cluster.scheduler_address, rules=rules)
+    assert len(list(out.glob("*.parquet"))) == PARTS
+    assert not list(lead_dir.parent.glob("*.partial"))
+    scored = pd.read_parquet(out).set_index("lead_id")
+    expected = local_fit.scorer.predict(funnel[0]).set_index(funnel[0]["lead_id"])
+    assert sorted(scored.index) == sorted(expected.index)
+    scored = scored.loc[expected.index]
+    assert (scored["grade"] == expected["grade"]).all() and (scored["score"] == expected["score"]).all()
+    for col in ("p_accept", "p_won", "expected_revenue"):
+        np.testing.assert_allclose(scored[col], expected[col], rtol=1e-9)
+    assert grades == expected["grade"].value_counts().to_dict()
+    single = lead_dir.parent / "single.csv"
+    score_file(local_fit.scorer, lead_dir, single, reasons=0, rules=rules)
+    routed = pd.read_csv(single, dtype={"lead_id": str}, keep_default_na=False).set_index("lead_id")
+    assert {"stage", "route", "rules_missed"} <= set(scored.columns)
+    for col in ("stage", "route", "rules_missed"):
+        assert (scored[col] == routed.loc[expected.index, col]).all()
+
+
+def test_distributed_training_gives_a_comparable_ordinary_model(
+    cluster_fit: ClusterFit, local_fit: FitResult, tmp_path: Path, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    fit = cluster_fit.fit
+    assert sum(cluster_fit.rows.values()) == len(funnel[0])
+    assert cluster_fit.rows["train"] > cluster_fit.rows["valid"] > 0 and cluster_fit.rows["holdout"] > 0
+    local_kinds = [(s.name, s.kind) for s in local_fit.scorer.transformer_.schema_.features]
+    assert [(s.name, s.kind) for s in fit.scorer.transformer_.schema_.features] == local_kinds
+    for head in ("accepted", "won"):
+        assert abs(fit.metrics[f"{head}_roc_auc"] - local_fit.metrics[f"{head}_roc_auc"]) < 0.03
+        assert fit.metrics[f"{head}_roc_auc"] > fit.metrics[f"baseline_rate_{head}_roc_auc"] + 0.2
+    assert isinstance(fit.scorer, LeadScorer) and set(fit.scorer.heads_) == {"accepted", "won", "revenue"}
+    loaded, _ = load_scorer(save_scorer(fit.scorer, tmp_path / "model"))
+    leads = funnel[0].head(50)
+    pd.testing.assert_frame_equal(loaded.predict(leads), fit.scorer.predict(leads))
+
+
+def test_distributed_validation_reports_every_problem(
+    funnel: tuple[pd.DataFrame, pd.DataFrame], config: LeadscoreConfig, cluster: LocalCluster, tmp_path: Path
+) -> None:
+    leads = funnel[0].copy()
+    leads.loc[leads.index[-1], "lead_id"] = leads["lead_id"].iloc[0]  # same id in the first and last partition
+    leads.loc[leads.index[-2], "lead_id"] = leads["lead_id"].iloc[-3]  # and twice within the last one
+    leads["won"] = leads["won"].astype(str)
+    leads.loc[leads.index[10], "won"] = "maybe"
+    with pytest.raises(DataValidationError) as err:
+        train_distributed(str(_write_parts(leads, tmp_path / "bad")), config, cluster.scheduler_address)
+    message = str(err.value)
+    assert message.count("duplicate ids") == 1 and "column 'lead_id': duplicate ids (4 rows" in message
+    assert "column 'won'" in message and "maybe" not in message
+
+
+def test_distributed_scoring_refuses_missing_columns(
+    local_fit: FitResult, funnel: tuple[pd.DataFrame, pd.DataFrame], cluster: LocalCluster, tmp_path: Path
+) -> None:
+    leads = _write_parts(funnel[0].drop(columns=["industry"]), tmp_path / "partial-columns")
+    with pytest.raises(MissingColumnsError, match="industry"):
+        score_distributed(local_fit.scorer, str(leads), str(tmp_path / "out"), cluster.scheduler_address)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreachable_scheduler_is_a_clear_error(
+    local_fit: FitResult, lead_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"):
+        score_distributed(local_fit.scorer, str(lead_dir), str(tmp_path / "out"), "tcp://127.0.0.1:1")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_train_and_score_with_dask(lead_dir: Path, cluster: LocalCluster, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from training.cli import app
+    from training.synthetic import CONFIG_TOML
+
+    (tmp_path / "leadscore.toml").write_text(CONFIG_TOML + "\n[training]\nnum_boost_round = 80\n")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    address = cluster.scheduler_address
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--dask",
+            address,
+            "--data",
+            str(lead_dir),
+            "--config",
+            str(tmp_path / "leadscore.toml"),
+            "--tracking-uri",
+            store,
+            "--model-name",
+            "dask-cli",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "@champion" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            "--dask",
+            address,
+            "--data",
+            str(lead_dir),
+            "--out",
+            str(tmp_path / "scores"),
+            "--model",
+            "models:/dask-cli@champion",
+            "--tracking-uri",
+            store,
+            "--reasons",
+            "0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    scored = pd.read_parquet(tmp_path / "scores")
+    assert len(scored) == len(pd.read_parquet(lead_dir)) and scored["score"].between(0, 100).all()
