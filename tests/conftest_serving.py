@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from features.config import parse_config_text
 from features.validation import prepare_training_frame
@@ -45,3 +49,14 @@ def lead_records(n: int, seed: int = 1, shift: bool = False, keep: tuple[str, ..
     leads, _ = generate_funnel(n, seed, shift=shift)
     data = parse_config_text(CONFIG_TOML).data
     return request_leads(leads.drop(columns=sorted(data.non_feature_columns - {data.id, *keep})), data.id)
+
+
+@contextmanager
+def asgi_app_without_metrics() -> Iterator[Any]:
+    """The service's ASGI app with metrics off: Prometheus metrics register process-wide, and
+    test_service.py builds the one app that keeps them."""
+    from serving.service import LeadScoringService
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(LeadScoringService.config, "metrics", {"enabled": False})
+        yield LeadScoringService.to_asgi()

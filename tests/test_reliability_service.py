@@ -33,7 +33,7 @@ import httpx
 import mlflow
 import pytest
 import schemathesis
-from conftest_serving import lead_records, train_model_dir
+from conftest_serving import asgi_app_without_metrics, lead_records, train_model_dir
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 from sqlalchemy.exc import OperationalError
@@ -44,7 +44,6 @@ from models.artifact import MANIFEST_FILE, MODEL_FILE, load_scorer
 from serving.auth import authorize
 from serving.feedback import FeedbackStore
 from serving.local import LocalServer, local_server
-from serving.service import LeadScoringService
 from serving.validation import LeadChecker
 from training import tracking
 
@@ -468,10 +467,8 @@ def model_dir(registry: Registry) -> Path:
 
 @pytest.fixture(scope="module")
 def asgi_app() -> Iterator[Any]:
-    """The service's ASGI app with metrics off (another test module registers them process-wide)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(LeadScoringService.config, "metrics", {"enabled": False})
-        yield LeadScoringService.to_asgi()
+    with asgi_app_without_metrics() as app:
+        yield app
 
 
 @pytest.fixture

@@ -13,14 +13,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest_serving import lead_records, train_model_dir
+from conftest_serving import asgi_app_without_metrics, lead_records, train_model_dir
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from features.config import parse_config_text
 from features.qualification import apply_qualification
 from models.artifact import load_scorer
-from serving.service import LeadScoringService
 from serving.settings import Settings, SettingsError
 from serving.store import ScoreStore
 from serving.ui import SESSION_COOKIE
@@ -37,10 +36,8 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def asgi_app() -> Iterator[Any]:
-    """The service's ASGI app with metrics off (they register process-wide, and test_service builds one)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(LeadScoringService.config, "metrics", {"enabled": False})
-        yield LeadScoringService.to_asgi()
+    with asgi_app_without_metrics() as app:
+        yield app
 
 
 @pytest.fixture
