@@ -15,6 +15,7 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from models.artifact import ModelLoadError, load_scorer
@@ -35,6 +36,15 @@ class LeadScorerPyfunc(PythonModel):
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         """Score raw leads."""
         return self.scorer.predict(pd.DataFrame(model_input), allow_missing=True)
+
+
+def _artifact_path(model_dir: Path) -> str:
+    """Where the pyfunc model keeps our artifact, as its MLmodel file records it."""
+    try:
+        mlmodel = Model.load(str(model_dir / "MLmodel"))
+        return mlmodel.flavors["python_function"]["artifacts"][ARTIFACT_KEY]["path"]
+    except (OSError, KeyError, TypeError, MlflowException):
+        raise ModelLoadError(f"{model_dir} is not a leadscore MLflow model (no '{ARTIFACT_KEY}' artifact)") from None
 
 
 @dataclass(frozen=True)
@@ -78,5 +88,5 @@ def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) ->
             path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp)
         except MlflowException as err:
             raise ModelLoadError(f"could not download {uri}: {err.message.splitlines()[0]}") from None
-        scorer, manifest = load_scorer(Path(path) / "artifacts" / ARTIFACT_KEY)
+        scorer, manifest = load_scorer(Path(path) / _artifact_path(Path(path)))
     return LoadedModel(scorer, manifest, uri, name, str(mv.version), alias, mv.run_id)
