@@ -107,3 +107,15 @@ def test_cli_monitor_prints_table(tmp_path: Path, model: LoadedModel) -> None:
     assert "company_size" in result.output and "drift" in result.output and "retrain recommended" in result.output
     bad = CliRunner().invoke(app, ["monitor", "--model", model.uri, "--store", url, "--since", "soon", "--no-log"])
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_few_decisions_do_not_trigger_a_retrain(tmp_path: Path, model: LoadedModel) -> None:
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    leads, _ = generate_funnel(500, seed=15)
+    rows = _record(url, model, leads, datetime.now(UTC))
+    store = FeedbackStore(url)
+    for lead_id in rows.nlargest(5, "p_accept")["lead_id"]:  # the model's surest leads, all rejected
+        store.record(FeedbackRequest(event_id=f"x-{lead_id}", lead_id=lead_id, decision="reject", rep_id="r"), "local")
+    report = monitor(model, url, url)
+    assert report.ece is not None and report.ece > 0.3
+    assert not report.recommend_retrain

@@ -251,7 +251,7 @@ def monitor(
     """Population stability (PSI) of recent traffic vs training, and live calibration vs sales decisions."""
     import tempfile
 
-    from training.monitor import log_monitor_run
+    from training.monitor import MIN_DECISIONS, log_monitor_run
     from training.monitor import monitor as run_monitor
     from training.tracking import configure, default_feedback_url
 
@@ -277,6 +277,8 @@ def monitor(
         for row in report.calibration.itertuples(index=False):
             cal.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
         out.print(cal)
+        if report.calibration["leads"].sum() < MIN_DECISIONS:
+            out.print(f"only {report.calibration['leads'].sum()} decided leads: too few to judge calibration")
     if log:
         with tempfile.TemporaryDirectory() as tmp:
             log_monitor_run(report, Path(tmp))

@@ -21,6 +21,8 @@ from models.registry import LoadedModel
 from training.feedback import FeedbackStoreError, read_decisions
 
 TRAFFIC_TABLE = "scored_leads"
+MIN_DECISIONS = 100
+"""Fewer sales decisions than this say too little about calibration to recommend a retrain on."""
 
 
 @dataclass
@@ -98,8 +100,9 @@ def monitor(
     if not calibration.empty:
         weights = calibration["leads"].to_numpy(float)
         ece = float(np.sum(weights * np.abs(calibration["observed"] - calibration["predicted"])) / weights.sum())
-        if ece > ece_threshold:
-            reasons.append(f"acceptance calibration error {ece:.3f} > {ece_threshold}")
+        decided = int(calibration["leads"].sum())
+        if ece > ece_threshold and decided >= MIN_DECISIONS:
+            reasons.append(f"acceptance calibration error {ece:.3f} > {ece_threshold} over {decided} decided leads")
     return MonitorReport(model.version, len(traffic), psi, calibration, ece, bool(reasons), reasons)
 
 
