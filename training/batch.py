@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 from features.qualification import QualificationConfig, apply_qualification
 from features.transform import MissingColumnsError
 from models.scorer import LeadScorer
-from training.data import DataFileError, _delimiter
+from training.data import DataFileError, csv_chunks
 
 OUTPUT_COLUMNS = ("score", "grade", "p_accept", "p_won", "expected_revenue", "reasons")
 CHUNK_ROWS = 50_000
@@ -76,21 +76,7 @@ def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
             if batch.num_rows:
                 yield batch.to_pandas()
         return
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            reader = pd.read_csv(
-                path,
-                sep=_delimiter(path, encoding),
-                encoding=encoding,
-                dtype=str,
-                keep_default_na=False,
-                chunksize=rows,
-            )
-            yield from reader
-            return
-        except UnicodeDecodeError:
-            continue
-    raise DataFileError(f"{path} is not in a readable text encoding (UTF-8 or Windows-1252)")
+    yield from csv_chunks(path, rows)
 
 
 def score_chunk(

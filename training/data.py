@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -47,15 +48,24 @@ def _encodings(path: Path) -> tuple[str, ...]:
     return ("utf-8-sig", "cp1252")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """CSV with a detected delimiter, in UTF-16 (with BOM), UTF-8 (with or without BOM), else Windows-1252."""
+def csv_chunks(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """CSV cells as text, `rows` at a time (None: the whole file at once), with a detected delimiter, in
+    UTF-16 (with BOM), UTF-8 (with or without BOM), else Windows-1252. Training and batch scoring both read
+    through here, so an export that trains also scores."""
     for encoding in _encodings(path):
+        options = {"sep": _delimiter(path, encoding), "encoding": encoding, "dtype": str, "keep_default_na": False}
+        yielded = False
         try:
-            return pd.read_csv(
-                path, sep=_delimiter(path, encoding), encoding=encoding, dtype=str, keep_default_na=False
-            )
+            if rows is None:
+                yield pd.read_csv(path, **options)
+            else:
+                for chunk in pd.read_csv(path, chunksize=rows, **options):
+                    yielded = True
+                    yield chunk
+            return
         except UnicodeDecodeError:
-            continue
+            if yielded:  # a retry in another encoding would repeat the rows already handed out
+                raise DataFileError(f"{path} mixes text encodings; re-export it as UTF-8") from None
     raise DataFileError(f"{path} is not in a readable text encoding (UTF-8, UTF-16 or Windows-1252)")
 
 
@@ -73,7 +83,7 @@ def load_table(path: Path) -> pd.DataFrame:
     if suffix not in READABLE:
         raise DataFileError(f"{path}: unsupported file type {suffix!r}; use CSV or Parquet")
     try:
-        frame = _read_csv(path)
+        frame = next(csv_chunks(path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError, ValueError) as err:
         if isinstance(err, DataFileError):
             raise
