@@ -63,15 +63,31 @@ class TrainingConfig(_Strict):
     min_positives: int = Field(100, ge=5)
     holdout_fraction: float = Field(0.2, gt=0, lt=0.5)
     validation_fraction: float = Field(0.2, gt=0, lt=0.5)
-    leak_auc: float = Field(0.95, gt=0.5, le=1.0)
+    leak_auc: float = Field(0.85, gt=0.5, le=1.0)
+    allow_leaky: tuple[str, ...] = ()
+    """Columns the leak check found suspicious that the user knows are available before sales acts."""
+    baseline_tolerance: float = Field(0.005, ge=0)
+    """How far a head's holdout AUC may fall below logistic regression's and still be promoted."""
     rare_category_share: float = Field(0.005, ge=0, lt=0.5)
-    promotion_metric: str = "won_roc_auc"
+    promotion_metric: str | None = None
+    """`<head>_<metric>` the champion gate compares; unset: won_roc_auc, or accepted_roc_auc without won."""
     promotion_tolerance: float = Field(0.005, ge=0)
     calibration: Literal["isotonic", "sigmoid"] = "sigmoid"
     seed: int = 0
-    num_boost_round: int = Field(600, ge=1)
+    num_boost_round: int = Field(2000, ge=1)
     learning_rate: float = Field(0.05, gt=0, le=1)
-    num_leaves: int = Field(15, ge=2)
+    num_leaves: int | None = Field(None, ge=2)
+    """Fixed tree size; unset, each head tries a few settings on the validation fold (`SEARCH_SPACE`)."""
+
+
+class ModelConfig(_Strict):
+    """The optional `[model]` table: which registered model every command uses by default."""
+
+    name: str = Field("leadscore", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+HEAD_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "ece", "lift_top10", "capture_top20")
+"""Holdout metrics computed per probability head; `[training].promotion_metric` is `<head>_<metric>`."""
 
 
 class LeadscoreConfig(_Strict):
@@ -79,7 +95,29 @@ class LeadscoreConfig(_Strict):
 
     data: DataConfig
     training: TrainingConfig = TrainingConfig()
+    model: ModelConfig = ModelConfig()
     qualification: QualificationConfig | None = None
+
+    @property
+    def heads(self) -> list[str]:
+        """Probability heads the model will have (won is derived from revenue > 0 when only revenue is given)."""
+        heads = [h for h in ("accepted", "won") if getattr(self.data, h)]
+        return [*heads, "won"] if self.data.revenue and "won" not in heads else heads
+
+    @property
+    def promotion_metric(self) -> str:
+        """The gate's metric: the configured one, else the ROC-AUC of the win (else acceptance) head."""
+        return self.training.promotion_metric or ("won_roc_auc" if "won" in self.heads else "accepted_roc_auc")
+
+    @model_validator(mode="after")
+    def _check_promotion_metric(self) -> LeadscoreConfig:
+        choices = [f"{h}_{m}" for h in self.heads for m in HEAD_METRICS]
+        if self.promotion_metric not in choices:
+            raise ValueError(
+                f"[training].promotion_metric {self.promotion_metric!r} is not computed for the "
+                f"configured outcomes; choose one of {choices}"
+            )
+        return self
 
 
 def _describe(err: ValidationError) -> str:

@@ -151,6 +151,8 @@ def floor_problems(rows: int, positives: dict[str, int], config: LeadscoreConfig
     if rows < floors.min_rows:
         problems.append(Problem("", f"only {rows} rows; at least {floors.min_rows} leads are needed to train"))
     for role, col in config.data.outcome_columns.items():
+        if role == "revenue" and len(config.data.outcome_columns) > 1:
+            continue  # few deals: no revenue head, the historical mean deal instead (a warning, `revenue_floor`)
         if positives[role] < floors.min_positives:
             problems.append(
                 Problem(
@@ -160,6 +162,21 @@ def floor_problems(rows: int, positives: dict[str, int], config: LeadscoreConfig
                 )
             )
     return problems
+
+
+def revenue_floor(positives: dict[str, int], config: LeadscoreConfig) -> list[Problem]:
+    """Too few deals declare revenue to learn deal size: a warning, since the probability heads still train."""
+    data = config.data
+    deals = positives.get("revenue", 0)
+    if data.revenue and len(data.outcome_columns) > 1 and deals < config.training.min_positives:
+        return [
+            Problem(
+                data.revenue,
+                f"only {deals} leads declare revenue (at least {config.training.min_positives} are needed to learn "
+                "deal size); expected revenue will be p_won x the capped historical mean deal of a win",
+            )
+        ]
+    return []
 
 
 def _positives(frame: pd.DataFrame, config: LeadscoreConfig) -> dict[str, int]:
@@ -204,7 +221,9 @@ def prepare_training_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> Prep
     data = config.data
     coerced, report = check_rows(frame, config)
     if report.ok:
-        report.errors.extend(floor_problems(len(coerced), _positives(coerced, config), config))
+        positives = _positives(coerced, config)
+        report.errors.extend(floor_problems(len(coerced), positives, config))
+        report.warnings.extend(revenue_floor(positives, config))
     schema = infer_schema(frame, data, config.training.rare_category_share)
     add_schema_problems(report, schema)
     if not report.ok:

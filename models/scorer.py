@@ -38,6 +38,61 @@ _PARALLEL_ROWS = 50_000
 """Below this many rows one thread is faster: OpenMP start-up and contention cost more than they save."""
 
 
+TWEEDIE_POWER = 1.5
+"""Tweedie variance power of the revenue head: a point mass at zero (wins without declared revenue) plus a
+continuous, right-skewed deal size."""
+SEARCH_SPACE: tuple[dict[str, float], ...] = (
+    {"num_leaves": 3, "min_data_in_leaf": 100},
+    {"num_leaves": 7, "min_data_in_leaf": 50},
+    {"num_leaves": 15, "min_data_in_leaf": 40},
+    {"num_leaves": 31, "min_data_in_leaf": 20},
+    {"num_leaves": 63, "min_data_in_leaf": 50, "lambda_l2": 10.0},
+)
+"""LightGBM settings each probability head tries on the validation fold (lowest validation loss wins):
+from nearly additive trees, which match a linear model on simple funnels, to deep ones for interactions.
+A fixed `[training].num_leaves` skips the search."""
+REVENUE_SETTINGS: dict[str, float] = {"num_leaves": 7, "min_data_in_leaf": 40}
+"""The revenue head fits on wins only, often a few hundred rows: small trees."""
+_SEARCH_ROWS = 200_000
+"""Training rows (evenly spaced) each candidate setting is tried on at most."""
+_EARLY_STOPPING_ROUNDS = 50
+_LOG_FENCE_IQRS = 3.0
+"""Deals above exp(Q3 + 3 IQR) of log deal size are capped there (a far-out fence on the log scale): one
+huge deal must not set every lead's expected revenue."""
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    """What a head's fit chose on the validation fold, so the refit on all history can repeat it."""
+
+    objective: str
+    params: dict[str, float]
+    rounds: int
+    train_rows: int
+    valid_loss: float
+
+
+def revenue_deals(y: dict[str, np.ndarray]) -> int:
+    """Won leads that declare revenue (> 0)."""
+    return int(((y["won"] > 0) & (y["revenue"] > 0)).sum())
+
+
+def revenue_cap(won_revenue: np.ndarray) -> float:
+    """The deal size above which revenue is capped for fitting and for the expected revenue: the far-out
+    fence exp(Q3 + 3 IQR) of the log deal sizes, or the largest deal when there are too few to say."""
+    deals = won_revenue[won_revenue > 0]
+    if len(deals) < 5:
+        return float(deals.max()) if len(deals) else 0.0
+    q1, q3 = np.quantile(np.log(deals), [0.25, 0.75])
+    return float(min(deals.max(), np.exp(q3 + _LOG_FENCE_IQRS * (q3 - q1))))
+
+
+def id_hashes(ids: pd.Series, sort: bool = True) -> np.ndarray:
+    """64-bit hashes of lead ids: enough to tell later which leads a model was fitted on, without the ids."""
+    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy(np.uint64)
+    return np.sort(hashed) if sort else hashed
+
+
 def threads_for(rows: int) -> int:
     """LightGBM `num_threads`: 1 for small work, all cores (0) for large."""
     return 1 if rows < _PARALLEL_ROWS else 0
@@ -110,14 +165,14 @@ class LeadScorer:
         self.training = training or TrainingConfig()
 
     # ---------------------------------------------------------------- fitting
-    def lgb_params(self, objective: str, rows: int) -> dict[str, Any]:
+    def lgb_params(self, objective: str, rows: int, settings: dict[str, float] | None = None) -> dict[str, Any]:
         """LightGBM parameters of a head; public so distributed training and benchmarks use the same."""
         t = self.training
-        return {
+        params: dict[str, Any] = {
             "num_threads": threads_for(rows),
             "objective": objective,
             "learning_rate": t.learning_rate,
-            "num_leaves": t.num_leaves,
+            "num_leaves": t.num_leaves or 15,
             "min_data_in_leaf": 40,
             "feature_fraction": 0.9,
             "lambda_l2": 1.0,
@@ -127,37 +182,117 @@ class LeadScorer:
             "force_row_wise": True,
             "verbosity": -1,
         }
+        if objective == "tweedie":
+            params["tweedie_variance_power"] = TWEEDIE_POWER
+        return params | (settings or {})
+
+    def _candidates(self, objective: str) -> tuple[dict[str, float], ...]:
+        """Settings tried on the validation fold: the search space, or the one the config fixes."""
+        if objective != "binary":
+            return (REVENUE_SETTINGS,)
+        if self.training.num_leaves is not None:
+            return ({"num_leaves": self.training.num_leaves},)
+        return SEARCH_SPACE
 
     def _train_head(
         self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
-    ) -> lgb.Booster:
+    ) -> tuple[lgb.Booster, HeadSettings]:
+        """Fit every candidate setting with early stopping on the validation fold; keep the best.
+
+        The search runs on at most `_SEARCH_ROWS` evenly spaced training rows when there are more, then the
+        winner is fitted on all of them: the choice of settings needs far fewer rows than the fit itself."""
         cats = self.transformer_.categorical_indices_
         names = lightgbm_names(self.transformer_.feature_names_out_)
-        train_set = lgb.Dataset(X, y, feature_name=names, categorical_feature=cats, free_raw_data=True)
-        valid_set = lgb.Dataset(X_val, y_val, reference=train_set, feature_name=names, categorical_feature=cats)
-        return lgb.train(
-            self.lgb_params(objective, len(y)),
-            train_set,
-            num_boost_round=self.training.num_boost_round,
-            valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(50, verbose=False)],
-        )
+
+        def run(settings: dict[str, float], rows: slice) -> tuple[lgb.Booster, float]:
+            train_set = lgb.Dataset(X[rows], y[rows], feature_name=names, categorical_feature=cats)
+            valid_set = lgb.Dataset(X_val, y_val, reference=train_set, feature_name=names, categorical_feature=cats)
+            booster = lgb.train(
+                self.lgb_params(objective, len(y[rows]), settings),
+                train_set,
+                num_boost_round=self.training.num_boost_round,
+                valid_sets=[valid_set],
+                callbacks=[lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False)],
+            )
+            return booster, float(next(iter(booster.best_score["valid_0"].values())))
+
+        candidates = self._candidates(objective)
+        step = max(1, len(y) // _SEARCH_ROWS) if len(candidates) > 1 else 1
+        tried = [(settings, *run(settings, slice(None, None, step))) for settings in candidates]
+        settings, booster, loss = min(tried, key=lambda t: t[2])
+        if step > 1:
+            booster, loss = run(settings, slice(None))
+        rounds = booster.best_iteration or booster.current_iteration()
+        return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(loss, 6))
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LeadScorer:
-        """Fit the transformer and heads on `train`; early-stop and calibrate on `valid`."""
+        """Fit the transformer and heads on `train`; choose settings, early-stop and calibrate on `valid`."""
         self.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(train)
         X, X_val = self.transformer_.transform(train), self.transformer_.transform(valid)
         y, y_val = targets(train, self.data), targets(valid, self.data)
         heads: dict[str, lgb.Booster] = {}
+        self.head_settings_: dict[str, HeadSettings] = {}
         for head in PROBABILITY_HEADS:
             if head in y:
-                heads[head] = self._train_head("binary", X, y[head], X_val, y_val[head])
+                heads[head], self.head_settings_[head] = self._train_head("binary", X, y[head], X_val, y_val[head])
         if "revenue" in y:
-            won, won_val = y["revenue"] > 0, y_val["revenue"] > 0
-            heads["revenue"] = self._train_head(
-                "gamma", X[won], y["revenue"][won], X_val[won_val], y_val["revenue"][won_val]
+            deals = revenue_deals(y) + revenue_deals(y_val)
+            self.revenue_cap_ = revenue_cap(
+                np.concatenate([y["revenue"][y["won"] > 0], y_val["revenue"][y_val["won"] > 0]])
             )
+            if deals >= self.training.min_positives:
+                won, won_val = y["won"] > 0, y_val["won"] > 0
+                heads["revenue"], self.head_settings_["revenue"] = self._train_head(
+                    "tweedie",
+                    X[won],
+                    np.minimum(y["revenue"][won], self.revenue_cap_),
+                    X_val[won_val],
+                    np.minimum(y_val["revenue"][won_val], self.revenue_cap_),
+                )
+        self.seen_ids_ = id_hashes(pd.concat([train[self.data.id], valid[self.data.id]]))
         return self.assemble(self.transformer_, heads, (X, y), (X_val, y_val))
+
+    def _unfitted_copy(self) -> LeadScorer:
+        """A scorer with this one's parameters (constructor arguments) and none of its fitted state."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update({k: v for k, v in self.__dict__.items() if not k.endswith("_")})
+        return copy
+
+    def refit(self, history: pd.DataFrame, recent: pd.DataFrame) -> LeadScorer:
+        """The model to register: the settings this evaluated scorer found, fitted on all of `history`.
+
+        Each head keeps its settings and its early-stopped number of rounds, scaled by how many more rows it
+        now sees. The refit has no fold left to calibrate on, so its calibration is learned from this scorer's
+        predictions for `recent` leads (the validation and holdout folds, which this scorer was not fitted on):
+        out-of-fold predictions from the most recent history. The schema and categories come from all rows."""
+        final = self._unfitted_copy()
+        final.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(history)
+        X, y = final.transformer_.transform(history), targets(history, self.data)
+        names = lightgbm_names(final.transformer_.feature_names_out_)
+        cats = final.transformer_.categorical_indices_
+        heads: dict[str, lgb.Booster] = {}
+        final.head_settings_ = {}
+        for head, settings in self.head_settings_.items():
+            rows = y["won"] > 0 if head == "revenue" else slice(None)
+            target = np.minimum(y["revenue"][rows], self.revenue_cap_) if head == "revenue" else y[head]
+            rounds = max(1, round(settings.rounds * len(target) / max(1, settings.train_rows)))
+            dataset = lgb.Dataset(X[rows], target, feature_name=names, categorical_feature=cats)
+            heads[head] = lgb.train(
+                self.lgb_params(settings.objective, len(target), settings.params), dataset, num_boost_round=rounds
+            )
+            final.head_settings_[head] = HeadSettings(
+                settings.objective, settings.params, rounds, len(target), settings.valid_loss
+            )
+        X_recent, y_recent = self.transformer_.transform(recent), targets(recent, self.data)
+        raw_recent = self.heads_output(X_recent).raw
+        if "revenue" in y:
+            final.revenue_cap_ = revenue_cap(y["revenue"][y["won"] > 0])
+        final.seen_ids_ = id_hashes(history[self.data.id])
+        final.heads_ = heads
+        final._calibrate({h: (raw_recent[h], y_recent[h]) for h in PROBABILITY_HEADS if h in heads})
+        if "revenue" in y:
+            final._fit_revenue(X, y)
+        return final._take_references(X)
 
     def assemble(
         self,
@@ -173,24 +308,66 @@ class LeadScorer:
         (X, y), (X_val, y_val) = train, valid
         self.transformer_ = transformer
         self.heads_ = dict(heads)
-        self.calibrators_ = {}
-        for head in PROBABILITY_HEADS:
-            if head in heads:
-                raw_val = heads[head].predict(X_val, num_threads=threads_for(len(X_val)))
-                self.calibrators_[head] = Calibrator(self.training.calibration).fit(raw_val, y_val[head])
-        if "revenue" in heads:
-            won, won_val = y["revenue"] > 0, y_val["revenue"] > 0
-            # Balance property: gamma deviance on heavy tails under-predicts the mean deal size; rescale so
-            # predicted and actual revenue of the won training and validation leads add up to the same total.
-            actual = np.concatenate([y["revenue"][won], y_val["revenue"][won_val]])
-            predicted = heads["revenue"].predict(np.vstack([X[won], X_val[won_val]]), num_threads=1)
-            self.revenue_scale_ = float(actual.sum() / predicted.sum())
+        threads = threads_for(len(X_val))
+        self._calibrate(
+            {h: (heads[h].predict(X_val, num_threads=threads), y_val[h]) for h in PROBABILITY_HEADS if h in heads}
+        )
+        if "revenue" in y:
+            if not hasattr(self, "revenue_cap_"):
+                won = np.concatenate([y["revenue"][y["won"] > 0], y_val["revenue"][y_val["won"] > 0]])
+                self.revenue_cap_ = revenue_cap(won)
+            self._fit_revenue(np.vstack([X, X_val]), {k: np.concatenate([y[k], y_val[k]]) for k in ("won", "revenue")})
+        return self._take_references(X)
+
+    def _calibrate(self, folds: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """One calibrator per probability head, from raw predictions on leads its booster was not fitted on."""
+        self.calibrators_ = {h: Calibrator(self.training.calibration).fit(p, y) for h, (p, y) in folds.items()}
+
+    def _fit_revenue(self, X: np.ndarray, y: dict[str, np.ndarray]) -> None:
+        """E[revenue | won], counting zero-revenue wins and deals capped at `revenue_cap_`.
+
+        With a revenue head, its predictions are rescaled so that they add up to the capped revenue of the won
+        leads in `X` (the balance property; tweedie deviance on heavy tails under-predicts the mean). Without
+        one (too few deals declare revenue), every lead gets the capped historical mean deal of a win."""
+        won = y["won"] > 0
+        capped = np.minimum(y["revenue"][won], self.revenue_cap_)
+        self.revenue_deals_ = int((y["revenue"][won] > 0).sum())
+        self.revenue_wins_ = int(won.sum())
+        self.revenue_mean_ = float(capped.mean()) if len(capped) else 0.0
+        if "revenue" in self.heads_:
+            predicted = self.heads_["revenue"].predict(X[won], num_threads=threads_for(int(won.sum())))
+            self.revenue_scale_ = float(capped.sum() / predicted.sum()) if predicted.sum() > 0 else 0.0
+
+    def drop_revenue_head(self) -> None:
+        """Fall back to the capped historical mean deal (the revenue head failed its check on history)."""
+        self.heads_.pop("revenue", None)
+        getattr(self, "head_settings_", {}).pop("revenue", None)
+
+    @property
+    def revenue_basis(self) -> str | None:
+        """How expected revenue is computed: "model", "historical mean", or None without revenue."""
+        if not hasattr(self, "revenue_cap_"):
+            return None
+        return "model" if "revenue" in self.heads_ else "historical mean"
+
+    def seen(self, ids: pd.Series) -> np.ndarray:
+        """Which of these lead ids this model was fitted on (so a fair comparison can leave them out)."""
+        seen = getattr(self, "seen_ids_", None)
+        if seen is None:
+            return np.zeros(len(ids), dtype=bool)
+        hashes = id_hashes(ids, sort=False)
+        pos = np.clip(np.searchsorted(seen, hashes), 0, max(0, len(seen) - 1))
+        return seen[pos] == hashes if len(seen) else np.zeros(len(ids), dtype=bool)
+
+    def _take_references(self, X: np.ndarray) -> LeadScorer:
+        """Score percentiles, grades and the drift reference, from the leads the model was fitted on."""
         X_ref = X[:: max(1, len(X) // _REFERENCE_ROWS)]
         value = self.expected_value(X_ref)
         reference = np.sort(value)
         grid = np.linspace(0, len(reference) - 1, min(_REFERENCE_POINTS, len(reference))).round().astype(int)
         self.score_reference_ = reference[grid]
         self.grade_thresholds_ = dict(GRADE_THRESHOLDS)
+        transformer = self.transformer_
         self.drift_reference_ = build_reference(
             X_ref,
             transformer.sources_,
@@ -199,7 +376,7 @@ class LeadScorer:
             self._score(value),
         )
         self.value_basis_ = (
-            "expected_revenue" if "revenue" in self.heads_ else ("p_won" if "won" in self.heads_ else "p_accept")
+            "expected_revenue" if hasattr(self, "revenue_cap_") else ("p_won" if "won" in self.heads_ else "p_accept")
         )
         return self
 
@@ -215,6 +392,9 @@ class LeadScorer:
         if "revenue" in self.heads_:
             raw_revenue = self.heads_["revenue"].predict(X, num_threads=threads_for(len(X)))
             out["revenue_if_won"] = self.revenue_scale_ * raw_revenue
+        elif hasattr(self, "revenue_cap_"):
+            out["revenue_if_won"] = np.full(len(X), self.revenue_mean_)
+        if "revenue_if_won" in out:
             out["expected_revenue"] = out["won"] * out["revenue_if_won"]
         return out
 
