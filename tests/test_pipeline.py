@@ -1,5 +1,7 @@
 """`leadscore train` end to end against a throwaway MLflow store: run contents, registry, gate, alarms."""
 
+import os
+import signal
 from pathlib import Path
 
 import mlflow
@@ -22,7 +24,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory, funnel: tuple[pd.DataFrame, pd.DataFrame]) -> Path:
     root = tmp_path_factory.mktemp("pipeline")
-    funnel[0].to_csv(root / "leads.csv", index=False)
+    leads = funnel[0].sort_values("created_at", kind="stable")
+    leads.to_csv(root / "leads.csv", index=False)
+    leads.head(8000).to_csv(root / "older.csv", index=False)  # the first champion never sees the newest leads
     (root / "leadscore.toml").write_text(CONFIG_TOML)
     return root
 
@@ -34,7 +38,7 @@ def store(workdir: Path) -> str:
 
 @pytest.fixture(scope="module")
 def first(workdir: Path, store: str) -> TrainResult:
-    return train(workdir / "leads.csv", workdir / "leadscore.toml", store, "leads-test")
+    return train(workdir / "older.csv", workdir / "leadscore.toml", store, "leads-test")
 
 
 def _config(workdir: Path, name: str, exclude: str) -> Path:
@@ -96,19 +100,61 @@ def test_registered_model_loads_and_scores(
     assert list(out.columns) == ["score", "grade", "p_accept", "p_won", "expected_revenue"]
 
 
+def _with_training(workdir: Path, name: str, training: str, exclude: str | None = None) -> Path:
+    path = _config(workdir, name, exclude) if exclude else workdir / name
+    text = path.read_text() if exclude else CONFIG_TOML
+    path.write_text(text + f"\n[training]\n{training}\n")
+    return path
+
+
 def test_worse_model_becomes_challenger(first: TrainResult, workdir: Path, store: str) -> None:
-    weak = _config(
-        workdir,
-        "weak.toml",
-        '["email", "full_name", "sales_status", "demo_requested", "company_size", "seniority", "campaign", "channel"]',
-    )
+    # Underfitted on purpose; the wide baseline tolerance lets it pass the quality gate, so the champion decides.
+    weak = _with_training(workdir, "weak.toml", "num_leaves = 2\nnum_boost_round = 3\nbaseline_tolerance = 0.5")
     second = train(workdir / "leads.csv", weak, store, "leads-test")
-    assert second.decision.alias == "challenger"
+    assert second.decision.alias == "challenger", second.decision.reason
     assert second.decision.challenger_metric < second.decision.champion_metric
     client = mlflow.MlflowClient(store)
     assert str(client.get_model_version_by_alias("leads-test", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("leads-test", "challenger").version) == second.version
-    assert "worse than champion" in client.get_model_version("leads-test", second.version).tags["challenger_reason"]
+    reason = client.get_model_version("leads-test", second.version).tags["challenger_reason"]
+    assert "worse than the champion" in reason and "holdout leads neither was fitted on" in reason
+
+
+def test_model_worse_than_logistic_regression_is_not_promoted(workdir: Path, store: str) -> None:
+    weak = _with_training(workdir, "weak-first.toml", "num_leaves = 2\nnum_boost_round = 3")
+    result = train(workdir / "leads.csv", weak, store, "weak-first")
+    assert result.decision.alias is None, "even a first version faces the quality gate"
+    assert "logistic regression" in result.decision.reason
+    client = mlflow.MlflowClient(store)
+    assert not client.get_registered_model("weak-first").aliases
+    assert "not promoted" in client.get_model_version("weak-first", result.version).tags["not_promoted_reason"]
+    forced = train(workdir / "leads.csv", weak, store, "weak-first", promote_anyway=True)
+    assert forced.decision.alias == "champion" and "promoted by request" in forced.decision.reason
+
+
+def test_leaky_champion_loses_to_honest_challenger(workdir: Path, store: str) -> None:
+    leaky = _config(workdir, "with-leak.toml", '["email", "full_name"]')  # sales_status is recorded after the fact
+    champion = train(workdir / "older.csv", leaky, store, "leak-test", allow_leaky=True)
+    assert champion.decision.alias == "champion"
+    honest = train(workdir / "leads.csv", workdir / "leadscore.toml", store, "leak-test")
+    assert honest.decision.alias == "champion", honest.decision.reason
+    assert "['sales_status']" in honest.decision.reason and "no fair opponent" in honest.decision.reason
+
+
+def test_interrupt_while_registering_finishes_registration(
+    workdir: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tracking.record_decision
+
+    def interrupted(model_name: str, decision: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between "Created version N" and the alias
+        record(model_name, decision)
+
+    monkeypatch.setattr(tracking, "record_decision", interrupted)
+    result = train(workdir / "older.csv", workdir / "leadscore.toml", store, "interrupt-test")
+    assert result.interrupted and result.decision.alias == "champion"
+    alias = mlflow.MlflowClient(store).get_model_version_by_alias("interrupt-test", "champion")
+    assert str(alias.version) == result.version
 
 
 def test_leak_alarm_names_column_and_leaves_registry(first: TrainResult, workdir: Path, store: str) -> None:

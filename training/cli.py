@@ -85,8 +85,10 @@ def _summary_table(metrics: dict[str, float]) -> Table:
         table.add_row(head, *cells)
     if "revenue_predicted_over_actual" in metrics:
         table.caption = (
-            f"revenue: predicted/actual {metrics['revenue_predicted_over_actual']:.2f}, "
-            f"top 20% of leads hold {metrics['revenue_capture_top20']:.0%} of revenue"
+            f"revenue: predicted/actual {metrics['revenue_predicted_over_actual']:.2f} on the holdout "
+            f"({metrics['revenue_deals']:.0f} deals, each counted at most at the cap; uncapped "
+            f"{metrics['revenue_predicted_over_actual_uncapped']:.2f}); top 20% of leads hold "
+            f"{metrics['revenue_capture_top20']:.0%} of revenue"
         )
     return table
 
@@ -95,19 +97,25 @@ def _train_and_report(
     data: Path | str,
     config: Path,
     tracking_uri: str | None,
-    model_name: str,
+    model_name: str | None,
     allow_leaky: bool,
     feedback_db: str | None,
     dask: str | None = None,
+    promote_anyway: bool = False,
 ) -> None:
     from training.pipeline import train as run_training
 
     with step_progress("training") as step:
-        result = run_training(data, config, tracking_uri, model_name, allow_leaky, step, feedback_db, dask)
-    for warning in result.fit.report.warnings:
+        result = run_training(
+            data, config, tracking_uri, model_name, allow_leaky, step, feedback_db, dask, promote_anyway
+        )
+    fit = result.fit
+    for warning in fit.report.warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
-    if result.fit.leaky:
-        console.print(f"[yellow]warning:[/] trained with leaky columns (--allow-leaky): {sorted(result.fit.leaky)}")
+    for finding in fit.leaky:
+        console.print(f"[yellow]warning:[/] trained with a suspicious column (--allow-leaky): {escape(str(finding))}")
+    for note in fit.notes:
+        console.print(f"[bold yellow]warning:[/] {escape(note)}", highlight=False)
     if feedback_db:
         out.print("feedback: " + ", ".join(f"{k.removeprefix('feedback_')}={v}" for k, v in result.feedback.items()))
         if not result.rejection_reasons.empty:
@@ -117,14 +125,35 @@ def _train_and_report(
             for row in result.rejection_reasons.fillna("").itertuples(index=False):
                 table.add_row(*(str(v) for v in row))
             out.print(table)
-    out.print(_summary_table(result.fit.metrics))
-    out.print(f"run id: {result.run_id}")
+    out.print(_summary_table(fit.metrics))
+    leads = sum(fit.split.sizes().values())
     out.print(
-        f"model:  models:/{result.model_name}/{result.version} -> @{result.decision.alias} ({result.decision.reason})"
+        "holdout numbers are those of the model fitted on the older leads; the registered model repeats its "
+        f"settings on all {leads} leads"
     )
+    for line in fit.quality.lines:
+        out.print(f"quality gate: {line}")
+    out.print(f"run id: {result.run_id}")
+    decision = result.decision
+    target = f"@{decision.alias}" if decision.alias else "[bold red]not promoted[/]"
+    out.print(f"model:  models:/{result.model_name}/{result.version} -> {target} ({escape(decision.reason)})")
+    if not decision.alias:
+        out.print(
+            f"promote it anyway with `leadscore models promote {result.version} --model-name {result.model_name}`"
+        )
+    if result.interrupted:
+        console.print("[yellow]interrupted[/]: Ctrl-C arrived while registering; registration was finished first")
 
 
-LeakyOpt = Annotated[bool, typer.Option(help="Train even if a column trips the leakage alarm.")]
+LeakyOpt = Annotated[
+    bool, typer.Option(help="Train even if the leak check finds columns (better: [training].allow_leaky).")
+]
+PromoteOpt = Annotated[
+    bool, typer.Option(help="Make the new version champion even if it fails the quality or champion gate.")
+]
+TrainModelNameOpt = Annotated[
+    str | None, typer.Option("--model-name", help="Registered model name (default: [model].name, else leadscore).")
+]
 
 
 @app.command()
@@ -133,12 +162,13 @@ def train(
     data: DataUrlOpt,
     config: ConfigOpt,
     tracking_uri: TrackingOpt = None,
-    model_name: ModelNameOpt = "leadscore",
+    model_name: TrainModelNameOpt = None,
     allow_leaky: LeakyOpt = False,
     dask: DaskOpt = None,
+    promote_anyway: PromoteOpt = False,
 ) -> None:
-    """Train the acceptance, win and revenue heads, log to MLflow, register, and run the promotion gate."""
-    _train_and_report(data, config, tracking_uri, model_name, allow_leaky, None, dask)
+    """Train the configured heads, log to MLflow, register, and run the quality and champion gates."""
+    _train_and_report(data, config, tracking_uri, model_name, allow_leaky, None, dask, promote_anyway)
 
 
 @app.command()
@@ -153,13 +183,15 @@ def retrain(
         ),
     ] = None,
     tracking_uri: TrackingOpt = None,
-    model_name: ModelNameOpt = "leadscore",
+    model_name: TrainModelNameOpt = None,
     allow_leaky: LeakyOpt = False,
+    promote_anyway: PromoteOpt = False,
 ) -> None:
-    """Retrain with sales decisions joined in as acceptance labels; promoted only through the gate."""
+    """Retrain with sales decisions joined in as acceptance labels; promoted only through the gates."""
     from training.tracking import default_feedback_url
 
-    _train_and_report(data, config, tracking_uri, model_name, allow_leaky, feedback_db or default_feedback_url())
+    feedback = feedback_db or default_feedback_url()
+    _train_and_report(data, config, tracking_uri, model_name, allow_leaky, feedback, None, promote_anyway)
 
 
 @app.command()

@@ -39,7 +39,8 @@ from features.validation import (
 from models.scorer import PROBABILITY_HEADS, LeadScorer, targets
 from training.batch import score_chunk
 from training.data import DataFileError
-from training.evaluate import holdout_metrics, leakage_error, leaky_columns
+from training.evaluate import history_drift, holdout_metrics, leakage_error, leaky_columns
+from training.gate import quality_check
 from training.split import Split
 
 if TYPE_CHECKING:
@@ -283,7 +284,8 @@ def train_distributed(
     storage_options: dict[str, Any] | None = None,
 ) -> ClusterFit:
     """Validate, split, fit and evaluate on a Dask cluster: the checks and model of `fit_and_evaluate`."""
-    from training.pipeline import FitResult  # MLflow is heavy; workers unpickling this module skip it
+    # MLflow is heavy; workers unpickling this module skip it
+    from training.pipeline import FitResult, check_revenue, heads_phrase
 
     data = config.data
     raw = read_leads(data_dir, storage_options)
@@ -298,15 +300,18 @@ def train_distributed(
         samples = {name: _sample(_fold(frame, name), rows[name], config.training.seed) for name in FOLDS}
         split = Split(samples["train"], samples["valid"], samples["holdout"], bool(data.created_at))
         step("checking for leaky columns")
-        leaky = leaky_columns(split.train, split.valid, data, config.training.leak_auc)
+        leaky = leaky_columns(split.train, split.valid, data, config.training)
         if leaky and not allow_leaky:
             raise leakage_error(leaky)
-        step("fitting acceptance, win and revenue heads with lightgbm.dask")
+        step(f"fitting the {heads_phrase(config)} with lightgbm.dask")
         transformer = LeadTransformer(data, config.training.rare_category_share).fit_schema(schema)
         scorer = _fit_heads(client, _fold(frame, "train"), transformer, split, config)
     step("evaluating on the holdout sample")
     metrics = holdout_metrics(scorer, split.train, split.holdout)
-    return ClusterFit(FitResult(scorer, split, metrics, report, leaky), rows)
+    notes = history_drift(split.train, split.holdout, data) + check_revenue(scorer, metrics, split.holdout)
+    notes.append("trained on a cluster: the registered model is the one fitted on the fit fold (no refit on all rows)")
+    quality = quality_check(metrics, config.training.baseline_tolerance)
+    return ClusterFit(FitResult(scorer, split, metrics, report, leaky, scorer, quality, notes), rows)
 
 
 def score_distributed(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -11,9 +14,10 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from features.config import DataConfig
+from features.config import DataConfig, TrainingConfig
+from features.schema import normalize_text
 from features.transform import LeadTransformer
-from models.scorer import PROBABILITY_HEADS, LeadScorer, targets
+from models.scorer import PROBABILITY_HEADS, LeadScorer, revenue_deals, targets
 
 _BASELINE_ROWS = 200_000
 """Training rows the logistic baseline fits on at most (evenly spaced): more only slows big trainings."""
@@ -22,8 +26,19 @@ _LEAK_ROWS = 100_000
 shows as clearly in 100k rows as in millions."""
 
 
+_MIN_FILLED = 10
+_MOSTLY_FILLED = 0.95
+_ONE_OUTCOME_SHARE = 0.98
+"""A column filled on at least `_MIN_FILLED` and at most 95% of leads, of which >= 98% are positive, is
+filled only for one outcome."""
+_SUSPECT_AUC, _SUSPECTS = 0.70, 3
+"""Single-column AUC from which a column (one of the 3 strongest) is compared with a quick model of all the
+other columns: a column that alone beats all the others together is rarely known early."""
+_DRIFT_RATIO, _DRIFT_Z = 1.5, 3.0
+
+
 class LeakageError(ValueError):
-    """A single column predicts an outcome almost perfectly: it is probably recorded after the outcome."""
+    """A column looks recorded after the outcome; the message names it and how to settle it."""
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -79,16 +94,22 @@ def evaluate_scorer(scorer: LeadScorer, holdout: pd.DataFrame) -> dict[str, floa
         metrics[f"{head}_ece_uncalibrated"] = expected_calibration_error(y[head], heads.raw[head])
         metrics[f"{head}_brier_uncalibrated"] = float(brier_score_loss(y[head], heads.raw[head]))
         metrics[f"{head}_base_rate"] = float(y[head].mean())
-    if "revenue" in y:
+    if scorer.revenue_basis:
         predicted = scores["expected_revenue"].to_numpy()
         actual = y["revenue"]
+        capped = np.minimum(actual, scorer.revenue_cap_)
         metrics["revenue_predicted_total"] = float(predicted.sum())
         metrics["revenue_actual_total"] = float(actual.sum())
-        metrics["revenue_predicted_over_actual"] = (
-            float(predicted.sum() / actual.sum()) if actual.sum() else float("nan")
-        )
+        metrics["revenue_actual_capped_total"] = float(capped.sum())
+        metrics["revenue_predicted_over_actual"] = _ratio(predicted.sum(), capped.sum())
+        metrics["revenue_predicted_over_actual_uncapped"] = _ratio(predicted.sum(), actual.sum())
+        metrics["revenue_deals"] = float(revenue_deals(y))
         metrics["revenue_capture_top20"] = capture_at(actual, predicted, 0.20)
     return metrics
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a / b) if b else float("nan")
 
 
 def _baseline_features(transformer: LeadTransformer) -> ColumnTransformer:
@@ -156,29 +177,112 @@ def _single_column_scores(values: pd.Series, y_train: np.ndarray, valid: pd.Seri
     return key_valid.map(rates).fillna(y_train.mean()).to_numpy(float)
 
 
+@dataclass(frozen=True)
+class LeakFinding:
+    """A column that looks recorded after the outcome, with the numbers that say so."""
+
+    column: str
+    head: str
+    kind: str
+    """"one outcome only" (filled almost only on positive leads) or "too good" (predicts too well alone)."""
+    detail: str
+
+    def __str__(self) -> str:
+        return f"'{self.column}' ({self.head}): {self.detail}"
+
+
+def _filled_only_on_positives(frame: pd.DataFrame, y: np.ndarray, head: str, column: str, data: DataConfig) -> str:
+    """Why `column` is filled almost only on positive leads, or "" when it is not."""
+    positive = y > 0
+    if positive.mean() > 0.5:
+        return ""
+    filled = normalize_text(frame[column], data.missing_values).notna().to_numpy(bool)
+    n = int(filled.sum())
+    if n < _MIN_FILLED or n > _MOSTLY_FILLED * len(filled) or positive[filled].mean() < _ONE_OUTCOME_SHARE:
+        return ""
+    return (
+        f"filled on {filled[positive].mean():.1%} of {head} leads but {filled[~positive].mean():.2%} of the others "
+        f"({n} leads): is it filled in only once the outcome is known?"
+    )
+
+
+def _auc_without(column: str, train: pd.DataFrame, valid: pd.DataFrame, data: DataConfig, head: str) -> float:
+    """Validation AUC of a quick LightGBM on every feature but `column`: what the rest knows together."""
+    without = data.model_copy(update={"exclude": (*data.exclude, column)})
+    transformer = LeadTransformer(without).fit(train)
+    y, y_val = targets(train, data)[head], targets(valid, data)[head]
+    if not transformer.schema_.features:
+        return 0.5
+    booster = lgb.train(
+        {"objective": "binary", "learning_rate": 0.1, "num_leaves": 15, "verbosity": -1, "num_threads": 1},
+        lgb.Dataset(transformer.transform(train), y, categorical_feature=transformer.categorical_indices_),
+        num_boost_round=150,
+    )
+    return float(roc_auc_score(y_val, booster.predict(transformer.transform(valid))))
+
+
 def leaky_columns(
-    train: pd.DataFrame, valid: pd.DataFrame, data: DataConfig, threshold: float
-) -> dict[str, dict[str, float]]:
-    """Columns whose single-column validation AUC for some outcome exceeds `threshold`: {column: {head: auc}}."""
+    train: pd.DataFrame, valid: pd.DataFrame, data: DataConfig, training: TrainingConfig
+) -> list[LeakFinding]:
+    """Leak check v2, before fitting, per outcome head and column:
+
+    - one outcome only: filled (non-missing) almost only on positive leads (>= 98% of filled rows positive);
+    - too good: alone predicts the outcome with validation AUC >= `training.leak_auc`, or alone predicts it
+      at least as well as every other column together (a quick model without it).
+    Columns listed in `training.allow_leaky` are not checked."""
     train, valid = (fold.iloc[:: max(1, len(fold) // _LEAK_ROWS)] for fold in (train, valid))
     y, y_val = targets(train, data), targets(valid, data)
-    features = [c for c in train.columns if c not in data.non_feature_columns]
-    found: dict[str, dict[str, float]] = {}
+    history = pd.concat([train, valid])
+    y_history = targets(history, data)
+    features = [c for c in train.columns if c not in data.non_feature_columns and c not in training.allow_leaky]
+    found: list[LeakFinding] = []
     for head in PROBABILITY_HEADS:
         if head not in y or not 0 < y_val[head].sum() < len(y_val[head]):
             continue
+        single: dict[str, float] = {}
         for col in features:
-            auc = float(roc_auc_score(y_val[head], _single_column_scores(train[col], y[head], valid[col])))
-            if auc > threshold:
-                found.setdefault(col, {})[head] = round(auc, 4)
+            why = _filled_only_on_positives(history, y_history[head], head, col, data)
+            if why:
+                found.append(LeakFinding(col, head, "one outcome only", why))
+                continue
+            single[col] = float(roc_auc_score(y_val[head], _single_column_scores(train[col], y[head], valid[col])))
+        ranked = sorted(single.items(), key=lambda kv: -kv[1])
+        for rank, (col, auc) in enumerate(ranked):
+            if auc >= training.leak_auc:
+                detail = f"alone predicts {head} with AUC {auc:.3f} (alarm at {training.leak_auc})"
+                found.append(LeakFinding(col, head, "too good", detail))
+            elif auc >= _SUSPECT_AUC and rank < _SUSPECTS and len(ranked) > 1:
+                rest = _auc_without(col, train, valid, data, head)
+                if auc >= rest:
+                    detail = f"alone predicts {head} with AUC {auc:.3f}; all other columns together {rest:.3f}"
+                    found.append(LeakFinding(col, head, "too good", detail))
     return found
 
 
-def leakage_error(found: dict[str, dict[str, float]]) -> LeakageError:
-    """The alarm, naming each column and how well it alone predicts each outcome."""
-    details = "; ".join(f"'{c}' ({', '.join(f'{h} AUC {a}' for h, a in v.items())})" for c, v in found.items())
+def leakage_error(found: list[LeakFinding]) -> LeakageError:
+    """The alarm, naming each column and its numbers, and saying how to settle it."""
+    lines = "\n".join(f"  - {f}" for f in found)
     return LeakageError(
-        f"leakage alarm: {details} alone predict the outcome almost perfectly; such columns are usually "
-        "filled in after the outcome. Add them to [data].exclude, or pass --allow-leaky if they are known "
-        "before sales acts."
+        f"leak check: {len(found)} finding(s) on columns that may be recorded after the outcome:\n{lines}\n"
+        "Is each known before sales acts on the lead? If not, add it to [data].exclude; if it is, list it in "
+        "[training].allow_leaky (or pass --allow-leaky to accept every finding)."
     )
+
+
+def history_drift(train: pd.DataFrame, holdout: pd.DataFrame, data: DataConfig) -> list[str]:
+    """Outcome rates that differ strongly between the fit fold and the holdout (ratio >= 1.5 and z >= 3)."""
+    y, y_hold = targets(train, data), targets(holdout, data)
+    notes = []
+    for head in PROBABILITY_HEADS:
+        if head not in y:
+            continue
+        r1, r2 = float(y[head].mean()), float(y_hold[head].mean())
+        pooled = (y[head].sum() + y_hold[head].sum()) / (len(y[head]) + len(y_hold[head]))
+        se = np.sqrt(pooled * (1 - pooled) * (1 / len(y[head]) + 1 / len(y_hold[head])))
+        ratio = max(r1, r2) / max(min(r1, r2), 1e-9)
+        if ratio >= _DRIFT_RATIO and se > 0 and abs(r2 - r1) / se >= _DRIFT_Z:
+            notes.append(
+                f"the {head} rate drifts from {r1:.1%} in the fit fold to {r2:.1%} in the holdout (x{ratio:.1f}): "
+                "history is not stable, so holdout numbers may not hold for new leads"
+            )
+    return notes

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from features.config import DataConfig
+from features.config import ConfigError, DataConfig
 from features.schema import to_boolean, to_number
 
 TABLE = "feedback_events"
@@ -58,7 +58,9 @@ def read_decisions(url: str) -> pd.DataFrame:
 def apply_feedback(raw: pd.DataFrame, decisions: pd.DataFrame, data: DataConfig) -> FeedbackJoin:
     """Apply the join rule (module docstring) to raw training rows; returns rows to train on and counts."""
     if not data.accepted:
-        raise ValueError("feedback gives acceptance labels: configure an `accepted` column to retrain with it")
+        raise ConfigError(
+            "retrain joins sales decisions as acceptance labels: name the acceptance column in [data].accepted"
+        )
     frame = raw.copy()
     ids = frame[data.id].astype(str)
     decided = decisions.drop_duplicates("lead_id", keep="last").set_index("lead_id")["decision"]

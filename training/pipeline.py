@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -16,11 +19,20 @@ from features.config import ConfigError, LeadscoreConfig
 from features.transform import MissingColumnsError
 from features.validation import ValidationReport, prepare_training_frame
 from models.artifact import save_scorer
-from models.scorer import LeadScorer
+from models.registry import LoadedModel
+from models.scorer import LeadScorer, targets
 from training import tracking
 from training.data import frame_hash, load_config, load_table
-from training.evaluate import evaluate_scorer, holdout_metrics, leakage_error, leaky_columns
+from training.evaluate import (
+    LeakFinding,
+    evaluate_scorer,
+    history_drift,
+    holdout_metrics,
+    leakage_error,
+    leaky_columns,
+)
 from training.feedback import apply_feedback, read_decisions, rejection_reasons
+from training.gate import Comparison, GateDecision, QualityCheck, decide, quality_check
 from training.plots import training_plots
 from training.split import Split, split_leads
 
@@ -30,13 +42,21 @@ Step = Callable[[str], None]
 
 @dataclass
 class FitResult:
-    """A fitted scorer with the split it came from and its holdout numbers."""
+    """The model to register, the fit it was judged by, and what the checks found.
+
+    `evaluated` is fitted on the fit fold (settings chosen and early-stopped on the validation fold) and is
+    the model every holdout number describes; `scorer` repeats its settings on all history and is the one
+    registered and served (`LeadScorer.refit`)."""
 
     scorer: LeadScorer
     split: Split
     metrics: dict[str, float]
     report: ValidationReport
-    leaky: dict[str, dict[str, float]] = field(default_factory=dict)
+    leaky: list[LeakFinding] = field(default_factory=list)
+    evaluated: LeadScorer | None = None
+    quality: QualityCheck = field(default_factory=lambda: QualityCheck((), ("not checked",)))
+    notes: list[str] = field(default_factory=list)
+    """Warnings about the numbers: drift between the folds, a revenue head dropped or unchecked."""
 
 
 @dataclass(frozen=True)
@@ -46,14 +66,50 @@ class TrainResult:
     run_id: str
     model_name: str
     version: str
-    decision: tracking.GateDecision
+    decision: GateDecision
     fit: FitResult
     feedback: dict[str, int] = field(default_factory=dict)
     rejection_reasons: pd.DataFrame = field(default_factory=pd.DataFrame)
+    interrupted: bool = False
+    """Ctrl-C arrived while registering: registration was finished first, so the registry is consistent."""
+
+
+_MIN_CHECK_DEALS = 20
+"""Holdout deals with revenue needed to check the revenue head against history."""
+_REVENUE_TOLERANCE = 3.0
+"""A revenue head whose holdout total is off by more than this factor is dropped."""
+_MIN_COMPARE_LEADS, _MIN_COMPARE_POSITIVES = 200, 20
 
 
 def _noop(_: str) -> None:
     return None
+
+
+def heads_phrase(config: LeadscoreConfig) -> str:
+    """E.g. "acceptance and win heads": only what the config trains."""
+    words = {"accepted": "acceptance", "won": "win"}
+    names = [words[h] for h in config.heads] + (["revenue"] if config.data.revenue else [])
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    return f"{listed} head{'s' if len(names) > 1 else ''}"
+
+
+def check_revenue(scorer: LeadScorer, metrics: dict[str, float], holdout: pd.DataFrame) -> list[str]:
+    """Drop a revenue head whose holdout total is off by more than 3x from the (capped) actual revenue; say
+    when there are too few holdout deals to check it. Updates `metrics` when the head is dropped."""
+    if scorer.revenue_basis != "model":
+        return []
+    deals, ratio = int(metrics["revenue_deals"]), metrics["revenue_predicted_over_actual"]
+    if deals < _MIN_CHECK_DEALS:
+        return [f"revenue head not checked: only {deals} holdout leads declare revenue ({_MIN_CHECK_DEALS} needed)"]
+    if 1 / _REVENUE_TOLERANCE <= ratio <= _REVENUE_TOLERANCE:
+        return []
+    scorer.drop_revenue_head()
+    metrics.update({k: v for k, v in evaluate_scorer(scorer, holdout).items() if k.startswith("revenue_")})
+    return [
+        f"revenue head dropped: it predicted {ratio:.2f}x the holdout's revenue (deals capped at "
+        f"{scorer.revenue_cap_:,.0f}); expected revenue is p_won x the capped historical mean deal "
+        f"({scorer.revenue_mean_:,.0f}) instead"
+    ]
 
 
 def fit_and_evaluate(
@@ -64,14 +120,20 @@ def fit_and_evaluate(
     prepared = prepare_training_frame(raw, config)
     split = split_leads(prepared.frame, config)
     step("checking for leaky columns")
-    leaky = leaky_columns(split.train, split.valid, config.data, config.training.leak_auc)
+    leaky = leaky_columns(split.train, split.valid, config.data, config.training)
     if leaky and not allow_leaky:
         raise leakage_error(leaky)
-    step("fitting acceptance, win and revenue heads")
-    scorer = LeadScorer(config.data, config.training).fit(split.train, split.valid)
+    step(f"fitting the {heads_phrase(config)} (settings chosen on the validation fold)")
+    evaluated = LeadScorer(config.data, config.training).fit(split.train, split.valid)
     step("evaluating on the holdout")
-    metrics = holdout_metrics(scorer, split.train, split.holdout)
-    return FitResult(scorer, split, metrics, prepared.report, leaky)
+    metrics = holdout_metrics(evaluated, split.train, split.holdout)
+    notes = history_drift(split.train, split.holdout, config.data) + check_revenue(evaluated, metrics, split.holdout)
+    step(f"refitting on all {len(prepared.frame)} leads with the settings found")
+    scorer = evaluated.refit(prepared.frame, pd.concat([split.valid, split.holdout]))
+    if evaluated.revenue_basis != scorer.revenue_basis:
+        scorer.drop_revenue_head()
+    quality = quality_check(metrics, config.training.baseline_tolerance)
+    return FitResult(scorer, split, metrics, prepared.report, leaky, evaluated, quality, notes)
 
 
 def _fit(
@@ -94,38 +156,78 @@ def _fit(
     return fit, fit.split.sizes() | {"input_rows": len(raw)}
 
 
-def _champion_metric(model_name: str, holdout: pd.DataFrame, metric: str) -> tuple[str | None, float | None]:
-    """The champion's gate metric on *this* run's holdout, so both models face the same leads."""
-    champion = tracking.current_champion(model_name)
+def compare_with_champion(champion: LoadedModel | None, fit: FitResult, config: LeadscoreConfig) -> Comparison | None:
+    """The champion and the new model on the same holdout leads, those the champion was not fitted on; or why
+    the champion is no fair opponent (another outcome definition, a column the config now excludes)."""
     if champion is None:
-        return None, None
+        return None
+    old, version, metric = champion.scorer, str(champion.version), config.promotion_metric
+
+    def no_contest(why: str) -> Comparison:
+        return Comparison(version, metric, no_contest=f"champion v{version} {why}")
+
+    if old.data.outcome_columns != config.data.outcome_columns:
+        return no_contest(f"predicts other outcomes ({old.data.outcome_columns}), so it is no fair opponent")
+    excluded = sorted(set(old.transformer_.schema_.names) & config.data.non_feature_columns)
+    if excluded:
+        return no_contest(f"uses column(s) {excluded} that the config now excludes, so it is no fair opponent")
+    holdout = fit.split.holdout
+    unseen = holdout[~old.seen(holdout[config.data.id])]
+    positives = int(targets(unseen, config.data)[metric.split("_")[0]].sum()) if len(unseen) else 0
+    if len(unseen) < _MIN_COMPARE_LEADS or positives < _MIN_COMPARE_POSITIVES:
+        return no_contest(
+            f"was fitted on {len(holdout) - len(unseen)} of the {len(holdout)} holdout leads; too few are left "
+            "for a fair comparison"
+        )
     try:
-        value = evaluate_scorer(champion.scorer, holdout).get(metric)
+        champion_value = evaluate_scorer(old, unseen)[metric]
     except MissingColumnsError as err:
-        log.warning("champion cannot score the new holdout (%s); promoting the challenger", err)
-        return champion.version, None
-    return champion.version, value
+        return no_contest(f"cannot score the new data ({err.columns} missing)")
+    assert fit.evaluated is not None
+    return Comparison(version, metric, champion_value, evaluate_scorer(fit.evaluated, unseen)[metric], len(unseen))
+
+
+@contextmanager
+def _finish_before_interrupt() -> Iterator[list[bool]]:
+    """Ctrl-C while registering waits until the version and its alias are both written, so the registry is
+    never left half-done; the yielded list is non-empty when an interrupt arrived meanwhile."""
+    caught: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def train(
     data_path: Path | str,
     config_path: Path,
     tracking_uri: str | None = None,
-    model_name: str = "leadscore",
+    model_name: str | None = None,
     allow_leaky: bool = False,
     step: Step = _noop,
     feedback_url: str | None = None,
     dask_address: str | None = None,
+    promote_anyway: bool = False,
 ) -> TrainResult:
     """Run the whole training job; a failure leaves the registry untouched and the MLflow run FAILED.
 
-    With `feedback_url`, sales decisions from the feedback store are joined in as acceptance labels
-    (rule in `training.feedback`), and the run records how many labels came from feedback.
-    With `dask_address`, `data_path` is partitioned Parquet (a directory or an fsspec URL) and fitting runs on
-    that Dask cluster (`training.distributed`); the registered model is the same kind of artifact."""
+    `model_name` defaults to `[model].name` of the config. With `feedback_url`, sales decisions from the
+    feedback store are joined in as acceptance labels (rule in `training.feedback`), and the run records how
+    many labels came from feedback. With `dask_address`, `data_path` is partitioned Parquet (a directory or
+    an fsspec URL) and fitting runs on that Dask cluster (`training.distributed`). `promote_anyway` makes the
+    new version champion even when the gate says no (the reason records it)."""
     config = load_config(config_path)
+    model_name = model_name or config.model.name
     if dask_address and feedback_url:
         raise ConfigError("sales feedback cannot be joined on a Dask cluster yet: retrain without --dask")
+    if feedback_url and not config.data.accepted:
+        raise ConfigError(
+            "retrain joins sales decisions as acceptance labels: name the acceptance column in [data].accepted"
+        )
     raw = None if dask_address else load_table(Path(data_path))
     decisions = read_decisions(feedback_url) if feedback_url else None
     tracking.configure(tracking_uri)
@@ -151,39 +253,55 @@ def train(
         mlflow.log_text(Path(config_path).read_text(encoding="utf-8-sig"), "config/leadscore.toml")
         fit, rows = _fit(raw, str(data_path), config, allow_leaky, step, dask_address)
         mlflow.log_params(rows | {"split_by_time": fit.split.by_time, "dask": bool(dask_address)})
+        mlflow.log_params(
+            {
+                f"head.{h}.{k}": v
+                for h, st in getattr(fit.scorer, "head_settings_", {}).items()
+                for k, v in (st.params | {"rounds": st.rounds, "train_rows": st.train_rows}).items()
+            }
+        )
+        mlflow.set_tags(
+            {
+                "metrics_are_of": "the model fitted on the fit fold, scored on the most recent holdout; the "
+                "registered model repeats its settings on all rows",
+                "history_notes": " | ".join(fit.notes) or "none",
+            }
+        )
         mlflow.log_dict(fit.scorer.transformer_.schema_.to_dict(), "schema.json")
-        mlflow.log_dict({"warnings": [str(w) for w in fit.report.warnings], "leaky": fit.leaky}, "validation.json")
+        mlflow.log_dict(
+            {"warnings": [str(w) for w in fit.report.warnings], "leaky": [asdict(f) for f in fit.leaky]},
+            "validation.json",
+        )
         step("comparing with the champion on the same holdout")
-        metric = config.training.promotion_metric
-        if metric not in fit.metrics:
-            raise ValueError(
-                f"[training].promotion_metric {metric!r} is not computed; choose one of {sorted(fit.metrics)}"
-            )
-        champion_version, champion_value = _champion_metric(model_name, fit.split.holdout, metric)
-        if champion_value is not None:
-            mlflow.log_metric(f"champion_{metric}", champion_value)
+        comparison = compare_with_champion(tracking.current_champion(model_name), fit, config)
+        if comparison is not None and comparison.champion is not None:
+            mlflow.log_metric(f"champion_{comparison.metric}", comparison.champion)
         mlflow.log_metrics({k: v for k, v in fit.metrics.items() if pd.notna(v)})
         step("writing plots and the model")
         with tempfile.TemporaryDirectory(prefix="leadscore-run-") as tmp:
-            for path in training_plots(fit.scorer, fit.split.holdout, Path(tmp) / "plots"):
+            for path in training_plots(fit.evaluated or fit.scorer, fit.split.holdout, Path(tmp) / "plots"):
                 mlflow.log_artifact(str(path), "plots")
             artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics)
             step("registering the model")
-            mv = tracking.log_model(fit.scorer, artifact, model_name)
-        decision = tracking.promotion_gate(
-            model_name,
-            str(mv.version),
-            metric,
-            fit.metrics[metric],
-            champion_value,
-            champion_version,
-            config.training.promotion_tolerance,
-        )
-        mlflow.set_tags({"gate_alias": decision.alias, "gate_reason": decision.reason, "model_version": mv.version})
-        mlflow.log_text(json.dumps(fit.metrics, indent=2, sort_keys=True), "metrics.json")
+            with _finish_before_interrupt() as interrupted:
+                mv = tracking.log_model(fit.scorer, artifact, model_name)
+                decision = decide(
+                    str(mv.version), fit.quality, comparison, config.training.promotion_tolerance, promote_anyway
+                )
+                tracking.record_decision(model_name, decision)
+                mlflow.set_tags(
+                    {
+                        "gate_alias": decision.alias or "none",
+                        "gate_reason": decision.reason,
+                        "model_version": mv.version,
+                    }
+                )
+                mlflow.log_text(json.dumps(fit.metrics, indent=2, sort_keys=True), "metrics.json")
         reasons = pd.DataFrame()
         if decisions is not None and len(decisions):
             grades = fit.scorer.predict(raw)["grade"]
             reasons = rejection_reasons(decisions, raw, grades, config.data)
             mlflow.log_text(reasons.to_csv(index=False), "feedback/rejection_reasons.csv")
-    return TrainResult(run.info.run_id, model_name, str(mv.version), decision, fit, feedback_counts, reasons)
+    return TrainResult(
+        run.info.run_id, model_name, str(mv.version), decision, fit, feedback_counts, reasons, bool(interrupted)
+    )

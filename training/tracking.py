@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -18,10 +17,9 @@ from mlflow.types import ColSpec, Schema
 from features.schema import FeatureSchema
 from models.registry import ARTIFACT_KEY, LeadScorerPyfunc, LoadedModel, load_model
 from models.scorer import LeadScorer
+from training.gate import CHAMPION, GateDecision
 
 EXPERIMENT = "leadscore"
-CHAMPION, CHALLENGER = "champion", "challenger"
-LOWER_IS_BETTER = ("log_loss", "brier", "ece")
 PIP_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pandera", "pydantic", "mlflow", "pyarrow")
 
 
@@ -88,25 +86,6 @@ def log_model(scorer: LeadScorer, artifact_dir: Path, model_name: str) -> ModelV
     return mlflow.register_model(info.model_uri, model_name)
 
 
-def metric_better_or_equal(metric: str, challenger: float, champion: float, tolerance: float) -> bool:
-    """Not worse than the champion by more than `tolerance`, in the metric's own direction."""
-    if any(metric.endswith(s) for s in LOWER_IS_BETTER):
-        return challenger <= champion + tolerance
-    return challenger >= champion - tolerance
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """What the gate did with a new version and why."""
-
-    version: str
-    alias: str
-    reason: str
-    champion_version: str | None = None
-    champion_metric: float | None = None
-    challenger_metric: float | None = None
-
-
 def current_champion(model_name: str) -> LoadedModel | None:
     """The champion, or None when the name has no champion yet."""
     client = mlflow.MlflowClient()
@@ -127,40 +106,13 @@ def set_alias(model_name: str, version_: str, alias: str, reason: str) -> None:
     client.set_model_version_tag(model_name, version_, f"{alias}_reason", reason)
 
 
-def promotion_gate(
-    model_name: str,
-    new_version: str,
-    metric: str,
-    new_metric: float,
-    champion_metric: float | None,
-    champion_version: str | None,
-    tolerance: float,
-) -> GateDecision:
-    """First version becomes champion; later ones only if not worse on the same holdout, else challenger."""
-    if champion_version is None or champion_metric is None:
-        decision = GateDecision(new_version, CHAMPION, "first registered version")
-    elif metric_better_or_equal(metric, new_metric, champion_metric, tolerance):
-        decision = GateDecision(
-            new_version,
-            CHAMPION,
-            f"{metric} {new_metric:.4f} vs champion v{champion_version} "
-            f"{champion_metric:.4f} on the same holdout (tolerance {tolerance})",
-            champion_version,
-            champion_metric,
-            new_metric,
-        )
+def record_decision(model_name: str, decision: GateDecision) -> None:
+    """Move the alias the gate chose, or, for a model not promoted, record why on its version."""
+    if decision.alias:
+        set_alias(model_name, decision.version, decision.alias, decision.reason)
     else:
-        decision = GateDecision(
-            new_version,
-            CHALLENGER,
-            f"{metric} {new_metric:.4f} is worse than champion v{champion_version} "
-            f"{champion_metric:.4f} on the same holdout (tolerance {tolerance})",
-            champion_version,
-            champion_metric,
-            new_metric,
-        )
-    set_alias(model_name, new_version, decision.alias, decision.reason)
-    return decision
+        client = mlflow.MlflowClient()
+        client.set_model_version_tag(model_name, decision.version, "not_promoted_reason", decision.reason)
 
 
 def promote(model_name: str, version_: str, tracking_uri: str | None = None) -> None:
