@@ -62,8 +62,8 @@ serve: install ## Serve the champion on localhost (HOST=127.0.0.1 PORT=3000)
 	@echo "leadscore: review page http://$(HOST):$(PORT)/ui  API docs http://$(HOST):$(PORT)/docs"
 	$(BIN)/bentoml serve serving.service:LeadScoringService --host $(HOST) --port $(PORT)
 
-bench: install ## Benchmarks: model quality, serving and scale (prints ratios, writes benchmarks/results)
-	@for b in quality serving scale; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
+bench: install ## Benchmarks: model quality (generator and real data), serving and scale (prints ratios, writes benchmarks/results)
+	@for b in quality realdata serving scale; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 
 reliability: install ## Full fuzzing, overload and fault runs with a summary table
 	$(PY) benchmarks/reliability.py
