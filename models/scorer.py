@@ -182,6 +182,8 @@ class LeadScorer:
             "force_row_wise": True,
             "verbosity": -1,
         }
+        if objective == "binary":
+            params["metric"] = "auc"  # early stopping and the choice of settings follow ranking, as the gate does
         if objective == "tweedie":
             params["tweedie_variance_power"] = TWEEDIE_POWER
         return params | (settings or {})
@@ -214,7 +216,8 @@ class LeadScorer:
                 valid_sets=[valid_set],
                 callbacks=[lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False)],
             )
-            return booster, float(next(iter(booster.best_score["valid_0"].values())))
+            score = float(next(iter(booster.best_score["valid_0"].values())))
+            return booster, -score if objective == "binary" else score
 
         candidates = self._candidates(objective)
         step = max(1, len(y) // _SEARCH_ROWS) if len(candidates) > 1 else 1
