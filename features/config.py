@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.qualification import QualificationConfig
 
@@ -90,6 +91,18 @@ HEAD_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "ece"
 """Holdout metrics computed per probability head; `[training].promotion_metric` is `<head>_<metric>`."""
 
 
+class ColumnLabel(_Strict):
+    """One `[labels]` entry: what sales calls a column, and what its coded values mean."""
+
+    label: str | None = Field(None, min_length=1)
+    values: dict[str, str] = Field(default_factory=dict)
+    """Raw value as written in the data (e.g. "-1") -> its meaning (e.g. "never contacted")."""
+
+
+Labels = Mapping[str, ColumnLabel]
+"""The `[labels]` table: column name -> its label entry."""
+
+
 class LeadscoreConfig(_Strict):
     """The whole `leadscore.toml`."""
 
@@ -97,6 +110,15 @@ class LeadscoreConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     model: ModelConfig = ModelConfig()
     qualification: QualificationConfig | None = None
+    labels: dict[str, ColumnLabel] = Field(default_factory=dict)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _plain_labels(cls, raw: Any) -> Any:
+        """`pdays = "Days since last contact"` is short for `pdays = { label = "Days since last contact" }`."""
+        if not isinstance(raw, dict):
+            return raw
+        return {column: {"label": entry} if isinstance(entry, str) else entry for column, entry in raw.items()}
 
     @property
     def heads(self) -> list[str]:
@@ -118,6 +140,39 @@ class LeadscoreConfig(_Strict):
                 f"configured outcomes; choose one of {choices}"
             )
         return self
+
+
+def humanize(name: str) -> str:
+    """`demo_requested` -> `Demo requested`: the label of a column `[labels]` does not name."""
+    words = name.replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _value_key(value: object) -> str:
+    """Text a value is matched on, so `-1`, `-1.0` and `"-1"` find the meaning written as `"-1"`."""
+    text = str(value).strip()
+    try:
+        number = float(text.replace(",", ""))
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def describe(labels: Labels | None, column: str, value: object = None) -> tuple[str, str | None]:
+    """(display label of `column`, meaning of `value` or None): what reasons, the review page and plots show."""
+    entry = (labels or {}).get(column)
+    label = entry.label if entry and entry.label else humanize(column)
+    if entry is None or value is None or not entry.values:
+        return label, None
+    key = _value_key(value)
+    meaning = next((text for raw, text in entry.values.items() if _value_key(raw) == key), None)
+    return label, meaning
+
+
+def unknown_label_columns(labels: Labels, columns: Iterable[str]) -> list[str]:
+    """Columns `[labels]` names that the data does not have (a warning at training time, not an error)."""
+    present = set(columns)
+    return [column for column in labels if column not in present]
 
 
 def _describe(err: ValidationError) -> str:

@@ -24,6 +24,12 @@ OTHER = "__other__"
 
 _PARSE_SHARE = 0.98
 """Share of non-missing values that must parse before a text column is read as numbers or dates."""
+RARE_LISTED = 2000
+"""Rare training categories a column records by name; bounds the schema of a column with a long tail."""
+_ID_LIKE_ROWS = 1000
+_ID_LIKE_SHARE = 0.5
+"""A text column with at least `_ID_LIKE_ROWS` values, more than this share of them distinct, is an identifier
+(hash ids, emails, free text): it cannot generalise, and reasons would show raw ids to sales."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,12 @@ class FeatureSpec:
     categories: tuple[str, ...] = ()
     non_negative: bool = False
     missing_share: float = 0.0
+    rare_categories: tuple[str, ...] = ()
+    """Categories training saw but rarer than the rare share (most frequent first, at most `RARE_LISTED`):
+    scored in the `__other__` bucket like unseen ones, but reasons say "rare in training", not "not seen"."""
+    rare_complete: bool = False
+    """True when every training category is in `categories` or `rare_categories`, so a value in neither was
+    truly never seen. False for truncated lists and for models saved before rare categories were recorded."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form for artifacts and `GET /model`."""
@@ -71,7 +83,10 @@ class FeatureSchema:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FeatureSchema:
         """Inverse of `to_dict`."""
-        specs = tuple(FeatureSpec(**{**f, "categories": tuple(f.get("categories", ()))}) for f in raw["features"])
+        specs = tuple(
+            FeatureSpec(**{**f, **{key: tuple(f.get(key, ())) for key in ("categories", "rare_categories")}})
+            for f in raw["features"]
+        )
         return cls(features=specs, id_column=raw["id_column"], dropped=dict(raw.get("dropped", {})))
 
 
@@ -154,6 +169,14 @@ class ColumnStats:
     def present(self) -> int:
         """Rows with a value."""
         return self.rows - self.missing
+
+    @property
+    def distinct_at_least(self) -> int:
+        """Distinct present values: exact when all are tracked, else a lower bound (an untracked value is at
+        most as frequent as the least frequent tracked one)."""
+        if not self.untracked:
+            return len(self.counts)
+        return len(self.counts) + math.ceil(self.untracked / int(self.counts.min()))
 
     @property
     def kind(self) -> Kind:
@@ -266,9 +289,22 @@ def schema_from_stats(stats: dict[str, ColumnStats], data: DataConfig, rare_shar
             continue
         spec = FeatureSpec(name=name, kind=s.kind, missing_share=round(s.missing / s.rows, 6))
         if spec.kind == "categorical":
+            distinct = s.distinct_at_least
+            if s.present >= _ID_LIKE_ROWS and distinct > _ID_LIKE_SHARE * s.present:
+                dropped[name] = f"identifier-like (at least {distinct / s.present:.0%} of its values are distinct)"
+                continue
             shares = s.counts / s.present
             categories = tuple(sorted(str(c) for c in shares[shares >= rare_share].index))
-            spec = FeatureSpec(**{**spec.to_dict(), "categories": categories})
+            # most frequent first, ties by name, so a merged partition summary lists the same values
+            rare = sorted((str(c) for c in shares[shares < rare_share].index), key=lambda c: (-s.counts[c], c))
+            spec = FeatureSpec(
+                **{
+                    **spec.to_dict(),
+                    "categories": categories,
+                    "rare_categories": tuple(rare[:RARE_LISTED]),
+                    "rare_complete": not s.untracked and len(rare) <= RARE_LISTED,
+                }
+            )
         elif spec.kind == "numeric":
             spec = FeatureSpec(**{**spec.to_dict(), "non_negative": bool(s.minimum >= 0)})
         features.append(spec)
@@ -276,6 +312,6 @@ def schema_from_stats(stats: dict[str, ColumnStats], data: DataConfig, rare_shar
 
 
 def infer_schema(frame: pd.DataFrame, data: DataConfig, rare_share: float = 0.005) -> FeatureSchema:
-    """Every column that has no role and is not excluded becomes a feature; empty or constant ones are
-    dropped with the reason recorded, so users see why a column was not used."""
+    """Every column that has no role and is not excluded becomes a feature; empty, constant or identifier-like
+    ones are dropped with the reason recorded, so users see why a column was not used."""
     return schema_from_stats(summarize(frame, data), data, rare_share)

@@ -6,6 +6,8 @@ Encoding policy (recorded in the fitted object so explanations can say what happ
 - categorical: each kept training category gets a stable integer code; categories rarer than
   `rare_share` in training and categories never seen in training share the `__other__` code;
   missing stays NaN. Codes are fed to LightGBM as native categoricals, one column per input column.
+  The status tells the two apart: "rare" (seen in training, rarely), "unseen" (never), or
+  "rare_or_unseen" when the schema could not list every rare training category (see `FeatureSpec`).
 - datetime: two derived columns, days since 1970 and day of week.
 Columns are selected by name, so reordered or extra input columns never change the output.
 """
@@ -30,7 +32,9 @@ from features.schema import (
     to_number,
 )
 
-Status = Literal["ok", "missing", "unseen", "invalid"]
+Status = Literal["ok", "missing", "unseen", "invalid", "rare", "rare_or_unseen"]
+STATUSES: tuple[Status, ...] = ("ok", "missing", "unseen", "invalid", "rare", "rare_or_unseen")
+"""Status words by code, as `_encode` numbers them."""
 
 
 class MissingColumnsError(ValueError):
@@ -92,7 +96,7 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
         return normalize_text(X[spec.name], self.data.missing_values)
 
     def _encode(self, spec: FeatureSpec, values: pd.Series) -> tuple[list[np.ndarray], np.ndarray]:
-        """Encoded column(s) and a status code per row (0 ok, 1 missing, 2 unseen, 3 invalid)."""
+        """Encoded column(s) and a status code per row, an index into `STATUSES`."""
         missing = values.isna().to_numpy(bool)
         status = np.where(missing, 1, 0)
         if spec.kind == "categorical":
@@ -101,7 +105,9 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
             known = text.isin(list(codes)).fillna(False).to_numpy(bool)
             mapped = text.map(codes).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
             out = np.where(missing, np.nan, np.where(known, mapped, codes[OTHER]))
-            status = np.where(~missing & ~known, 2, status)
+            rare = text.isin(spec.rare_categories).fillna(False).to_numpy(bool)
+            other = ~missing & ~known
+            status = np.where(other & rare, 4, np.where(other, 2 if spec.rare_complete else 5, status))
             return [out.astype(float)], status
         if spec.kind == "datetime":
             parsed, invalid = to_datetime(values)
@@ -131,8 +137,8 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
         return self._encode_all(X, allow_missing)[0]
 
     def transform_with_status(self, X: pd.DataFrame, allow_missing: bool = False) -> tuple[np.ndarray, pd.DataFrame]:
-        """Matrix plus, per input column, whether each value was ok, missing, unseen or invalid."""
+        """Matrix plus, per input column, whether each value was ok, missing, rare, unseen (or, when the model
+        cannot tell, rare_or_unseen) or invalid."""
         matrix, codes = self._encode_all(X, allow_missing)
-        labels = np.array(["ok", "missing", "unseen", "invalid"], dtype=object)
-        status = pd.DataFrame(labels[codes], index=X.index, columns=self.schema_.names)
+        status = pd.DataFrame(np.array(STATUSES, dtype=object)[codes], index=X.index, columns=self.schema_.names)
         return matrix, status

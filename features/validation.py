@@ -11,7 +11,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from features.config import LeadscoreConfig
+from features.config import LeadscoreConfig, unknown_label_columns
 from features.schema import FeatureSchema, infer_schema, normalize_text, to_boolean, to_datetime, to_number
 
 _EXAMPLES = 5
@@ -209,6 +209,8 @@ def check_rows(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFra
     for col in data.exclude:
         if col not in frame.columns:
             report.warnings.append(Problem(col, "listed in exclude but not found in the data"))
+    for col in unknown_label_columns(config.labels, frame.columns):
+        report.warnings.append(Problem(col, "has an entry in [labels] but is not in the data"))
     if "id" in absent:
         raise DataValidationError(report)
     coerced = _coerce(frame, config, report)

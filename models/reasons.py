@@ -6,6 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from features.config import humanize
+
 HEAD_WORDS = {"accepted": "acceptance likelihood", "won": "win likelihood", "revenue": "expected deal size"}
 STRONG, MODERATE = 0.5, 0.15
 """Log-odds sizes above which a contribution is called strong / moderate (else slight)."""
@@ -27,17 +29,23 @@ class Reason:
         return asdict(self)
 
 
-def humanize(name: str) -> str:
-    """`demo_requested` -> `Demo requested`."""
-    words = name.replace("_", " ").replace("-", " ").strip()
-    return words[:1].upper() + words[1:]
+_STATUS_NOTES = {
+    "rare": "rare in training",
+    "unseen": "not seen in training",
+    "rare_or_unseen": "rare or not seen in training",
+    "invalid": "unreadable, treated as missing",
+}
+"""What a reason adds after a value whose status is not ok (statuses: `features.transform.STATUSES`)."""
 
 
-def display_value(raw: object, kind: str, status: str) -> str:
-    """How a lead's value reads in a reason; missing and unseen values say so."""
+def display_value(raw: object, kind: str, status: str, meaning: str | None = None) -> str:
+    """How a lead's value reads in a reason: its `[labels]` meaning when one is given, else the value;
+    missing, rare, unseen and unreadable values say so."""
     if status == "missing" or raw is None or (isinstance(raw, float) and math.isnan(raw)):
         return "not given"
-    if kind == "boolean":
+    if meaning is not None:
+        shown = meaning
+    elif kind == "boolean":
         text = str(raw).strip().lower()
         shown = "yes" if text in {"1", "1.0", "true", "t", "yes", "y"} else "no"
     elif kind == "numeric":
@@ -48,16 +56,14 @@ def display_value(raw: object, kind: str, status: str) -> str:
             shown = str(raw)
     else:
         shown = str(raw)
-    if status == "unseen":
-        return f"{shown} (not seen in training)"
-    if status == "invalid":
-        return f"{shown} (unreadable, treated as missing)"
-    return shown
+    note = _STATUS_NOTES.get(status)
+    return f"{shown} ({note})" if note else shown
 
 
-def sentence(head: str, feature: str, value: str, contribution: float) -> str:
-    """E.g. "Demo requested: yes — strongly raises win likelihood"."""
+def sentence(head: str, feature: str, value: str, contribution: float, label: str | None = None) -> str:
+    """E.g. "Demo requested: yes — strongly raises win likelihood"; `label` (from `[labels]`) names the column,
+    else its humanized name."""
     size = abs(contribution)
     strength = "strongly " if size >= STRONG else "" if size >= MODERATE else "slightly "
     verb = "raises" if contribution > 0 else "lowers"
-    return f"{humanize(feature)}: {value} — {strength}{verb} {HEAD_WORDS.get(head, head)}"
+    return f"{label or humanize(feature)}: {value} — {strength}{verb} {HEAD_WORDS.get(head, head)}"

@@ -21,7 +21,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from features.config import DataConfig, TrainingConfig
+from features.config import DataConfig, Labels, TrainingConfig, describe
 from features.transform import LeadTransformer
 from models.drift import build_reference
 from models.reasons import Reason, display_value, sentence
@@ -160,9 +160,14 @@ def lightgbm_names(names: list[str]) -> list[str]:
 class LeadScorer:
     """The fitted lead-scoring model; `fit` returns self, fitted attributes end in `_`."""
 
-    def __init__(self, data: DataConfig, training: TrainingConfig | None = None) -> None:
+    labels: Labels | None = None
+    """`[labels]` of the config: column labels and value meanings for reasons (class default: models pickled
+    before labels existed load with none)."""
+
+    def __init__(self, data: DataConfig, training: TrainingConfig | None = None, labels: Labels | None = None) -> None:
         self.data = data
         self.training = training or TrainingConfig()
+        self.labels = dict(labels or {})
 
     # ---------------------------------------------------------------- fitting
     def lgb_params(self, objective: str, rows: int, settings: dict[str, float] | None = None) -> dict[str, Any]:
@@ -474,10 +479,11 @@ class LeadScorer:
                 picked = [j for j in order[::-1][:k] if c[j] > 0] + [j for j in order[:k] if c[j] < 0]
                 for j in picked:
                     spec, state = specs[j], states[i, j]
-                    value = display_value(None if raw[j] is None else raw[j][i], spec.kind, state)
+                    given = None if raw[j] is None or state == "missing" else raw[j][i]
+                    label, meaning = describe(self.labels, spec.name, given)
+                    value = display_value(given, spec.kind, state, meaning)
                     size = float(c[j])
-                    row.append(
-                        Reason(head, spec.name, value, state, round(size, 4), sentence(head, spec.name, value, size))
-                    )
+                    text = sentence(head, spec.name, value, size, label)
+                    row.append(Reason(head, spec.name, value, state, round(size, 4), text))
             reasons.append(row)
         return reasons

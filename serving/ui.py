@@ -26,8 +26,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from features.config import describe
+from features.schema import FeatureSpec
 from models.reasons import display_value
-from models.scorer import PROBABILITY_HEADS
+from models.scorer import PROBABILITY_HEADS, LeadScorer
 from serving.auth import authorize
 from serving.charts import Bar, campaign_chart, contribution_chart
 from serving.errors import ApiError, shielded
@@ -188,6 +190,13 @@ def _explained(lead: ScoredLead) -> tuple[Any, pd.DataFrame, np.ndarray, pd.Data
     return model, frame, matrix, status
 
 
+def _shown(scorer: LeadScorer, spec: FeatureSpec, raw: object, state: str) -> tuple[str, str]:
+    """(label, value) of one stored field as sales read it, with the model's `[labels]`."""
+    given = None if state == "missing" else raw
+    label, meaning = describe(scorer.labels, spec.name, given)
+    return label, display_value(given, spec.kind, state, meaning)
+
+
 @router.get("/leads/{row_id}", response_class=HTMLResponse)
 def lead_detail(request: Request, row_id: int, error: str | None = None) -> Response:
     _check_access(request)
@@ -198,14 +207,10 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         scorer = model.loaded.scorer
         reasons = scorer.explain_transformed(frame, matrix, status, k=3)[0]
         specs = scorer.transformer_.schema_.features
-        fields = [
-            {
-                "name": spec.name,
-                "value": display_value(frame.at[0, spec.name], spec.kind, status.iat[0, j]),
-                "status": status.iat[0, j],
-            }
-            for j, spec in enumerate(specs)
-        ]
+        fields = []
+        for j, spec in enumerate(specs):
+            name, value = _shown(scorer, spec, frame.at[0, spec.name], status.iat[0, j])
+            fields.append({"name": name, "value": value, "status": status.iat[0, j]})
         history = service.scored.history(lead.lead_id)
         rules = service.settings.qualification
     return _page(
@@ -238,10 +243,10 @@ def lead_chart(request: Request, row_id: int) -> Response:
             bars = []
             for j, spec in enumerate(specs):
                 state = status.iat[0, j]
-                value = display_value(frame.at[0, spec.name], spec.kind, state)
-                marker = " [missing]" if state == "missing" else " [unseen]" if state == "unseen" else ""
-                label = f"{spec.name} = {value}"[:48] + marker
-                bars.append(Bar(label, float(contributions[spec.name]), state in ("missing", "unseen")))
+                name, value = _shown(scorer, spec, frame.at[0, spec.name], state)
+                flagged = state in ("missing", "unseen", "rare", "rare_or_unseen")
+                label = f"{name} = {value}"[:48] + (f" [{state.replace('_', ' ')}]" if flagged else "")
+                bars.append(Bar(label, float(contributions[spec.name]), flagged))
             per_head[head] = bars
         png = contribution_chart(per_head)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})

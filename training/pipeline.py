@@ -124,7 +124,7 @@ def fit_and_evaluate(
     if leaky and not allow_leaky:
         raise leakage_error(leaky)
     step(f"fitting the {heads_phrase(config)} (settings chosen on the validation fold)")
-    evaluated = LeadScorer(config.data, config.training).fit(split.train, split.valid)
+    evaluated = LeadScorer(config.data, config.training, labels=config.labels).fit(split.train, split.valid)
     step("evaluating on the holdout")
     metrics = holdout_metrics(evaluated, split.train, split.holdout)
     notes = history_drift(split.train, split.holdout, config.data) + check_revenue(evaluated, metrics, split.holdout)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import shap
 
+from features.config import describe
 from models.scorer import PROBABILITY_HEADS, LeadScorer, targets
 
 
@@ -77,7 +78,9 @@ def shap_summary_plot(scorer: LeadScorer, X: np.ndarray, head: str, path: Path) 
         .T
     )
     explanation = shap.Explanation(
-        values=contrib.to_numpy(), data=first_piece.to_numpy(), feature_names=list(contrib.columns)
+        values=contrib.to_numpy(),
+        data=first_piece.to_numpy(),
+        feature_names=[describe(scorer.labels, name)[0] for name in contrib.columns],
     )
     plt.figure()
     shap.plots.beeswarm(explanation, max_display=15, show=False)
@@ -95,6 +98,7 @@ def importance_plot(scorer: LeadScorer, path: Path) -> Path:
     table = pd.DataFrame(frames).fillna(0)
     table = table / table.sum()
     table = table.loc[table.sum(axis=1).sort_values().index]
+    table.index = [describe(scorer.labels, name)[0] for name in table.index]
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(table) + 1.5))
     table.plot.barh(ax=ax)
     ax.set(xlabel="share of total gain", title="Feature importance by head")
