@@ -260,7 +260,7 @@ def _fit_heads(
     client: Client, train: dd.DataFrame, transformer: LeadTransformer, split: Split, config: LeadscoreConfig
 ) -> LeadScorer:
     """Train the heads on the cluster's training fold; calibrate and take references from the samples."""
-    scorer = LeadScorer(config.data, config.training)
+    scorer = LeadScorer(config.data, config.training, labels=config.labels)
     matrix = client.persist(train.map_partitions(_matrix, transformer))
     X_val, y_val = transformer.transform(split.valid), targets(split.valid, config.data)
     heads: dict[str, lgb.Booster] = {}
