@@ -40,12 +40,13 @@ STATUSES: tuple[Status, ...] = ("ok", "missing", "unseen", "invalid", "rare", "r
 class MissingColumnsError(ValueError):
     """Scoring input lacks feature columns the model was trained on."""
 
-    def __init__(self, columns: list[str]) -> None:
+    def __init__(self, columns: list[str], context: str = "") -> None:
         self.columns = columns
-        super().__init__(
-            f"input is missing feature column(s) {columns}; add them, or score them as missing "
-            "(--allow-missing on the CLI)"
-        )
+        super().__init__(f"input is missing feature column(s) {columns} that the model was trained on{context}")
+
+    def within(self, context: str) -> MissingColumnsError:
+        """The same error with what the caller knows added: which model, and the options it has."""
+        return MissingColumnsError(self.columns, context)
 
 
 class LeadTransformer(TransformerMixin, BaseEstimator):

@@ -18,11 +18,17 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
+from features.config import LeadscoreConfig
 from models.artifact import ModelLoadError, load_scorer
 from models.scorer import LeadScorer
 
 ARTIFACT_KEY = "leadscorer"
 DEFAULT_MODEL_URI = "models:/leadscore@champion"
+
+
+def default_model_uri(config: LeadscoreConfig | None) -> str:
+    """The champion of `[model].name` when a config is at hand, else of the default name `leadscore`."""
+    return f"models:/{config.model.name}@champion" if config else DEFAULT_MODEL_URI
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
 
 
@@ -58,6 +64,13 @@ class LoadedModel:
     version: str | None = None
     alias: str | None = None
     run_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How commands name the model they used: `models:/NAME/VERSION (@ALIAS)` or the directory."""
+        if self.name is None:
+            return f"model directory {self.uri}"
+        return f"models:/{self.name}/{self.version}" + (f" (@{self.alias})" if self.alias else "")
 
 
 def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) -> LoadedModel:

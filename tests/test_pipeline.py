@@ -279,3 +279,29 @@ def test_cli_errors_are_clear(workdir: Path, store: str, demo_config: LeadscoreC
         app, ["validate", "--data", str(workdir / "leads.csv"), "--config", str(workdir / "leadscore.toml")]
     )
     assert result.exit_code == 0 and "10000 rows" in result.output
+
+
+def test_model_name_from_config_drives_train_and_score(workdir: Path, store: str) -> None:
+    named = workdir / "named.toml"
+    named.write_text(CONFIG_TOML + '\n[model]\nname = "named-test"\n')
+    args = ["--data", str(workdir / "older.csv"), "--config", str(named), "--tracking-uri", store]
+    result = runner.invoke(app, ["train", *args])
+    assert result.exit_code == 0, result.output
+    assert "models:/named-test/1 -> @champion" in result.output
+    out = workdir / "named-scores.csv"
+    result = runner.invoke(app, ["score", *args, "--out", str(out), "--reasons", "0"])
+    assert result.exit_code == 0, result.output
+    assert "models:/named-test/1 (@champion)" in result.output and out.exists()
+    pd.read_csv(workdir / "older.csv").head(20).drop(columns=["seniority"]).to_csv(workdir / "gap.csv", index=False)
+    gap = ["score", "--data", str(workdir / "gap.csv"), "--config", str(named), "--tracking-uri", store]
+    result = runner.invoke(app, [*gap, "--out", str(workdir / "gap-scores.csv")])
+    assert result.exit_code == 2 and "models:/named-test/1" in result.output and "--allow-missing" in result.output
+
+
+def test_retrain_without_acceptance_column_is_a_config_error(workdir: Path, store: str) -> None:
+    from features.config import ConfigError
+
+    won_only = workdir / "won-only.toml"
+    won_only.write_text(CONFIG_TOML.replace('accepted = "accepted"\n', ""))
+    with pytest.raises(ConfigError, match=r"\[data\]\.accepted"):
+        train(workdir / "older.csv", won_only, store, "won-only", feedback_url=f"sqlite:///{workdir / 'fb.db'}")

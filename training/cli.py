@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -10,8 +12,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from features.qualification import QualificationConfig
+from features.transform import MissingColumnsError
 from features.validation import prepare_training_frame
-from models.registry import DEFAULT_MODEL_URI, load_model
+from models.registry import DEFAULT_MODEL_URI, LoadedModel, default_model_uri, load_model
 from training.cli_common import (
     ConfigOpt,
     DaskOpt,
@@ -145,6 +149,25 @@ def _train_and_report(
         console.print("[yellow]interrupted[/]: Ctrl-C arrived while registering; registration was finished first")
 
 
+ModelUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="models:/NAME@ALIAS, models:/NAME/N or a model directory "
+        "(default: the champion of --config's [model].name, else models:/leadscore@champion).",
+    ),
+]
+
+
+@contextmanager
+def missing_columns_hint(loaded: LoadedModel, hint: str) -> Iterator[None]:
+    """Missing-column errors name the model used and what this command offers to do about it."""
+    try:
+        yield
+    except MissingColumnsError as err:
+        raise err.within(f" ({loaded.label}); {hint}") from None
+
+
 LeakyOpt = Annotated[
     bool, typer.Option(help="Train even if the leak check finds columns (better: [training].allow_leaky).")
 ]
@@ -206,9 +229,7 @@ def score(
             "(with --dask: a directory or fsspec URL for partitioned Parquet).",
         ),
     ],
-    model: Annotated[
-        str, typer.Option("--model", help="models:/NAME@ALIAS, models:/NAME/N or a model directory.")
-    ] = DEFAULT_MODEL_URI,
+    model: ModelUriOpt = None,
     tracking_uri: TrackingOpt = None,
     allow_missing: Annotated[bool, typer.Option(help="Score even if feature columns are absent (as missing).")] = False,
     reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per head and direction (0 = none, faster).")] = 2,
@@ -219,15 +240,31 @@ def score(
     dask: DaskOpt = None,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
-    from training.batch import count_rows, score_file
     from training.tracking import configure
 
-    rules = load_config(config).qualification if config else None
+    cfg = load_config(config) if config else None
+    rules = cfg.qualification if cfg else None
     if config and rules is None:
         note = escape(f"{config} has no [qualification] table: no stage or route columns")
         console.print(f"[yellow]warning:[/] {note}")
     configure(tracking_uri)
-    loaded = load_model(model)
+    loaded = load_model(model or default_model_uri(cfg))
+    out.print(f"model: {loaded.label}")
+    with missing_columns_hint(loaded, "add them, or pass --allow-missing to score them as missing"):
+        _score(loaded, data, out_path, allow_missing, reasons, rules, dask)
+
+
+def _score(
+    loaded: LoadedModel,
+    data: str,
+    out_path: str,
+    allow_missing: bool,
+    reasons: int,
+    rules: QualificationConfig | None,
+    dask: str | None,
+) -> None:
+    from training.batch import count_rows, score_file
+
     if dask:
         from training.distributed import score_distributed
 
@@ -246,7 +283,7 @@ def score(
         console.print(f"[yellow]warning:[/] column '{col}': {n} unreadable values scored as missing")
     grades = ", ".join(f"{g}: {summary.grades.get(g, 0)}" for g in "ABCD")
     out.print(
-        f"scored {summary.rows} leads with {model} (version {loaded.version or 'local'}) -> {out_path}",
+        f"scored {summary.rows} leads with {loaded.label} -> {out_path}",
         f"grades {grades}",
         *([f"routes {', '.join(f'{k}: {v}' for k, v in sorted(summary.routes.items()))}"] if rules else []),
         sep="\n",
@@ -271,7 +308,7 @@ def _since(value: str | None) -> datetime | None:
 @friendly_errors
 def monitor(
     since: Annotated[str | None, typer.Option(help="Window: 7d, 12h or an ISO date (default: all traffic).")] = None,
-    model: Annotated[str, typer.Option("--model", help="Model whose traffic to check.")] = DEFAULT_MODEL_URI,
+    model: ModelUriOpt = None,
     store: Annotated[
         str | None, typer.Option(help="Service database URL (scored leads, feedback); default LEADSCORE_FEEDBACK_DB.")
     ] = None,
@@ -288,7 +325,8 @@ def monitor(
     from training.tracking import configure, default_feedback_url
 
     configure(tracking_uri)
-    loaded = load_model(model)
+    loaded = load_model(model or DEFAULT_MODEL_URI)
+    out.print(f"model: {loaded.label}")
     url = store or default_feedback_url()
     report = run_monitor(loaded, url, url, _since(since), psi_threshold, ece_threshold)
     if not report.rows:
