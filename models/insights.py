@@ -40,6 +40,8 @@ MIN_DEALS = 30
 """Declared won deals needed before revenue, rather than the win rate, decides verdicts."""
 MIN_DECLARED_SHARE = 0.5
 """Share of wins that must declare revenue before revenue decides verdicts."""
+MIN_WINS = 10
+"""Wins (acceptances, on the acceptance basis) a campaign needs for a verdict, besides `min_leads` closed leads."""
 TOO_FEW = "too few to judge"
 """Verdict of a campaign with fewer than `min_leads` closed leads or `min_wins` wins (acceptances)."""
 _METRIC_ROLE = {"revenue_per_lead": "revenue", "won_rate": "won", "accept_rate": "accepted"}
@@ -232,7 +234,7 @@ def campaign_summary(
     spend: Mapping[str, float] | None = None,
     identity_columns: Sequence[str] = (),
     min_leads: int = 100,
-    min_wins: int = 10,
+    min_wins: int = MIN_WINS,
     confidence: float = 0.9,
     n_boot: int = 1000,
     seed: int = 0,

@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from models.insights import MIN_WINS
 from models.reasons import display_value
 from models.scorer import PROBABILITY_HEADS
 from serving.auth import authorize
@@ -301,7 +302,7 @@ def campaigns(request: Request, min_leads: Annotated[int, Query(ge=1)] = 100) ->
     _check_access(request)
     with shielded("summarising campaigns"):
         report = campaign_report(_service().scored, min_leads)
-    return _page(request, "campaigns.html", report=report)
+    return _page(request, "campaigns.html", report=report, min_wins=MIN_WINS)
 
 
 @router.get("/campaigns.png")

@@ -12,7 +12,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from models.insights import TOO_FEW
+from models.insights import MIN_WINS, TOO_FEW
 from models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
 from training.cli_common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
 from training.data import load_config, load_table
@@ -65,7 +65,7 @@ def report_campaigns(
     min_leads: Annotated[int, typer.Option(min=1, help="Closed leads a campaign needs to be ranked.")] = 100,
     min_wins: Annotated[
         int, typer.Option(min=1, help="Wins (acceptances, when only acceptance is known) a verdict needs.")
-    ] = 10,
+    ] = MIN_WINS,
     confidence: Annotated[float, typer.Option(min=0.5, max=0.99, help="Interval confidence.")] = 0.9,
 ) -> None:
     """Per campaign (and channel): acceptance, wins, revenue per lead with intervals, pipeline, drivers.

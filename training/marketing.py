@@ -31,6 +31,7 @@ from features.config import ConfigError, DataConfig
 from features.schema import normalize_text, to_number
 from models.insights import (
     GRADES,
+    MIN_WINS,
     TOO_FEW,
     campaign_summary,
     closed_revenue,
@@ -114,7 +115,7 @@ class CampaignReport:
     drivers: pd.DataFrame | None
     confidence: float
     min_leads: int
-    min_wins: int = 10
+    min_wins: int = MIN_WINS
     unknown_spend: tuple[str, ...] = ()
     evidence: str | None = None
     """How much revenue the wins declare and the deal cap (`RevenueEvidence.note`); None without revenue."""
@@ -128,7 +129,7 @@ def build_report(
     min_leads: int = 100,
     confidence: float = 0.9,
     source: Path | str = "data",
-    min_wins: int = 10,
+    min_wins: int = MIN_WINS,
 ) -> CampaignReport:
     """Per campaign (and per channel when configured) summaries of a scored lead file."""
     campaign = require_column(frame, data.campaign, "campaign", source)
