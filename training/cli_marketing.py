@@ -17,7 +17,6 @@ from models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
 from training.cli_common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
 from training.data import load_config, load_table
 from training.marketing import (
-    CampaignReport,
     Plan,
     PlanError,
     basis_text,
@@ -87,7 +86,7 @@ def report_campaigns(
         paths = write_report(report, out_dir, data.name, _model_label(loaded), head)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
-    out.print(_report_table(report))
+    out.print(_report_table(report.campaigns, confidence, basis_text(report)))
     for path in paths[:2]:
         out.print(f"wrote {path}")
     out.print(f"      and {len(paths) - 2} more files in {out_dir}")
@@ -113,15 +112,14 @@ def _report_columns(summary: pd.DataFrame) -> dict[str, str]:
     return columns
 
 
-def _report_table(report: CampaignReport) -> Table:
-    table = Table(title=f"Campaigns, best first ({report.confidence:.0%} intervals)")
-    columns = _report_columns(report.campaigns)
+def _report_table(summary: pd.DataFrame, confidence: float, caption: str | None = None) -> Table:
+    table = Table(title=f"Campaigns, best first ({confidence:.0%} intervals)", caption=caption)
+    columns = _report_columns(summary)
     for title in columns:
         table.add_column(title, justify="left" if title in ("campaign", "verdict") else "right")
     styles = {"keep": "green", "cut": "red", TOO_FEW: "dim"}
-    for row in display_rows(report.campaigns):
+    for row in display_rows(summary):
         table.add_row(*(row[key] for key in columns.values()), style=styles.get(row["verdict"]))
-    table.caption = basis_text(report)
     return table
 
 
