@@ -500,7 +500,7 @@ def test_console_table_shows_the_outcomes_it_has_and_no_column_of_dashes(roles: 
         assert any(cell != "–" for cell in column._cells), f"column {column.header!r} is all dashes"
     expected = {"won": "win rate", "accepted": "accept (actual)", "revenue": "revenue / lead (capped)"}
     assert {expected[r] for r in roles} <= set(headers)
-    basis = {"won": "win rate", "accepted": "acceptance rate", "revenue": "revenue per closed lead"}[roles[-1]]
+    basis = {"won": "win rate", "accepted": "acceptance rate", "revenue": "capped revenue per closed lead"}[roles[-1]]
     assert basis_text(CampaignReport(summary, None, None, 0.9, 100)).startswith(f"Verdicts on {basis}")
 
 

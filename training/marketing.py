@@ -363,7 +363,7 @@ def _driver_cells(drivers: pd.DataFrame) -> dict[str, Any]:
 
 
 _BASIS_WORDS = {
-    "revenue_per_lead": "revenue per closed lead (won deals capped)",
+    "revenue_per_lead": "capped revenue per closed lead",
     "won_rate": "win rate",
     "accept_rate": "acceptance rate",
 }
