@@ -729,7 +729,7 @@ def _plan_warnings(
     if max(raw_leads / leads.estimate, leads.estimate / raw_leads) > DISAGREEMENT:
         warnings.append(
             f"revenue rests on a few deals: at the raw mean it takes {raw_leads:,.0f} leads, with deals capped "
-            f"{leads.estimate:,.0f}"
+            f"it takes {leads.estimate:,.0f}"
         )
     if sparse:
         warnings.append(f"revenue is sparse: {evidence}")
