@@ -154,7 +154,8 @@ class RevenueEvidence:
         """E.g. "32 of 688 wins declare revenue; deals capped at 41,200 (raw 1,684 / lead, robust 380)"."""
         cap = "no cap (fewer than 2 deals)" if math.isinf(self.cap) else f"deals capped at {self.cap:,.0f}"
         return (
-            f"{self.declared:,} of {self.wins:,} wins declare revenue; {cap}; revenue per closed lead "
+            f"{self.declared:,} of {self.wins:,} wins declare{'s' if self.declared == 1 else ''} revenue; {cap}; "
+            f"revenue per closed lead "
             f"{self.robust_per_lead:,.0f} capped, {self.raw_per_lead:,.0f} raw; "
             f"the largest deal is {self.top_deal_share:.0%} of revenue"
         )
