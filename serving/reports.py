@@ -13,7 +13,7 @@ from typing import TypeVar
 import pandas as pd
 
 from models.drift import psi_status
-from models.insights import GRADES, campaign_summary, group_labels, ranking_metric, summary_records
+from models.insights import GRADES, MIN_WINS, campaign_summary, group_labels, ranking_metric, summary_records
 from serving.model import ServingModel
 from serving.schemas import CampaignsResponse, DriftInfo
 from serving.store import ScoreStore
@@ -38,7 +38,8 @@ def campaign_report(store: ScoreStore, min_leads: int) -> CampaignsResponse:
     groups = leads["campaign"].rename("campaign")
     accepted = leads["decision"].map({"accept": 1.0, "reject": 0.0}).astype(float)
     if accepted.notna().any():
-        summary = campaign_summary(scores, groups, pd.DataFrame({"accepted": accepted}), min_leads=min_leads)
+        outcomes = pd.DataFrame({"accepted": accepted})
+        summary = campaign_summary(scores, groups, outcomes, min_leads=min_leads, min_wins=MIN_WINS)
         basis = ranking_metric(summary)
         return CampaignsResponse(ranked_by=basis, min_leads=min_leads, campaigns=summary_records(summary))
     labels = group_labels(groups).rename("campaign")

@@ -26,14 +26,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from models.insights import MIN_WINS
 from models.reasons import display_value
 from models.scorer import PROBABILITY_HEADS
 from serving.auth import authorize
 from serving.charts import Bar, campaign_chart, contribution_chart
 from serving.errors import ApiError, shielded
 from serving.feedback import FeedbackConflict
-from serving.reports import campaign_report
+from serving.reports import MIN_WINS, campaign_report
 from serving.schemas import FeedbackRequest
 from serving.store import ScoredLead, SortOrder
 
