@@ -151,7 +151,8 @@ class RevenueEvidence:
         return self.declared < MIN_DEALS or self.declared < MIN_DECLARED_SHARE * self.wins
 
     def note(self) -> str:
-        """E.g. "32 of 688 wins declare revenue; deals capped at 41,200 (raw 1,684 / lead, robust 380)"."""
+        """E.g. "23 of 413 wins declare revenue; deals capped at 206,928; revenue per closed lead 138 capped,
+        1,191 raw; the largest deal is 91% of revenue"."""
         cap = "no cap (fewer than 2 deals)" if math.isinf(self.cap) else f"deals capped at {self.cap:,.0f}"
         return (
             f"{self.declared:,} of {self.wins:,} wins declare{'s' if self.declared == 1 else ''} revenue; {cap}; "
@@ -185,7 +186,7 @@ def verdict_basis(outcomes: pd.DataFrame, evidence: RevenueEvidence | None = Non
     rate, else the acceptance rate (each only when some closed lead has it)."""
     evidence = evidence if evidence is not None else revenue_evidence(outcomes)
     closed = outcomes[~is_open(outcomes)]
-    if evidence is not None and not evidence.sparse and evidence.declared > 0:
+    if evidence is not None and not evidence.sparse:
         return "revenue_per_lead"
     for metric in ("won_rate", "accept_rate"):
         role = _METRIC_ROLE[metric]
