@@ -6,14 +6,19 @@ Inputs are plain frames so any store of scored leads can call these (no model, f
 - `outcomes`: `outcome_frame(...)`: accepted / won / revenue as floats, NaN where not known yet;
 - optionally `contributions`: `LeadScorer.contributions(X, head)`, per-original-column SHAP, same index.
 
-Small campaigns are honest about it: every rate has an interval (Wilson for proportions, a bootstrap for
-revenue per lead), and campaigns with fewer closed leads than `min_leads` are flagged instead of ranked.
+Small campaigns and heavy-tailed revenue are honest about it: every rate has an interval (Wilson for
+proportions, a bootstrap for revenue per lead), revenue per lead is judged on won deals capped at
+`deal_cap` (the raw figure sits beside it), verdicts fall back to the win (else acceptance) rate when few
+wins declare revenue (`verdict_basis`), and a campaign needs `min_leads` closed leads and `min_wins` wins
+for a verdict. `GET /campaigns`, the review page, `report campaigns` and `plan` all use these.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -29,6 +34,17 @@ NOT_GIVEN = "(not given)"
 """Group label for leads whose campaign/channel cell is empty."""
 TOP_DRIVERS = 3
 _EXAMPLE_ROWS = 5
+CAP_QUANTILE = 0.99
+"""Won deals are capped at this quantile of declared deal sizes, and never above the second-largest deal."""
+MIN_DEALS = 30
+"""Declared won deals needed before revenue, rather than the win rate, decides verdicts."""
+MIN_DECLARED_SHARE = 0.5
+"""Share of wins that must declare revenue before revenue decides verdicts."""
+MIN_WINS = 10
+"""Wins (acceptances, on the acceptance basis) a campaign needs for a verdict, besides `min_leads` closed leads."""
+TOO_FEW = "too few to judge"
+"""Verdict of a campaign with fewer than `min_leads` closed leads or `min_wins` wins (acceptances)."""
+_METRIC_ROLE = {"revenue_per_lead": "revenue", "won_rate": "won", "accept_rate": "accepted"}
 
 
 def outcome_frame(frame: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
@@ -103,6 +119,82 @@ def bootstrap_mean_interval(
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
+def deal_cap(deals: np.ndarray) -> float:
+    """The cap on one won deal: the `CAP_QUANTILE` quantile of declared deal sizes, never above the
+    second-largest deal, so no single deal sets revenue per lead. Infinite with fewer than two deals."""
+    deals = np.sort(np.asarray(deals, dtype=float))
+    if len(deals) < 2:
+        return math.inf
+    return float(min(np.quantile(deals, CAP_QUANTILE), deals[-2]))
+
+
+def closed_revenue(outcomes: pd.DataFrame) -> pd.Series:
+    """Declared revenue per closed lead; a win without a declared amount counts 0 (nothing is known of it)."""
+    return outcomes.loc[~is_open(outcomes), "revenue"].fillna(0.0)
+
+
+@dataclass(frozen=True)
+class RevenueEvidence:
+    """How much revenue the closed leads declare, and the deal cap that makes revenue per lead robust."""
+
+    wins: int
+    declared: int
+    cap: float
+    raw_per_lead: float
+    robust_per_lead: float
+    top_deal_share: float
+    """Share of all declared revenue carried by the single largest deal."""
+
+    @property
+    def sparse(self) -> bool:
+        """Too few wins declare revenue for revenue to decide verdicts (the win rate does instead)."""
+        return self.declared < MIN_DEALS or self.declared < MIN_DECLARED_SHARE * self.wins
+
+    def note(self) -> str:
+        """E.g. "23 of 413 wins declare revenue; deals capped at 206,928; revenue per closed lead 138 capped,
+        1,191 raw; the largest deal is 91% of revenue"."""
+        cap = "no cap (fewer than 2 deals)" if math.isinf(self.cap) else f"deals capped at {self.cap:,.0f}"
+        return (
+            f"{self.declared:,} of {self.wins:,} wins declare{'s' if self.declared == 1 else ''} revenue; {cap}; "
+            f"revenue per closed lead "
+            f"{self.robust_per_lead:,.0f} capped, {self.raw_per_lead:,.0f} raw; "
+            f"the largest deal is {self.top_deal_share:.0%} of revenue"
+        )
+
+
+def revenue_evidence(outcomes: pd.DataFrame) -> RevenueEvidence | None:
+    """Declared deals, the deal cap and raw vs capped revenue per closed lead; None without revenue."""
+    if "revenue" not in outcomes or outcomes["revenue"].isna().all():
+        return None
+    revenue = closed_revenue(outcomes).to_numpy(float)
+    deals = revenue[revenue > 0]
+    won = outcomes["won"] if "won" in outcomes else outcomes["revenue"].gt(0).where(outcomes["revenue"].notna())
+    cap = deal_cap(deals)
+    n = max(len(revenue), 1)
+    return RevenueEvidence(
+        wins=int((won == 1).sum()),
+        declared=len(deals),
+        cap=cap,
+        raw_per_lead=float(revenue.sum() / n),
+        robust_per_lead=float(np.minimum(revenue, cap).sum() / n),
+        top_deal_share=float(deals.max() / deals.sum()) if len(deals) else math.nan,
+    )
+
+
+def verdict_basis(outcomes: pd.DataFrame, evidence: RevenueEvidence | None = None) -> str:
+    """What verdicts are judged on: capped revenue per lead when enough wins declare revenue, else the win
+    rate, else the acceptance rate (each only when some closed lead has it)."""
+    evidence = evidence if evidence is not None else revenue_evidence(outcomes)
+    closed = outcomes[~is_open(outcomes)]
+    if evidence is not None and not evidence.sparse:
+        return "revenue_per_lead"
+    for metric in ("won_rate", "accept_rate"):
+        role = _METRIC_ROLE[metric]
+        if role in closed and closed[role].notna().any():
+            return metric
+    raise ValueError("no outcome is known for any lead: nothing to rank campaigns by")
+
+
 def group_labels(groups: pd.Series) -> pd.Series:
     """Campaign/channel names as clean text; empty cells become one "(not given)" group."""
     return normalize_text(groups.astype("string"), ("",)).fillna(NOT_GIVEN).astype(str)
@@ -131,11 +223,8 @@ def _top_drivers(drivers: pd.DataFrame, exclude: Sequence[str]) -> pd.Series:
 
 
 def ranking_metric(summary: pd.DataFrame) -> str:
-    """What campaigns are ranked by: revenue per lead, else win rate, else acceptance rate."""
-    for metric in ("revenue_per_lead", "won_rate", "accept_rate"):
-        if metric in summary and summary[metric].notna().any():
-            return metric
-    raise ValueError("no outcome is known for any lead: nothing to rank campaigns by")
+    """What a `campaign_summary` was ranked and judged by (its `basis` column, see `verdict_basis`)."""
+    return str(summary["basis"].iloc[0])
 
 
 def campaign_summary(
@@ -147,6 +236,7 @@ def campaign_summary(
     spend: Mapping[str, float] | None = None,
     identity_columns: Sequence[str] = (),
     min_leads: int = 100,
+    min_wins: int = MIN_WINS,
     confidence: float = 0.9,
     n_boot: int = 1000,
     seed: int = 0,
@@ -154,19 +244,24 @@ def campaign_summary(
     """One row per group (campaign or channel), best first, groups with too few closed leads last.
 
     Columns: leads, open_leads, closed_leads, mean_score, share_A..share_D, accepted_leads, predicted_accept
-    (mean p_accept of leads whose acceptance is known) vs accept_rate, won_leads, won_rate, closed_revenue,
-    revenue_per_lead (per closed lead), predicted_pipeline (expected revenue of open leads), with `_lo`/`_hi`
-    interval bounds at `confidence`; with `spend`: spend, cost_per_accepted, roi (closed revenue / spend - 1); with
-    `contributions`: top_drivers (leaving out the grouping column and `identity_columns`). Then
-    small_sample, verdict, benchmark and rank (NA when flagged).
-    Verdict: keep / cut when the ranking metric's interval lies wholly above / below the benchmark (the
-    break-even cost per lead where spend is known, else the all-campaign average), hold when it straddles
-    it, "too few leads" when flagged.
+    (mean p_accept of leads whose acceptance is known) vs accept_rate, won_leads, predicted_won vs won_rate,
+    declared_deals, closed_revenue, revenue_per_lead (capped deals, per closed lead) beside
+    raw_revenue_per_lead, predicted_pipeline (expected revenue of open leads), with `_lo`/`_hi` interval
+    bounds at `confidence`; with `spend`: spend, cost_per_accepted, roi (closed revenue / spend - 1); with
+    `contributions`: top_drivers (leaving out the grouping column and `identity_columns`). Then basis,
+    deal_cap, small_sample, verdict, benchmark and rank (NA when small).
+
+    Verdict on the basis metric (`verdict_basis`): keep / cut when its interval lies wholly above / below the
+    benchmark (the break-even spend per lead for revenue where spend is known, else the all-campaign
+    figure), hold when it straddles it; never cut while the win rate is not credibly below average; "too
+    few to judge" below `min_leads` closed leads or `min_wins` wins (acceptances on the acceptance basis).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     labels = group_labels(groups)
     open_ = is_open(outcomes)
+    evidence = revenue_evidence(outcomes)
+    basis = verdict_basis(outcomes, evidence)
     rng = np.random.default_rng(seed)
     rows: dict[str, dict[str, Any]] = {}
     for name, index in labels.groupby(labels, sort=True).groups.items():
@@ -185,14 +280,18 @@ def campaign_summary(
             row["accepted_leads"] = int(o["accepted"].sum())
             row |= _rate("accept_rate", o.loc[known, "accepted"], confidence)
         if "won" in o:
+            row["predicted_won"] = float(s.loc[~pending, "p_won"].mean()) if len(closed) else np.nan
             row["won_leads"] = int(closed["won"].sum())
             row |= _rate("won_rate", closed["won"], confidence)
-        if "revenue" in o:
-            revenue = closed["revenue"].dropna().to_numpy()
+        if evidence is not None:
+            revenue = closed_revenue(o).to_numpy(float)
+            capped = np.minimum(revenue, evidence.cap)
+            row["declared_deals"] = int((revenue > 0).sum())
             row["closed_revenue"] = float(revenue.sum())
-            row["revenue_per_lead"] = float(revenue.mean()) if len(revenue) else np.nan
+            row["raw_revenue_per_lead"] = float(revenue.mean()) if len(revenue) else np.nan
+            row["revenue_per_lead"] = float(capped.mean()) if len(capped) else np.nan
             row["revenue_per_lead_lo"], row["revenue_per_lead_hi"] = bootstrap_mean_interval(
-                revenue, confidence, n_boot, rng
+                capped, confidence, n_boot, rng
             )
         has_value = s["expected_revenue"].notna().any()
         row["predicted_pipeline"] = float(s.loc[pending, "expected_revenue"].sum()) if has_value else np.nan
@@ -210,7 +309,9 @@ def campaign_summary(
         summary["top_drivers"] = _top_drivers(
             mean_contributions(contributions, groups), [str(groups.name), *identity_columns]
         )
-    return _rank(summary, outcomes, open_, min_leads)
+    summary["basis"] = basis
+    summary["deal_cap"] = evidence.cap if evidence is not None else np.nan
+    return _rank(summary, outcomes, open_, evidence, min_leads, min_wins)
 
 
 def _rate(name: str, values: pd.Series, confidence: float) -> dict[str, float]:
@@ -219,17 +320,34 @@ def _rate(name: str, values: pd.Series, confidence: float) -> dict[str, float]:
     return {name: k / n if n else np.nan, f"{name}_lo": float(lo[0]), f"{name}_hi": float(hi[0])}
 
 
-def _rank(summary: pd.DataFrame, outcomes: pd.DataFrame, open_: pd.Series, min_leads: int) -> pd.DataFrame:
-    """Sort by the ranking metric's lower bound (a big but uncertain number does not win) and judge."""
+def _rank(
+    summary: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    open_: pd.Series,
+    evidence: RevenueEvidence | None,
+    min_leads: int,
+    min_wins: int,
+) -> pd.DataFrame:
+    """Sort by the basis metric's lower bound (a big but uncertain number does not win) and judge."""
     metric = ranking_metric(summary)
+    closed = outcomes[~open_]
+    if metric == "revenue_per_lead":
+        assert evidence is not None
+        benchmark = pd.Series(evidence.robust_per_lead, index=summary.index)
+        if "spend" in summary:
+            benchmark = (summary["spend"] / summary["leads"]).fillna(benchmark)
+    else:
+        benchmark = pd.Series(float(closed[_METRIC_ROLE[metric]].mean()), index=summary.index)
+    events = summary["accepted_leads"] if metric == "accept_rate" else summary["won_leads"]
     summary["small_sample"] = summary["closed_leads"] < min_leads
-    role = {"revenue_per_lead": "revenue", "won_rate": "won", "accept_rate": "accepted"}[metric]
-    benchmark = pd.Series(float(outcomes.loc[~open_, role].mean()), index=summary.index)
-    if metric == "revenue_per_lead" and "spend" in summary:
-        benchmark = (summary["spend"] / summary["leads"]).fillna(benchmark)
+    too_few = summary["small_sample"] | (events < min_wins)
     lo, hi = summary[f"{metric}_lo"], summary[f"{metric}_hi"]
     verdict = np.select([lo > benchmark, hi < benchmark], ["keep", "cut"], default="hold")
-    summary["verdict"] = np.where(summary["small_sample"], "too few leads", verdict)
+    if "won_rate" in summary:
+        # A campaign that wins at least as often as average is not cut on revenue that rests on few deals.
+        wins_well = summary["won_rate_hi"] >= float(closed["won"].mean())
+        verdict = np.where((verdict == "cut") & wins_well.to_numpy(), "hold", verdict)
+    summary["verdict"] = np.where(too_few, TOO_FEW, verdict)
     summary["benchmark"] = benchmark
     summary = summary.sort_values(
         ["small_sample", f"{metric}_lo", "leads"], ascending=[True, False, False], kind="stable"

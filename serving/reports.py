@@ -13,7 +13,7 @@ from typing import TypeVar
 import pandas as pd
 
 from models.drift import psi_status
-from models.insights import GRADES, campaign_summary, group_labels, summary_records
+from models.insights import GRADES, MIN_WINS, campaign_summary, group_labels, ranking_metric, summary_records
 from serving.model import ServingModel
 from serving.schemas import CampaignsResponse, DriftInfo
 from serving.store import ScoreStore
@@ -25,6 +25,7 @@ T = TypeVar("T")
 def campaign_report(store: ScoreStore, min_leads: int) -> CampaignsResponse:
     """Per campaign over each lead's latest scoring, via `models.insights.campaign_summary`.
 
+    Verdicts follow the shared rules (enough decided leads and acceptances, Wilson intervals vs the average).
     Until sales has decided on some lead there is nothing to rank by, so the table then holds only the
     volume and score columns (same names as the summary's), in order of mean score.
     """
@@ -37,8 +38,10 @@ def campaign_report(store: ScoreStore, min_leads: int) -> CampaignsResponse:
     groups = leads["campaign"].rename("campaign")
     accepted = leads["decision"].map({"accept": 1.0, "reject": 0.0}).astype(float)
     if accepted.notna().any():
-        summary = campaign_summary(scores, groups, pd.DataFrame({"accepted": accepted}), min_leads=min_leads)
-        return CampaignsResponse(ranked_by="accept_rate", min_leads=min_leads, campaigns=summary_records(summary))
+        outcomes = pd.DataFrame({"accepted": accepted})
+        summary = campaign_summary(scores, groups, outcomes, min_leads=min_leads, min_wins=MIN_WINS)
+        basis = ranking_metric(summary)
+        return CampaignsResponse(ranked_by=basis, min_leads=min_leads, campaigns=summary_records(summary))
     labels = group_labels(groups).rename("campaign")
     volume = scores.groupby(labels).agg(leads=("score", "size"), mean_score=("score", "mean"))
     shares = pd.crosstab(labels, scores["grade"], normalize="index").reindex(columns=list(GRADES), fill_value=0.0)

@@ -34,7 +34,7 @@ from serving.auth import authorize
 from serving.charts import Bar, campaign_chart, contribution_chart
 from serving.errors import ApiError, shielded
 from serving.feedback import FeedbackConflict
-from serving.reports import campaign_report
+from serving.reports import MIN_WINS, campaign_report
 from serving.schemas import FeedbackRequest
 from serving.store import ScoredLead, SortOrder
 
@@ -306,7 +306,7 @@ def campaigns(request: Request, min_leads: Annotated[int, Query(ge=1)] = 100) ->
     _check_access(request)
     with shielded("summarising campaigns"):
         report = campaign_report(_service().scored, min_leads)
-    return _page(request, "campaigns.html", report=report)
+    return _page(request, "campaigns.html", report=report, min_wins=MIN_WINS)
 
 
 @router.get("/campaigns.png")

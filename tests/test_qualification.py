@@ -368,8 +368,36 @@ def test_check_without_scores_leaves_the_threshold_out(
     assert report.funnel["step"].tolist() == ["all leads", "not excluded", "marketing-qualified", "ready"]
 
 
-@pytest.mark.parametrize(("keep", "cut"), [(0.9, 0.3), (0.5, 0.9)])
-def test_suggested_threshold_is_the_highest_that_keeps_the_wins(
+def test_a_rule_that_cuts_most_wins_never_earns_its_keep(leads: pd.DataFrame) -> None:
+    """Few leads visit ten times, and they win more often than the rest, but the rule fails ~80% of the wins."""
+    config = parse_config_text(DATA_TOML + "[qualification.readiness]\nweb_visits = { min = 10 }\n")
+    assert config.qualification is not None
+    row = check_qualification(leads, config, config.qualification).rules.set_index("rule").loc["readiness.web_visits"]
+    assert row["wins_cut_share"] > 0.75 and row["wins_cut_share"] < row["volume_cut"]  # good lift, most wins gone
+    assert row["win_rate_pass"] > 2 * row["win_rate_fail"]
+    assert row["verdict"] == "too strict"
+
+
+def test_one_huge_deal_does_not_decide_a_rule(leads: pd.DataFrame) -> None:
+    """With 95% of wins declaring no revenue and one 8M deal outside the country list, the country rule is
+    judged on the wins it cuts, not on the one deal's share of revenue."""
+    leads = leads.copy()
+    wins = leads.index[leads["won"] == 1]
+    rng = np.random.default_rng(0)
+    leads.loc[rng.choice(wins, size=int(0.95 * len(wins)), replace=False), "revenue"] = 0.0
+    abroad = wins[~leads.loc[wins, "country"].isin(COUNTRIES)]
+    leads.loc[abroad[0], "revenue"] = 8_000_000.0
+    config = parse_config_text(DATA_TOML + "[training]\nmin_positives = 20\n" + RULES)
+    assert config.qualification is not None
+    report = check_qualification(leads, config, config.qualification)
+    row = report.rules.set_index("rule").loc["fit.country"]
+    assert row["revenue_cut_share"] > 0.5 and row["wins_cut_share"] < 0.2
+    assert row["verdict"] == ("earns its keep" if row["wins_cut_share"] < row["volume_cut"] else "costs wins")
+    assert row["judged_on"] == "won" and row["value_cut_share"] == pytest.approx(row["wins_cut_share"])
+
+
+@pytest.mark.parametrize(("keep", "cut"), [(0.9, 0.3), (0.5, 0.9), (0.5, 0.3)])
+def test_suggested_threshold_is_the_highest_that_keeps_the_wins_if_it_meets_the_cut_goal(
     leads: pd.DataFrame,
     scores: pd.DataFrame,
     config: LeadscoreConfig,
@@ -382,11 +410,13 @@ def test_suggested_threshold_is_the_highest_that_keeps_the_wins(
     score, won = scores["score"], leads["won"]
     kept = {t: won[score >= t].sum() / won.sum() for t in range(101)}
     best = max(t for t in range(101) if kept[t] >= keep)
-    assert suggestion.min_score == best
     options = suggestion.options
+    assert options.loc["keep_wins", "min_score"] == best
     assert options.loc["keep_wins", "volume_cut"] == pytest.approx((score < best).mean())
     assert options.loc["keep_wins", "wins_kept"] == pytest.approx(kept[best])
-    assert suggestion.meets_cut == ((score < best).mean() >= cut)
+    meets = (score < best).mean() >= cut
+    assert suggestion.meets_cut == meets
+    assert suggestion.min_score == (best if meets else None), "a threshold missing the cut goal is not proposed"
     lowest_cut = min(t for t in range(101) if (score < t).mean() >= cut)
     assert options.loc["cut_volume", "min_score"] == lowest_cut
     fit, excluded, ready = _by_hand(leads)

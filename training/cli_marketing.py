@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Annotated
@@ -11,12 +12,14 @@ import pandas as pd
 import typer
 from rich.table import Table
 
+from models.insights import MIN_WINS, TOO_FEW
 from models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
 from training.cli_common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
 from training.data import load_config, load_table
 from training.marketing import (
     Plan,
     PlanError,
+    basis_text,
     build_report,
     display_rows,
     load_spend,
@@ -59,6 +62,9 @@ def report_campaigns(
     tracking_uri: TrackingOpt = None,
     costs: Annotated[Path | None, typer.Option("--costs", help="CSV with columns campaign,spend.")] = None,
     min_leads: Annotated[int, typer.Option(min=1, help="Closed leads a campaign needs to be ranked.")] = 100,
+    min_wins: Annotated[
+        int, typer.Option(min=1, help="Wins (acceptances, when only acceptance is known) a verdict needs.")
+    ] = MIN_WINS,
     confidence: Annotated[float, typer.Option(min=0.5, max=0.99, help="Interval confidence.")] = 0.9,
 ) -> None:
     """Per campaign (and channel): acceptance, wins, revenue per lead with intervals, pipeline, drivers.
@@ -74,13 +80,13 @@ def report_campaigns(
         loaded = _load(model, tracking_uri)
         step(f"scoring and explaining {len(frame):,} leads")
         scored = score_leads(loaded.scorer, frame, cfg.data)
-        report = build_report(scored, frame, cfg.data, spend, min_leads, confidence, data)
+        report = build_report(scored, frame, cfg.data, spend, min_leads, confidence, data, min_wins)
         step("writing the report")
         head = "won" if "won" in loaded.scorer.heads_ else "accepted"
         paths = write_report(report, out_dir, data.name, _model_label(loaded), head)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
-    out.print(_report_table(report.campaigns, confidence))
+    out.print(_report_table(report.campaigns, confidence, basis_text(report)))
     for path in paths[:2]:
         out.print(f"wrote {path}")
     out.print(f"      and {len(paths) - 2} more files in {out_dir}")
@@ -90,69 +96,80 @@ def report_campaigns(
         out.print(f"logged to MLflow run {run_id}")
 
 
-def _report_table(summary: pd.DataFrame, confidence: float) -> Table:
-    table = Table(title=f"Campaigns, best first ({confidence:.0%} intervals)")
-    columns = {
-        "#": "rank",
-        "campaign": "name",
-        "verdict": "verdict",
-        "leads": "leads",
-        "revenue / lead": "revenue_per_lead",
-        "accept (actual)": "accept_rate",
-        "accept (model)": "predicted_accept",
-        "pipeline": "pipeline",
-    }
+def _report_columns(summary: pd.DataFrame) -> dict[str, str]:
+    """Column title -> display cell, for the outcomes this data has: win rate, acceptance, revenue, ROI."""
+    columns = {"#": "rank", "campaign": "name", "verdict": "verdict", "leads": "leads"}
+    if "won_rate" in summary:
+        columns |= {"wins": "wins", "win rate": "won_rate", "win (model)": "predicted_won"}
+    if "accept_rate" in summary:
+        columns |= {"accept (actual)": "accept_rate", "accept (model)": "predicted_accept"}
+    if "revenue_per_lead" in summary:
+        columns |= {"revenue / lead (capped)": "revenue_per_lead", "raw": "raw_revenue_per_lead"}
+    if summary["predicted_pipeline"].notna().any():
+        columns["pipeline"] = "pipeline"
     if "spend" in summary:
         columns["ROI"] = "roi"
+    return columns
+
+
+def _report_table(summary: pd.DataFrame, confidence: float, caption: str | None = None) -> Table:
+    table = Table(title=f"Campaigns, best first ({confidence:.0%} intervals)", caption=caption)
+    columns = _report_columns(summary)
     for title in columns:
         table.add_column(title, justify="left" if title in ("campaign", "verdict") else "right")
-    styles = {"keep": "green", "cut": "red", "too few leads": "dim"}
+    styles = {"keep": "green", "cut": "red", TOO_FEW: "dim"}
     for row in display_rows(summary):
         table.add_row(*(row[key] for key in columns.values()), style=styles.get(row["verdict"]))
     return table
 
 
 def _count(value: float) -> str:
-    """Whole numbers for planning, one decimal when small enough that rounding would mislead."""
-    return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
+    """Whole leads, SALs and wins (the plan rounds up); an interval history cannot bound shows as ∞."""
+    return "–" if pd.isna(value) else "∞" if math.isinf(value) else f"{value:,.0f}"
 
 
 def _plan_table(plan: Plan) -> Table:
     period = f" in {plan.period}" if plan.period else ""
     table = Table(title=f"Leads needed for {plan.target:,.0f} revenue{period} ({plan.mix_source} mix)")
     interval = f"{plan.confidence:.0%} interval"
-    titles = ("campaign", "share", "model rev / lead", "actual rev / lead", "leads", interval, "SALs", "wins")
+    titles = ("campaign", "share", "rev / lead (capped)", "raw", "model", "leads", interval, "SALs", "wins")
     for title in titles:
         table.add_column(title, justify="left" if title == "campaign" else "right")
+    money = ("revenue_per_lead", "raw_revenue_per_lead", "expected_revenue_per_lead")
     for name, row in plan.campaigns.iterrows():
         table.add_row(
             str(name),
             f"{row['share']:.0%}",
-            f"{row['expected_revenue_per_lead']:,.0f}",
-            f"{row['observed_revenue_per_lead']:,.0f}",
+            *(_money(row[c]) for c in money),
             _count(row["leads"]),
             f"{_count(row['leads_lo'])}–{_count(row['leads_hi'])}",
-            "–" if row.isna()["accepted"] else _count(row["accepted"]),
+            _count(row["accepted"]),
             _count(row["wins"]),
         )
-    sals = "–" if plan.accepted is None else _count(plan.accepted.median)
-    per_lead_columns = ("expected_revenue_per_lead", "observed_revenue_per_lead")
     table.add_row(
         "total",
         "100%",
-        *(f"{(plan.campaigns['share'] * plan.campaigns[c]).sum():,.0f}" for c in per_lead_columns),
-        _count(plan.leads.median),
+        _money(plan.revenue_per_lead),
+        _money(plan.raw_revenue_per_lead),
+        _money(plan.model_revenue_per_lead),
+        _count(plan.leads.estimate),
         f"{_count(plan.leads.lo)}–{_count(plan.leads.hi)}",
-        sals,
-        _count(plan.wins.median),
+        "–" if plan.accepted is None else _count(plan.accepted.estimate),
+        _count(plan.wins.estimate),
         style="bold",
         end_section=True,
     )
+    model = "no model revenue head" if plan.model_leads is None else f"the model says {_count(plan.model_leads)}"
     table.caption = (
-        f"between {plan.leads.lo:,.0f} and {plan.leads.hi:,.0f} leads for {plan.confidence:.0%} confidence "
-        f"(median {plan.leads.median:,.0f})"
+        f"{_count(plan.leads.estimate)} leads from history with deals capped at {_money(plan.deal_cap)}; "
+        f"{_count(plan.leads.lo)}–{_count(plan.leads.hi)} for {plan.confidence:.0%} confidence (bootstrap of "
+        f"history's leads); at the raw mean {_count(plan.raw_leads)}; {model}. {plan.evidence}."
     )
     return table
+
+
+def _money(value: float | None) -> str:
+    return "–" if value is None or pd.isna(value) else "none" if math.isinf(value) else f"{value:,.0f}"
 
 
 @friendly_errors
@@ -196,6 +213,8 @@ def plan(
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         out.print(_plan_table(result))
+    for warning in result.warnings:
+        console.print(f"[bold red]warning:[/] {warning}")
 
 
 @friendly_errors

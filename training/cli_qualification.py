@@ -17,7 +17,7 @@ from features.config import ConfigError
 from models.registry import DEFAULT_MODEL_URI, load_model
 from training.cli_common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
 from training.data import load_config, load_table
-from training.qualification import CheckReport, Suggestion, check_qualification, suggest_thresholds
+from training.qualification import MAX_CUT, CheckReport, Suggestion, check_qualification, suggest_thresholds
 from training.tracking import configure
 
 qualification_app = typer.Typer(
@@ -41,24 +41,30 @@ def _pair(row: pd.Series, key: str, fmt: Callable[[float], str] = _pct) -> str:
 def _rules_table(report: CheckReport) -> Table:
     """One row per rule, each judged alone: what it passes, what it cuts, and how its two groups did."""
     rules = report.rules
-    cut = "revenue" if rules["revenue_cut_share"].notna().any() else "wins"
+    judged = str(rules["judged_on"].iloc[0]) if len(rules) else "won"
+    cut = {"revenue": "revenue", "won": "wins", "accepted": "accepted"}[judged]
     table = Table(title=f"Each rule alone, on {report.leads:,} historical leads (pass | fail)")
     table.add_column("rule", min_width=22)
     for title in ("passing", f"cuts {cut}", "acceptance", "win rate", "revenue / lead"):
         table.add_column(title, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
-    styles = {"costs revenue": "red", "earns its keep": "green", "cuts nothing": "dim"}
+    styles = {"earns its keep": "green", "cuts nothing": "dim"}
     for _, row in rules.iterrows():
         table.add_row(
             escape(row["description"]),  # rule values are user text, not markup
             f"{row['passing']:,} ({_pct(row['pass_share'])})",
-            _pct(row[f"{cut}_cut_share"]),
+            _pct(row["value_cut_share"]),
             _pair(row, "accept_rate"),
             _pair(row, "win_rate"),
             _pair(row, "revenue_per_lead", _money),
             row["verdict"],
-            style=styles[row["verdict"]],
+            style=styles.get(row["verdict"], "red"),
         )
+    table.caption = (
+        f"verdicts judged on {cut}: too strict = fails more than {MAX_CUT:.0%} of the "
+        f"{'wins' if cut == 'wins' else f'wins or of the {cut}'}; "
+        f"costs = cuts as large a share of the {cut} as of the volume; see docs/qualification.md"
+    )
     return table
 
 
@@ -81,10 +87,11 @@ def _funnel_table(report: CheckReport) -> Table:
 
 
 def _suggestion_table(suggestion: Suggestion) -> Table:
+    proposed = " (proposed)" if suggestion.min_score is not None else ""
     labels = {
-        "keep_wins": f"keeps ≥ {suggestion.keep_wins:.0%} of wins (proposed)",
+        "keep_wins": f"keeps ≥ {suggestion.keep_wins:.0%} of wins{proposed}",
         "cut_volume": f"cuts ≥ {suggestion.cut_volume:.0%} of volume",
-        "keep_wins_with_rules": "proposed, with the other rules (routed to sales)",
+        "keep_wins_with_rules": "the first, with the other rules (routed to sales)",
     }
     table = Table(title="Score thresholds (min_score) from the record")
     for title in ("option", "min_score", "cuts volume", "keeps wins", "keeps revenue"):
@@ -97,10 +104,16 @@ def _suggestion_table(suggestion: Suggestion) -> Table:
             _pct(row["wins_kept"]),
             _pct(row["revenue_kept"]),
         )
-    verdict = "meets" if suggestion.meets_cut else "misses"
-    table.caption = (
-        f"min_score = {suggestion.min_score} {verdict} the goal of cutting {suggestion.cut_volume:.0%} of volume"
-    )
+    goals = f"keep {suggestion.keep_wins:.0%} of wins and cut {suggestion.cut_volume:.0%} of volume"
+    if suggestion.min_score is not None:
+        table.caption = f"proposed: min_score = {suggestion.min_score}, which meets both goals ({goals})"
+    else:
+        options = suggestion.options
+        table.caption = (
+            f"no min_score meets both goals ({goals}): keeping {suggestion.keep_wins:.0%} of wins cuts at most "
+            f"{options.loc['keep_wins', 'volume_cut']:.0%} of volume, and cutting {suggestion.cut_volume:.0%} "
+            f"keeps {options.loc['cut_volume', 'wins_kept']:.0%} of wins; relax one goal"
+        )
     return table
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -30,22 +31,24 @@ from features.config import ConfigError, DataConfig
 from features.schema import normalize_text, to_number
 from models.insights import (
     GRADES,
+    MIN_WINS,
+    TOO_FEW,
     campaign_summary,
+    closed_revenue,
     group_labels,
     is_open,
     mean_contributions,
     outcome_frame,
     ranking_metric,
+    revenue_evidence,
     summary_records,
 )
 from models.scorer import LeadScorer
 from training.data import DataFileError, load_table
 
-MIN_SHAPE_WINS = 30
-"""Won deals a campaign needs before its own deal-size distribution is used; fewer borrow all campaigns'."""
 _MIX_TOLERANCE = 1e-3
-_SIM_CELLS = 4_000_000
-"""Upper bound on simulated deals held in memory at once (simulations x block)."""
+_SIM_CELLS = 1_000_000
+"""Upper bound on simulated deals held in memory at once in one simulation."""
 
 
 class PlanError(ValueError):
@@ -112,7 +115,10 @@ class CampaignReport:
     drivers: pd.DataFrame | None
     confidence: float
     min_leads: int
+    min_wins: int = MIN_WINS
     unknown_spend: tuple[str, ...] = ()
+    evidence: str | None = None
+    """How much revenue the wins declare and the deal cap (`RevenueEvidence.note`); None without revenue."""
 
 
 def build_report(
@@ -123,6 +129,7 @@ def build_report(
     min_leads: int = 100,
     confidence: float = 0.9,
     source: Path | str = "data",
+    min_wins: int = MIN_WINS,
 ) -> CampaignReport:
     """Per campaign (and per channel when configured) summaries of a scored lead file."""
     campaign = require_column(frame, data.campaign, "campaign", source)
@@ -133,6 +140,7 @@ def build_report(
         "contributions": scored.contributions,
         "identity_columns": identity,
         "min_leads": min_leads,
+        "min_wins": min_wins,
         "confidence": confidence,
     }
     campaigns = campaign_summary(scored.scores, frame[campaign], scored.outcomes, spend=spend, **common)
@@ -145,10 +153,12 @@ def build_report(
         drivers = mean_contributions(scored.contributions, frame[campaign]).reindex(campaigns.index)
         drivers.index.name = campaign
     unknown = tuple(sorted(set(spend or {}) - set(campaigns.index)))
-    return CampaignReport(campaigns, channels, drivers, confidence, min_leads, unknown)
+    evidence = revenue_evidence(scored.outcomes)
+    note = None if evidence is None else evidence.note()
+    return CampaignReport(campaigns, channels, drivers, confidence, min_leads, min_wins, unknown, note)
 
 
-_VERDICT_COLOURS = {"keep": "#2e7d32", "hold": "#607d8b", "cut": "#c62828", "too few leads": "#bdbdbd"}
+_VERDICT_COLOURS = {"keep": "#2e7d32", "hold": "#607d8b", "cut": "#c62828", TOO_FEW: "#bdbdbd"}
 _GRADE_COLOURS = {"A": "#1b5e20", "B": "#66bb6a", "C": "#ffb74d", "D": "#e57373"}
 
 
@@ -263,9 +273,12 @@ def display_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
             "grades": " / ".join(_share(row[f"share_{g}"]) for g in GRADES),
             "predicted_accept": _share(row.get("predicted_accept")),
             "accept_rate": _with_interval(row, "accept_rate", _share),
+            "predicted_won": _share(row.get("predicted_won")),
             "won_rate": _with_interval(row, "won_rate", lambda v: f"{v:.1%}"),
+            "wins": _number(row.get("won_leads")),
             "closed_revenue": _number(row.get("closed_revenue")),
             "revenue_per_lead": _with_interval(row, "revenue_per_lead", _number),
+            "raw_revenue_per_lead": _number(row.get("raw_revenue_per_lead")),
             "pipeline": _number(row["predicted_pipeline"]),
             "spend": _number(row.get("spend")),
             "cost_per_accepted": _number(row.get("cost_per_accepted")),
@@ -291,19 +304,26 @@ img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0 1.5em; }
 <p class="muted">{{ leads }} leads ({{ open }} open) from {{ source }} · model {{ model }} ·
 generated {{ generated }} · intervals at {{ confidence }} · ranked by {{ metric }} (lower bound),
 campaigns with fewer than {{ min_leads }} closed leads are listed separately.</p>
-<p>Verdict: <span class="keep">keep</span> when the whole interval is above the benchmark ({{ benchmark }}),
-<span class="cut">cut</span> when it is wholly below, <span class="hold">hold</span> when it straddles it.
-Revenue per lead is per closed lead; pipeline is the expected revenue of leads without an outcome yet.</p>
+<p>{{ basis }}</p>
+<p>Verdict: <span class="keep">keep</span> when the whole interval is above the benchmark,
+<span class="cut">cut</span> when it is wholly below (never while the win rate is not credibly below average),
+<span class="hold">hold</span> when it straddles it. Revenue per lead is per closed lead, won deals capped (raw
+beside it); pipeline is the expected revenue of leads without an outcome yet.</p>
 {% for table in tables %}
 <h2>{{ table.title }}</h2>
 {% if table.rows %}<table><tr><th>#</th><th class="l">{{ table.key }}</th><th class="l">verdict</th><th>leads</th>
-<th>mean score</th><th>grades A / B / C / D</th><th>predicted accept</th><th>actual accept</th>
-<th>won rate</th><th>closed revenue</th><th>revenue per lead</th><th>pipeline</th>
+<th>mean score</th><th>grades A / B / C / D</th>
+{% if accept %}<th>predicted accept</th><th>actual accept</th>{% endif %}
+{% if won %}<th>wins</th><th>predicted win</th><th>won rate</th>{% endif %}
+{% if revenue %}<th>closed revenue</th><th>revenue per lead (capped)</th><th>raw</th><th>pipeline</th>{% endif %}
 {% if spend %}<th>spend</th><th>cost per accepted</th><th>ROI</th>{% endif %}<th class="l">top drivers</th></tr>
 {% for r in table.rows %}<tr><td>{{ r.rank }}</td><td class="l">{{ r.name }}</td>
-<td class="l {{ 'few' if r.verdict == 'too few leads' else r.verdict }}">{{ r.verdict }}</td><td>{{ r.leads }}</td>
-<td>{{ r.mean_score }}</td><td>{{ r.grades }}</td><td>{{ r.predicted_accept }}</td><td>{{ r.accept_rate }}</td>
-<td>{{ r.won_rate }}</td><td>{{ r.closed_revenue }}</td><td>{{ r.revenue_per_lead }}</td><td>{{ r.pipeline }}</td>
+<td class="l {{ r.verdict if r.verdict in ('keep', 'hold', 'cut') else 'few' }}">{{ r.verdict }}</td>
+<td>{{ r.leads }}</td><td>{{ r.mean_score }}</td><td>{{ r.grades }}</td>
+{% if accept %}<td>{{ r.predicted_accept }}</td><td>{{ r.accept_rate }}</td>{% endif %}
+{% if won %}<td>{{ r.wins }}</td><td>{{ r.predicted_won }}</td><td>{{ r.won_rate }}</td>{% endif %}
+{% if revenue %}<td>{{ r.closed_revenue }}</td><td>{{ r.revenue_per_lead }}</td><td>{{ r.raw_revenue_per_lead }}</td>
+<td>{{ r.pipeline }}</td>{% endif %}
 {% if spend %}<td>{{ r.spend }}</td><td>{{ r.cost_per_accepted }}</td><td>{{ r.roi }}</td>{% endif %}
 <td class="l">{{ r.drivers }}</td></tr>{% endfor %}</table>
 {% else %}<p class="muted">none</p>{% endif %}
@@ -322,7 +342,7 @@ positive columns lift the campaign's leads above the average lead.</p>
 """
 
 _CHART_TITLES = {
-    "campaign_revenue_per_lead.png": "Revenue per lead by campaign",
+    "campaign_revenue_per_lead.png": "The ranking metric by campaign, against the benchmark",
     "campaign_acceptance.png": "Predicted vs actual acceptance",
     "campaign_grade_mix.png": "Grade mix",
 }
@@ -342,10 +362,35 @@ def _driver_cells(drivers: pd.DataFrame) -> dict[str, Any]:
     return {"columns": list(drivers.columns), "rows": rows}
 
 
+_BASIS_WORDS = {
+    "revenue_per_lead": "capped revenue per closed lead",
+    "won_rate": "win rate",
+    "accept_rate": "acceptance rate",
+}
+
+
 def _benchmark_text(summary: pd.DataFrame) -> str:
-    if "spend" in summary:
-        return "break-even spend per lead where spend is known, else the all-campaign average"
-    return f"all-campaign average, {summary['benchmark'].iloc[0]:,.2f}"
+    if "spend" in summary and ranking_metric(summary) == "revenue_per_lead":
+        return "break-even spend per lead where spend is known, else the all-campaign figure"
+    value = float(summary["benchmark"].iloc[0])
+    return (
+        f"all-campaign {value:,.0f}" if ranking_metric(summary) == "revenue_per_lead" else f"all-campaign {value:.1%}"
+    )
+
+
+def basis_text(report: CampaignReport) -> str:
+    """Which evidence the verdicts rest on and why, in one sentence for the console and the HTML page."""
+    summary = report.campaigns
+    basis = ranking_metric(summary)
+    why = {
+        "revenue_per_lead": "enough wins declare revenue",
+        "won_rate": "too few wins declare revenue for revenue to decide" if report.evidence else "no revenue column",
+        "accept_rate": "no win outcome is known",
+    }[basis]
+    text = f"Verdicts on {_BASIS_WORDS[basis]} ({why}) vs the {_benchmark_text(summary)}"
+    text += f"; a verdict needs {report.min_leads} closed leads and {report.min_wins} "
+    text += "acceptances." if basis == "accept_rate" else "wins."
+    return text + (f" Revenue: {report.evidence}." if report.evidence else "")
 
 
 def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str, model: str, head: str) -> str:
@@ -370,9 +415,12 @@ def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str
         model=model,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         confidence=f"{report.confidence:.0%}",
-        metric=ranking_metric(summary).replace("_", " "),
+        metric=_BASIS_WORDS[ranking_metric(summary)],
         min_leads=report.min_leads,
-        benchmark=_benchmark_text(summary),
+        basis=basis_text(report),
+        revenue="revenue_per_lead" in summary,
+        won="won_rate" in summary,
+        accept="accept_rate" in summary,
         spend="spend" in summary,
         tables=tables,
         charts=[
@@ -416,20 +464,26 @@ def log_report(paths: Sequence[Path], tags: Mapping[str, str]) -> str:
 # ------------------------------------------------------------------ quota planner
 @dataclass(frozen=True)
 class Range:
-    """A median with the interval around it."""
+    """A whole-number estimate with the interval around it (`hi` is infinite when history cannot bound it)."""
 
-    median: float
+    estimate: float
     lo: float
     hi: float
 
     def scaled(self, factor: float) -> Range:
-        """The same range carried through a funnel rate (leads -> SALs or wins)."""
-        return Range(self.median * factor, self.lo * factor, self.hi * factor)
+        """The same range carried through a funnel rate (leads -> SALs or wins), rounded up."""
+        return Range(*(_ceil(v * factor) for v in (self.estimate, self.lo, self.hi)))
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How many leads, sales-accepted leads and wins a revenue target needs, overall and per campaign."""
+    """How many leads, sales-accepted leads and wins a revenue target needs, overall and per campaign.
+
+    `leads.estimate` divides the target by history's revenue per lead with deals capped (`deal_cap`); the
+    interval bootstraps history's leads and deals, so a rare huge deal widens it instead of moving the
+    estimate. The raw history figure and the model's are kept beside it, and `warnings` says when they
+    disagree with it by more than `DISAGREEMENT` or when revenue rests on few deals.
+    """
 
     target: float
     period: str | None
@@ -438,12 +492,25 @@ class Plan:
     leads: Range
     accepted: Range | None
     wins: Range
+    revenue_per_lead: float
+    raw_revenue_per_lead: float
+    raw_leads: float
+    model_revenue_per_lead: float | None
+    model_leads: float | None
+    deal_cap: float
+    evidence: str
+    warnings: tuple[str, ...]
     campaigns: pd.DataFrame
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for `leadscore plan --json`."""
+        """JSON-ready form for `leadscore plan --json` (an unbounded `hi` is null)."""
         head = {k: v for k, v in asdict(self).items() if k != "campaigns"}
-        return head | {"campaigns": summary_records(self.campaigns)}
+        return json.loads(pd.Series(head).to_json()) | {"campaigns": summary_records(self.campaigns)}
+
+
+def _ceil(value: float) -> float:
+    """Whole leads, SALs and wins: a fraction of a lead is one more lead to find."""
+    return value if not math.isfinite(value) else float(math.ceil(value - 1e-9))
 
 
 def parse_amount(text: str) -> float:
@@ -488,11 +555,12 @@ def _check_mix(mix: Mapping[str, float], known: pd.Index) -> dict[str, float]:
     return {name: share / total for name, share in mix.items() if share > 0}
 
 
-def _funnel(campaigns: pd.Series, scored: ScoredLeads) -> pd.DataFrame:
-    """Per campaign: the model's mean expected revenue and p_won, and the observed funnel rates (with the
-    observed revenue per closed lead, so a plan shows where the model and history disagree)."""
+def _funnel(campaigns: pd.Series, scored: ScoredLeads, cap: float) -> pd.DataFrame:
+    """Per campaign: the model's mean expected revenue and p_won, and the observed funnel: acceptance and
+    win rates, declared deals, and revenue per closed lead with deals capped at `cap` and raw."""
     outcomes, scores = scored.outcomes, scored.scores
     closed = ~is_open(outcomes)
+    revenue = closed_revenue(outcomes).reindex(outcomes.index)
     frame = pd.DataFrame(
         {
             "campaign": campaigns,
@@ -501,71 +569,66 @@ def _funnel(campaigns: pd.Series, scored: ScoredLeads) -> pd.DataFrame:
             "closed": closed,
             "accepted": outcomes["accepted"].where(closed) if "accepted" in outcomes else np.nan,
             "won": outcomes["won"].where(closed),
-            "revenue": outcomes["revenue"].where(outcomes["won"] == 1),
+            "revenue": np.minimum(revenue, cap),
+            "raw_revenue": revenue,
+            "deal": revenue > 0,
         }
     )
     g = frame.groupby("campaign")
-    funnel = pd.DataFrame(
+    return pd.DataFrame(
         {
             "historical_share": g.size() / len(frame),
             "expected_revenue_per_lead": g["expected_revenue"].mean(),
             "model_p_won": g["p_won"].mean(),
             "closed_leads": g["closed"].sum(),
+            "declared_deals": g["deal"].sum(),
             "accept_rate": g["accepted"].mean(),
             "won_rate": g["won"].mean(),
-            "revenue_per_win": g["revenue"].mean(),
+            "revenue_per_lead": g["revenue"].mean(),
+            "raw_revenue_per_lead": g["raw_revenue"].mean(),
         }
     )
-    funnel["win_rate_given_accepted"] = funnel["won_rate"] / funnel["accept_rate"]
-    funnel["observed_revenue_per_lead"] = funnel["won_rate"] * funnel["revenue_per_win"].fillna(0)
-    return funnel
 
 
-def _deal_shapes(campaigns: pd.Series, outcomes: pd.DataFrame, names: Sequence[str]) -> list[np.ndarray]:
-    """Won-deal sizes relative to their mean, per campaign: its own when it has enough wins, else pooled."""
-    won = outcomes["won"] == 1
-    revenue = outcomes["revenue"].where(won & (outcomes["revenue"] > 0)).dropna()
-    if revenue.empty:
-        raise PlanError("the data has no won deals with revenue: nothing to size the plan from")
-    pooled = revenue.to_numpy() / revenue.mean()
-    shapes = []
-    for name in names:
-        own = revenue[campaigns.loc[revenue.index] == name].to_numpy()
-        shapes.append(own / own.mean() if len(own) >= MIN_SHAPE_WINS else pooled)
-    return shapes
-
-
-def _wins_to_target(
+def _bootstrap_leads(
     target: float,
-    probs: np.ndarray,
-    means: np.ndarray,
-    shapes: Sequence[np.ndarray],
+    shares: np.ndarray,
+    closed: np.ndarray,
+    deals: Sequence[np.ndarray],
     n_sims: int,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Per simulation, how many won deals it takes for their revenue to reach `target`.
+    """Per simulation, the leads it takes to reach `target` when leads come from a bootstrap of history.
 
-    Each deal comes from campaign c with probability `probs[c]` and is `means[c]` times a draw from
-    that campaign's deal-size shape. Simulated in blocks so memory stays bounded for large targets.
+    Each simulation resamples every campaign's closed leads (so how many deals it has, and which, vary:
+    one huge deal is absent from about a third of resamples), then draws leads from the mix until their
+    revenue reaches the target. Only deals are drawn one by one; the deal-less leads between them are
+    negative-binomial. Infinite when a resample holds no deal at all.
     """
-    lengths = np.array([len(s) for s in shapes])
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    pool = np.concatenate(shapes)
-    expected = target / float(probs @ means)
-    block = int(np.clip(math.ceil(expected * 1.5), 8, max(8, _SIM_CELLS // n_sims)))
-    wins = np.zeros(n_sims, dtype=np.int64)
-    total = np.zeros(n_sims)
-    pending = np.arange(n_sims)
-    while pending.size:
-        camp = rng.choice(len(probs), size=(pending.size, block), p=probs)
-        picks = offsets[camp] + (rng.random(camp.shape) * lengths[camp]).astype(np.int64)
-        cumulative = total[pending, None] + np.cumsum(means[camp] * pool[picks], axis=1)
-        hit = cumulative >= target
-        reached = hit.any(axis=1)
-        wins[pending] += np.where(reached, hit.argmax(axis=1) + 1, block)
-        total[pending] = cumulative[:, -1]
-        pending = pending[~reached]
-    return wins
+    counts = np.array([len(d) for d in deals])
+    resampled = rng.binomial(closed.astype(np.int64)[None, :], counts / closed, size=(n_sims, len(deals)))
+    leads = np.full(n_sims, np.inf)
+    for i in range(n_sims):
+        picks = [d[rng.integers(0, len(d), size=k)] for d, k in zip(deals, resampled[i], strict=True) if k]
+        if not picks:
+            continue
+        pool = np.concatenate(picks)
+        weight = np.repeat(shares / closed, resampled[i])
+        p_deal = float(weight.sum())
+        mean_deal = float(pool @ weight) / p_deal
+        found, total = 0, 0.0
+        while total < target:
+            block = int(min(max(math.ceil(1.5 * (target - total) / mean_deal), 8), _SIM_CELLS))
+            drawn = np.cumsum(pool[rng.choice(len(pool), size=block, p=weight / p_deal)]) + total
+            hit = int(np.searchsorted(drawn, target))
+            found += min(hit + 1, block)
+            total = float(drawn[min(hit, block - 1)])
+        leads[i] = found + rng.negative_binomial(found, min(p_deal, 1.0))
+    return leads
+
+
+DISAGREEMENT = 2.0
+"""Model vs history, or raw vs capped history, differing by more than this factor is a loud warning."""
 
 
 def plan_quota(
@@ -579,22 +642,24 @@ def plan_quota(
     n_sims: int = 2000,
     seed: int = 0,
 ) -> Plan:
-    """Leads, sales-accepted leads and wins needed to reach `target` revenue.
+    """Leads, sales-accepted leads and wins needed to reach `target` revenue, from history.
 
-    Lead value per campaign is the model's mean expected revenue over the campaign's historical leads
-    (p_won x deal size). The interval comes from simulating leads one by one: campaign drawn from the
-    mix, won with the campaign's mean p_won, deal size drawn from its observed won deals rescaled to the
-    model's mean, until the target is reached; leads needed = wins + negative-binomial losses. SALs and
-    wins per campaign follow from its leads through the observed funnel rates.
+    Estimate: target / the mix's revenue per closed lead with won deals capped (`models.insights.deal_cap`).
+    Interval: `_bootstrap_leads`, which draws history's own deals uncapped, so it widens when revenue rests
+    on a few deals. SALs and wins per campaign follow from its leads through the observed funnel rates;
+    everything is rounded up. The model's expected revenue per lead is compared, not planned with.
     """
     if not math.isfinite(target) or target <= 0:
         raise PlanError(f"--revenue-target must be a positive amount, got {target:,.0f}")
     if not 0 < confidence < 1:
         raise PlanError(f"--confidence must be between 0 and 1, got {confidence}")
-    if scored.scores["expected_revenue"].isna().all() or "revenue" not in scored.outcomes:
-        raise PlanError("the planner needs revenue: name a revenue column in the config and retrain")
+    evidence = revenue_evidence(scored.outcomes)
+    if evidence is None:
+        raise PlanError("the planner needs revenue: name a revenue column in the config")
+    if evidence.declared == 0:
+        raise PlanError("no closed lead declares revenue: there is nothing to plan a revenue target from")
     labels = group_labels(campaigns)
-    funnel = _funnel(labels, scored)
+    funnel = _funnel(labels, scored, evidence.cap)
     shares = _check_mix(mix, funnel.index) if mix is not None else funnel["historical_share"].to_dict()
     plan = funnel.loc[list(shares)].copy()
     plan.insert(0, "share", pd.Series(shares))
@@ -602,28 +667,31 @@ def plan_quota(
     no_history = sorted(plan.index[plan["closed_leads"] == 0])
     if no_history:
         raise PlanError(f"campaign(s) {no_history} have no closed leads to learn funnel rates from; leave them out")
+    share = plan["share"]
+    per_lead = float((share * plan["revenue_per_lead"]).sum())
+    if per_lead <= 0:
+        raise PlanError(f"no campaign in the mix {sorted(plan.index)} declares revenue: the target cannot be planned")
+    raw_per_lead = float((share * plan["raw_revenue_per_lead"]).sum())
 
-    names = list(plan.index)
-    p_won = plan["model_p_won"].to_numpy()
-    weights = plan["share"].to_numpy() * p_won
+    revenue = closed_revenue(scored.outcomes)
+    closed_labels = labels.loc[revenue.index]
+    deals = [revenue[(closed_labels == name) & (revenue > 0)].to_numpy(float) for name in plan.index]
     rng = np.random.default_rng(seed)
-    wins = _wins_to_target(
-        target,
-        weights / weights.sum(),
-        (plan["expected_revenue_per_lead"] / plan["model_p_won"]).to_numpy(),
-        _deal_shapes(labels, scored.outcomes, names),
-        n_sims,
-        rng,
-    )
-    leads = wins + rng.negative_binomial(wins, weights.sum())
+    simulated = _bootstrap_leads(target, share.to_numpy(), plan["closed_leads"].to_numpy(float), deals, n_sims, rng)
     tail = (1 - confidence) / 2
-    total = Range(*(float(np.quantile(leads, q, method="inverted_cdf")) for q in (0.5, tail, 1 - tail)))
+    lo, hi = (float(np.quantile(simulated, q, method="inverted_cdf")) for q in (tail, 1 - tail))
+    total = Range(_ceil(target / per_lead), lo, hi)
 
-    per_step = {"leads": 1.0, "accepted": plan["accept_rate"], "wins": plan["won_rate"]}
-    for step, rate in per_step.items():
-        per_lead = plan["share"] * rate
-        plan[step], plan[f"{step}_lo"], plan[f"{step}_hi"] = (per_lead * v for v in (total.median, total.lo, total.hi))
-    sal_rate = (plan["share"] * plan["accept_rate"]).sum(min_count=1)
+    model_per_lead = float((share * plan["expected_revenue_per_lead"]).sum(min_count=1))
+    model_ok = math.isfinite(model_per_lead) and model_per_lead > 0
+    model_leads = _ceil(target / model_per_lead) if model_ok else None
+    raw_leads = _ceil(target / raw_per_lead)
+    warnings = _plan_warnings(total, raw_leads, model_leads, evidence.sparse, evidence.note())
+
+    for step, rate in {"leads": 1.0, "accepted": plan["accept_rate"], "wins": plan["won_rate"]}.items():
+        for suffix, value in (("", total.estimate), ("_lo", total.lo), ("_hi", total.hi)):
+            plan[f"{step}{suffix}"] = (share * rate * value).map(_ceil)
+    sal_rate = (share * plan["accept_rate"]).sum(min_count=1)
     plan.index.name = campaigns.name
     return Plan(
         target=float(target),
@@ -632,9 +700,47 @@ def plan_quota(
         mix_source="given" if mix is not None else "historical",
         leads=total,
         accepted=None if pd.isna(sal_rate) else total.scaled(float(sal_rate)),
-        wins=total.scaled(float((plan["share"] * plan["won_rate"]).sum())),
+        wins=total.scaled(float((share * plan["won_rate"]).sum())),
+        revenue_per_lead=per_lead,
+        raw_revenue_per_lead=raw_per_lead,
+        raw_leads=raw_leads,
+        model_revenue_per_lead=model_per_lead if model_ok else None,
+        model_leads=model_leads,
+        deal_cap=evidence.cap,
+        evidence=evidence.note(),
+        warnings=warnings,
         campaigns=plan,
     )
+
+
+def _plan_warnings(
+    leads: Range, raw_leads: float, model_leads: float | None, sparse: bool, evidence: str
+) -> tuple[str, ...]:
+    """Every check the plan failed, in words: the model or the raw mean disagreeing with the capped
+    estimate by more than `DISAGREEMENT`, revenue resting on few deals, an estimate outside its interval."""
+    warnings = []
+    if model_leads is None:
+        warnings.append("the model has no revenue head: the plan is from history alone, unchecked by a model")
+    elif max(model_leads / leads.estimate, leads.estimate / model_leads) > DISAGREEMENT:
+        warnings.append(
+            f"MODEL AND HISTORY DISAGREE: the model says {model_leads:,.0f} leads, history {leads.estimate:,.0f} "
+            f"(more than {DISAGREEMENT:g}x apart); trust neither blindly, check the declared revenue and retrain"
+        )
+    if max(raw_leads / leads.estimate, leads.estimate / raw_leads) > DISAGREEMENT:
+        warnings.append(
+            f"revenue rests on a few deals: at the raw mean it takes {raw_leads:,.0f} leads, with deals capped "
+            f"it takes {leads.estimate:,.0f}"
+        )
+    if sparse:
+        warnings.append(f"revenue is sparse: {evidence}")
+    if not leads.lo <= leads.estimate <= leads.hi:
+        warnings.append(
+            f"the estimate {leads.estimate:,.0f} lies outside the simulated interval "
+            f"{leads.lo:,.0f}-{leads.hi:,.0f}: history is too thin or too skewed to plan on"
+        )
+    if not math.isfinite(leads.hi):
+        warnings.append("some resamples of history hold no deal at all: the interval has no upper bound")
+    return tuple(warnings)
 
 
 # ------------------------------------------------------------------ capacity routing

@@ -3,6 +3,9 @@
 Marketing and sales argue about rules with anecdotes; this puts numbers next to every rule (how many leads
 it passes, how the passing and failing groups accepted, won and paid) so the two teams see which rules earn
 their keep and which cut revenue, and `suggest_thresholds` picks a score threshold from the record.
+
+What a rule "costs" is judged on revenue only when enough wins declare it (`models.insights`'s
+`RevenueEvidence.sparse`), else on wins, so one huge deal on the wrong side of a rule does not decide it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ import pandas as pd
 from features.config import OUTCOMES, ConfigError, LeadscoreConfig
 from features.qualification import QualificationConfig, RuleResults, evaluate_rules
 from features.validation import prepare_training_frame
+from models.insights import revenue_evidence
 from models.scorer import targets
 
 _SCORES = np.arange(101)
+MAX_CUT = 0.5
+"""A rule that fails more than this share of the wins (or of revenue, when revenue decides) is "too strict",
+however well its passing leads do: it cuts most of what the funnel is for."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,10 @@ class Suggestion:
     meets_cut: bool
 
     @property
-    def min_score(self) -> int:
-        """The proposal: the highest threshold that keeps the chosen share of wins."""
-        return int(self.options.loc["keep_wins", "min_score"])
+    def min_score(self) -> int | None:
+        """The proposal: the highest threshold keeping `keep_wins` of the wins, if it also cuts `cut_volume`
+        of the volume (and some volume at all); None when no threshold meets both goals."""
+        return int(self.options.loc["keep_wins", "min_score"]) if self.meets_cut else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for `--json`."""
@@ -78,8 +86,24 @@ def outcome_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> pd.DataFrame:
 
 
 def _value_column(outcomes: pd.DataFrame) -> str:
-    """What a rule "costs" when it cuts leads: revenue if known, else wins, else acceptances."""
-    return next(c for c in ("revenue", "won", "accepted") if outcomes[c].notna().any())
+    """What a rule "costs" when it cuts leads: revenue if enough wins declare it, else wins, else acceptances."""
+    evidence = revenue_evidence(outcomes)
+    if evidence is not None and not evidence.sparse:
+        return "revenue"
+    return next(c for c in ("won", "accepted", "revenue") if outcomes[c].notna().any())
+
+
+def _verdict(volume_cut: float, value: str, value_cut: float, wins_cut: float) -> str:
+    """ "cuts nothing" when every lead passes; "too strict" when it fails more than `MAX_CUT` of the wins or
+    of the value; "costs <value>" when it cuts as large a share of the value as of the volume; else it
+    "earns its keep" (it removes weaker-than-average leads and keeps most of what matters)."""
+    if volume_cut == 0:
+        return "cuts nothing"
+    if max(value_cut, 0 if np.isnan(wins_cut) else wins_cut) > MAX_CUT:
+        return "too strict"
+    if value_cut >= volume_cut:
+        return {"revenue": "costs revenue", "won": "costs wins", "accepted": "costs acceptances"}[value]
+    return "earns its keep"
 
 
 def _group(outcomes: pd.DataFrame, mask: pd.Series) -> dict[str, float]:
@@ -109,9 +133,7 @@ def _rule_rows(results: RuleResults, outcomes: pd.DataFrame) -> pd.DataFrame:
         good, bad = _group(outcomes, passed), _group(outcomes, ~passed)
         volume_cut = _share(bad["leads"], len(passed))
         value_cut = _share(outcomes.loc[~passed, value].sum(), outcomes[value].sum())
-        verdict = (
-            "cuts nothing" if bad["leads"] == 0 else "costs revenue" if value_cut >= volume_cut else "earns its keep"
-        )
+        wins_cut = _share(outcomes.loc[~passed, "won"].sum(), outcomes["won"].sum())
         rows.append(
             {
                 "rule": rule_id,
@@ -123,9 +145,11 @@ def _rule_rows(results: RuleResults, outcomes: pd.DataFrame) -> pd.DataFrame:
                 **{f"{k}_fail": v for k, v in bad.items() if k != "leads"},
                 "volume_cut": volume_cut,
                 "wins_cut": outcomes.loc[~passed, "won"].sum(min_count=1),
-                "wins_cut_share": _share(outcomes.loc[~passed, "won"].sum(), outcomes["won"].sum()),
+                "wins_cut_share": wins_cut,
                 "revenue_cut_share": _share(bad["revenue"], outcomes["revenue"].sum()),
-                "verdict": verdict,
+                "judged_on": value,
+                "value_cut_share": value_cut,
+                "verdict": _verdict(volume_cut, value, value_cut, wins_cut),
             }
         )
     return pd.DataFrame(rows)
@@ -184,7 +208,10 @@ def _kept_by_threshold(score: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def suggest_thresholds(report: CheckReport, score: pd.Series, keep_wins: float, cut_volume: float) -> Suggestion:
     """The highest `min_score` keeping >= `keep_wins` of historical wins, the lowest cutting >= `cut_volume`
-    of volume, and the first one combined with the other rules (what sales would actually get)."""
+    of volume, and the first one combined with the other rules (what sales would actually get).
+
+    Wins kept only fall and volume cut only grows with the threshold, so the first option meets both goals
+    exactly when any threshold does; it is proposed only then, and only if it cuts some volume."""
     outcomes = report.outcomes
     if outcomes["won"].isna().all():
         raise ConfigError("--suggest needs won or revenue outcomes: name them in [data]")
@@ -219,4 +246,5 @@ def suggest_thresholds(report: CheckReport, score: pd.Series, keep_wins: float, 
         }
     ).T
     options["min_score"] = options["min_score"].astype(int)
-    return Suggestion(keep_wins, cut_volume, options, bool(options.loc["keep_wins", "volume_cut"] >= cut_volume - 1e-9))
+    cut_by_keep = float(options.loc["keep_wins", "volume_cut"])
+    return Suggestion(keep_wins, cut_volume, options, bool(cut_by_keep >= cut_volume - 1e-9 and cut_by_keep > 0))
