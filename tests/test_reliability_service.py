@@ -484,7 +484,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> pyt
 
 @pytest.fixture
 def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
-    with TestClient(asgi_app, client=("127.0.0.1", 50000)) as c:
+    with TestClient(asgi_app, base_url="http://localhost:3000", client=("127.0.0.1", 50000)) as c:
         yield c
 
 
@@ -551,7 +551,7 @@ def test_every_protected_route_refuses_missing_and_wrong_tokens(env: pytest.Monk
     token = f"tok-{uuid.uuid4().hex}"
     env.setenv("LEADSCORE_API_TOKEN", token)
     refused = []
-    with TestClient(asgi_app, client=("203.0.113.7", 50000)) as remote:
+    with TestClient(asgi_app, base_url="http://localhost:3000", client=("203.0.113.7", 50000)) as remote:
         paths = remote.get("/openapi.json").json()["paths"]
         routes = [(method.upper(), path) for path, methods in paths.items() for method in methods]
         for method, path in routes:

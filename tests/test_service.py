@@ -76,7 +76,7 @@ def asgi_app() -> Any:
 
 def start(app: Any, host: str = "127.0.0.1") -> TestClient:
     """A client for `app` whose requests come from `host`."""
-    return TestClient(app, client=(host, 50000))
+    return TestClient(app, base_url="http://localhost:3000", client=(host, 50000))
 
 
 def limited_app(monkeypatch: pytest.MonkeyPatch, timeout: int, max_concurrency: int) -> Any:
@@ -178,10 +178,10 @@ def test_explain_adds_signed_reasons_with_the_leads_values(client: TestClient, l
 
 
 def test_unknown_field_is_rejected_by_name(client: TestClient, leads: list[dict[str, Any]]) -> None:
-    response = client.post("/score", json={"leads": [leads[0], {**leads[1], "email": PII, "full_name": "x"}]})
+    response = client.post("/score", json={"leads": [leads[0], {**leads[1], "phone": PII, "shoe_size": "x"}]})
     assert errors(response) == {
-        "leads[1].email": "unknown field for this model",
-        "leads[1].full_name": "unknown field for this model",
+        "leads[1].phone": "unknown field for this model",
+        "leads[1].shoe_size": "unknown field for this model",
     }
 
 
@@ -190,9 +190,39 @@ def test_unknown_field_can_be_ignored_with_a_warning(
 ) -> None:
     env.setenv("LEADSCORE_UNKNOWN_FIELDS", "ignore")
     with start(asgi_app) as client:
-        plain, extra = score(client, [leads[0], {**leads[0], "email": PII}])["leads"]
-    assert ("email", "unknown_field_ignored") in warnings_of(extra)
+        plain, extra = score(client, [leads[0], {**leads[0], "phone": PII}])["leads"]
+    assert ("phone", "unknown_field_ignored") in warnings_of(extra)
     assert (extra["score"], extra["p_won"]) == (plain["score"], plain["p_won"])
+
+
+def test_a_whole_crm_record_is_scored_with_its_declared_columns_ignored(
+    client: TestClient, leads: list[dict[str, Any]]
+) -> None:
+    """Issue 14: the id under its configured name, created_at, outcomes and excluded columns are part of a
+    CRM record: accepted and ignored with a warning, never 422 (with LEADSCORE_UNKNOWN_FIELDS=reject)."""
+    lead = leads[4]
+    features = {k: v for k, v in lead.items() if k != "id"}
+    record = {
+        "lead_id": lead["id"],
+        "created_at": "2025-03-01T10:00:00",
+        "accepted": "yes",
+        "won": "no",
+        "revenue": 0,
+        "email": PII,
+        "full_name": "Jane Doe",
+        "sales_status": "closed",
+        **features,
+    }
+    plain = score(client, [lead])["leads"][0]
+    whole, both = score(client, [record, {**record, "id": "other-id"}])["leads"]
+    assert whole["id"] == lead["id"] and both["id"] == "other-id"
+    assert (whole["score"], whole["p_won"]) == (plain["score"], plain["p_won"])
+    declared = {"created_at", "accepted", "won", "revenue", "email", "full_name", "sales_status"}
+    assert {f for f, code in warnings_of(whole) if code == "declared_field_ignored"} == declared
+    assert {f for f, code in warnings_of(both) if code == "declared_field_ignored"} == declared | {"lead_id"}
+    assert PII not in json.dumps([whole, both])
+    no_id = client.post("/score", json={"leads": [features]})
+    assert "`lead_id`" in errors(no_id)["leads[0].id"]
 
 
 @pytest.mark.parametrize(
@@ -313,7 +343,6 @@ def token_client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]
         ("POST", "/score", {"leads": [{"id": "L1"}]}),
         ("POST", "/feedback", {"event_id": "e1", "lead_id": "L1", "decision": "accept", "rep_id": "r1"}),
         ("GET", "/model", None),
-        ("POST", "/admin/reload", None),
     ],
 )
 def test_protected_routes_need_the_bearer_token(

@@ -58,7 +58,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path, db: Pa
 
 
 def start(app: Any, host: str = "127.0.0.1") -> TestClient:
-    return TestClient(app, client=(host, 50000))
+    return TestClient(app, base_url="http://localhost:3000", client=(host, 50000))
 
 
 @pytest.fixture

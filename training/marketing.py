@@ -41,6 +41,8 @@ from models.insights import (
 from models.scorer import LeadScorer
 from training.data import DataFileError, load_table
 
+matplotlib.rcParams["text.parse_math"] = False  # campaign names are drawn as written: "$" is not math
+
 MIN_SHAPE_WINS = 30
 """Won deals a campaign needs before its own deal-size distribution is used; fewer borrow all campaigns'."""
 _MIX_TOLERANCE = 1e-3
