@@ -10,32 +10,41 @@ everything after it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from bentoml._internal.server.http import instruments
-from starlette.routing import BaseRoute, Match, Mount
+from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 UNMATCHED = "<unmatched>"
 _REAL_PATH = "leadscore.real_path"
 
 
-def route_label(routes: Sequence[BaseRoute], scope: Scope, prefix: str = "") -> str:
-    """The template of the route `scope` would reach (through mounts), else `UNMATCHED`."""
+Template = tuple[str, re.Pattern[str], str]
+"""(path prefix, pattern for the rest of the path, label)."""
+
+
+def route_templates(routes: Sequence[BaseRoute], prefix: str = "") -> list[Template]:
+    """Every route's path pattern and template, through mounts and FastAPI's included routers."""
+    found: list[Template] = []
     for route in routes:
-        match, child = route.matches(scope)
-        if match == Match.NONE:
-            continue
-        if isinstance(route, Mount):
-            inner: Sequence[BaseRoute] | None = getattr(route.app, "routes", None)
-            if inner is None:  # static files: one label for the mount
-                return prefix + route.path
-            label = route_label(inner, {**scope, **child}, prefix + route.path)
-            if label != UNMATCHED:
-                return label
-            continue
-        return prefix + str(getattr(route, "path", UNMATCHED))
+        included = getattr(route, "original_router", None)  # FastAPI's included router keeps full paths
+        if included is not None:
+            found += route_templates(included.routes, prefix)
+        elif isinstance(route, Mount) and getattr(route.app, "routes", None) is not None:
+            found += route_templates(route.app.routes, prefix + route.path)
+        elif isinstance(pattern := getattr(route, "path_regex", None), re.Pattern):
+            found.append((prefix, pattern, prefix + str(getattr(route, "path", ""))))  # a mount: its prefix
+    return found
+
+
+def route_label(templates: Sequence[Template], path: str) -> str:
+    """The template of the first route whose pattern matches `path`, else `UNMATCHED`."""
+    for prefix, pattern, label in templates:
+        if path.startswith(prefix) and pattern.match(path[len(prefix) :] or "/"):
+            return label
     return UNMATCHED
 
 
@@ -45,12 +54,15 @@ class RouteLabelledMetrics(instruments.RunnerTrafficMetricsMiddleware):
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         super().__init__(self._real_path, **options)
         self._inner = app
+        self._templates: list[Template] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or "app" not in scope:
             await super().__call__(scope, receive, send)
             return
-        label = route_label(scope["app"].routes, scope)
+        if self._templates is None:  # routes are fixed once the app serves
+            self._templates = route_templates(scope["app"].routes)
+        label = route_label(self._templates, scope["path"])
         await super().__call__({**scope, "path": label, _REAL_PATH: scope["path"]}, receive, send)
 
     async def _real_path(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -96,9 +96,10 @@ def _admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials
 
 
 def _json_body(request: Request) -> None:
-    """Route dependency: a body must be declared JSON (a browser's cross-site "simple" POST is text/plain)."""
+    """Route dependency: a body must be JSON, or undeclared; a browser's cross-site "simple" POST always
+    declares text/plain, a form or multipart."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
+    if media and media != "application/json" and not media.endswith("+json"):
         raise ApiError.single(415, "Content-Type", "send the body as application/json")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -298,7 +299,7 @@ def test_submitted_values_never_appear_in_responses_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     bad_bodies = [
-        {"leads": [{**leads[0], "email": PII}]},
+        {"leads": [{**leads[0], "phone": PII}]},
         {"leads": [{**leads[0], "company_size": PII}]},
         {"leads": [{**leads[0], "demo_requested": PII}]},
         {"leads": [{**leads[0], "campaign": {"name": PII}}]},
@@ -360,6 +361,20 @@ def test_health_and_metrics_stay_open(token_client: TestClient) -> None:
     for path in ("/livez", "/readyz", "/metrics"):
         assert token_client.get(path).status_code == 200
     assert "text/plain" in token_client.get("/metrics").headers["content-type"]
+
+
+def test_metrics_are_labelled_by_route_not_by_the_path_sent(client: TestClient, leads: list[dict[str, Any]]) -> None:
+    """Issue 16 item 8: random 404 paths (one holding an e-mail address) must not add series to /metrics."""
+    before = client.get("/metrics").text.count("\n")
+    for n in range(200):
+        assert client.get(f"/nothing-here/{n}/{PII if n == 7 else 'x'}").status_code == 404
+    client.get(f"/ui/leads/{PII}")
+    score(client, leads[:1])
+    metrics = client.get("/metrics").text
+    endpoints = set(re.findall(r'endpoint="([^"]*)"', metrics))
+    assert PII not in metrics and not any(e.startswith("/nothing-here") for e in endpoints)
+    assert {"<unmatched>", "/score", "/ui/leads/{row_id}"} <= endpoints
+    assert metrics.count("\n") - before < 200
 
 
 def test_token_can_come_from_a_file(env: pytest.MonkeyPatch, tmp_path: Path, asgi_app: Any) -> None:
@@ -601,7 +616,8 @@ def test_openapi_documents_the_routes_and_lead_schema(client: TestClient) -> Non
     spec = client.get("/openapi.json").json()
     assert {"/score", "/feedback", "/model", "/admin/reload"} <= set(spec["paths"])
     lead = spec["components"]["schemas"]["Lead"]
-    assert lead["required"] == ["id"] and "anyOf" in lead["additionalProperties"]
+    assert "required" not in lead and "anyOf" in lead["additionalProperties"]  # id: `id` or the id column
+    assert "id_column" in lead["properties"]["id"]["description"]
     assert "413" in spec["paths"]["/score"]["post"]["responses"]
     assert "ErrorBody" in json.dumps(spec["paths"]["/score"]["post"]["responses"]["422"])
     assert client.get("/docs").status_code == 200
@@ -624,4 +640,25 @@ def test_settings_defaults_and_errors(tmp_path: Path) -> None:
         ({"LEADSCORE_API_TOKEN_FILE": str(tmp_path / "absent")}, "LEADSCORE_API_TOKEN_FILE"),
     ]:
         with pytest.raises(SettingsError, match=variable):
+            Settings.from_env(env)
+
+
+def test_admin_token_allowed_hosts_and_body_limit_settings(tmp_path: Path) -> None:
+    (tmp_path / "admin").write_text("admin-secret\n")
+    settings = Settings.from_env(
+        {
+            "LEADSCORE_ADMIN_TOKEN_FILE": str(tmp_path / "admin"),
+            "LEADSCORE_ALLOWED_HOSTS": "Leads.Internal:8443, [::1], scoring.example",
+            "LEADSCORE_MAX_BODY_BYTES": "65536",
+        }
+    )
+    assert settings.admin_token == "admin-secret" and "admin-secret" not in repr(settings)
+    assert settings.allowed_hosts == {"leads.internal", "::1", "scoring.example"}
+    assert settings.max_body_bytes == 65536 and Settings.from_env({}).max_body_bytes == 10 * 1024 * 1024
+    for env in (
+        {"LEADSCORE_ADMIN_TOKEN_FILE": str(tmp_path / "absent")},
+        {"LEADSCORE_MAX_BODY_BYTES": "100"},
+        {"LEADSCORE_MAX_BODY_BYTES": "10 MB"},
+    ):
+        with pytest.raises(SettingsError, match=next(iter(env))):
             Settings.from_env(env)
