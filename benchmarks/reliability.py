@@ -54,7 +54,7 @@ ROWS = [
     ("  answered other than 429 after the limit", "token_guesses_answered_after_the_limit", 0),
     ("charts drawn with '$' and TeX in user text", "charts_with_user_text", None),
     ("  failed", "chart_failures", 0),
-    ("lone-surrogate requests / 5xx", "bad_text_requests", None),
+    ("requests with lone surrogates in text", "bad_text_requests", None),
     ("  5xx", "bad_text_5xx", 0),
     ("oversized values and bodies", "oversized_requests", None),
     ("  accepted", "oversized_accepted", 0),
