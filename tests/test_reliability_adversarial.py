@@ -34,11 +34,13 @@ from typer.testing import CliRunner
 
 from models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer
 from serving.auth import MAX_FAILURES
+from serving.feedback import FeedbackStore
 from serving.local import local_server
-from serving.schemas import MAX_TEXT
+from serving.schemas import MAX_TEXT, FeedbackRequest
 from training.cli import app as cli
 from training.marketing import grade_mix_chart
 from training.monitor import count_unscored_feedback
+from training.synthetic import generate_funnel
 
 GUESSES = 100
 """Wrong tokens sent in a row, as in the issue."""
@@ -384,8 +386,6 @@ def score_cli(*args: str | Path) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def lead_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from training.synthetic import generate_funnel
-
     path = tmp_path_factory.mktemp("csv") / "leads.csv"
     generate_funnel(60, seed=4)[0].to_csv(path, index=False)
     return path
@@ -467,3 +467,20 @@ def test_a_truncated_last_line_is_reported_and_refused_under_strict(
     COUNTS["short_rows_unreported"] += not reported
     assert code == 0 and reported, output
     assert strict_code == 2 and "--strict" in strict_output and not (tmp_path / "strict.csv").exists()
+
+
+def test_a_feedback_database_from_before_the_mark_gains_its_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with create_engine(url).begin() as connection:  # the table as earlier versions created it
+        connection.execute(text(
+            "CREATE TABLE feedback_events (id INTEGER PRIMARY KEY, event_id VARCHAR(128) UNIQUE, lead_id VARCHAR(256), "
+            "decision VARCHAR(16), reason_code VARCHAR(64), note TEXT, rep_id VARCHAR(128), model_version VARCHAR(64), "
+            "received_at DATETIME)"
+        ))  # fmt: skip
+        connection.execute(text("INSERT INTO feedback_events (event_id, lead_id, decision, rep_id, received_at) "
+                                "VALUES ('old', 'L1', 'accept', 'r', '2025-01-01 00:00:00')"))  # fmt: skip
+    store = FeedbackStore(url)
+    recorded = store.record(FeedbackRequest(**event(9)), "3", lead_scored=False)
+    assert recorded.created and recorded.lead_scored is False
+    assert [d.lead_id for d in store.latest_decisions()] == ["L000009", "L1"]
+    assert count_unscored_feedback(url) == 1
