@@ -1,4 +1,5 @@
-"""Reliability at full size: fuzzing, overload, hot swap under load, feedback faults and the PII canary.
+"""Reliability at full size: fuzzing, overload, hot swap under load, feedback faults, the PII canary and the
+adversarial cases (DNS rebinding, cross-site posts, token guessing, hostile text, bad files and outputs).
 
 The scenarios are the tests in tests/test_reliability_*.py; `make test` runs them with small counts, this
 script runs them with the issue's counts (LEADSCORE_FUZZ_EXAMPLES per operation and generation mode,
@@ -23,7 +24,11 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results" / "reliability.json"
-TESTS = ["tests/test_reliability_service.py", "tests/test_reliability_training.py"]
+TESTS = [
+    "tests/test_reliability_service.py",
+    "tests/test_reliability_training.py",
+    "tests/test_reliability_adversarial.py",
+]
 
 ROWS = [
     ("fuzzed requests (valid and invalid, from the OpenAPI schema)", "fuzz_cases", None),
@@ -40,6 +45,32 @@ ROWS = [
     ("  feedback rows stored twice", "feedback_rows_duplicated", 0),
     ("places searched for the PII canary", "pii_places_searched", None),
     ("  PII hits", "pii_hits", 0),
+    ("DNS-rebinding requests (foreign Host, no token)", "rebinding_requests", None),
+    ("  served", "rebinding_served", 0),
+    ("cross-site or non-JSON state-changing requests", "cross_site_requests", None),
+    ("  accepted", "cross_site_accepted", 0),
+    ("  admin calls accepted with the scoring token", "admin_with_scoring_token", 0),
+    ("wrong tokens sent in a row (bearer and /ui/login)", "token_guesses", None),
+    ("  answered other than 429 after the limit", "token_guesses_answered_after_the_limit", 0),
+    ("charts drawn with '$' and TeX in user text", "charts_with_user_text", None),
+    ("  failed", "chart_failures", 0),
+    ("requests with lone surrogates in text", "bad_text_requests", None),
+    ("  5xx", "bad_text_5xx", 0),
+    ("oversized values and bodies", "oversized_requests", None),
+    ("  accepted", "oversized_accepted", 0),
+    ("random 404 paths sent", "unknown_paths_sent", None),
+    ("  new /metrics series", "metrics_series_from_unknown_paths", 0),
+    ("feedback after deleting the database", "feedback_after_deleting_the_database", None),
+    ("  refused after recreating it", "feedback_refused_after_recreating_it", 0),
+    ("  /readyz answers that were wrong", "readiness_wrong", 0),
+    ("feedback on leads never scored", "feedback_on_unscored_leads", None),
+    ("  not counted by monitor", "feedback_on_unscored_leads_not_counted", 0),
+    ("CLI runs with bad input, output or model", "cli_runs_with_bad_input", None),
+    ("  tracebacks or exit codes other than 2", "cli_tracebacks", 0),
+    ("symlink and pipe outputs", "special_outputs", None),
+    ("  replaced by a regular file", "special_outputs_replaced", 0),
+    ("CSV rows shorter than the header", "short_rows", None),
+    ("  unreported", "short_rows_unreported", 0),
 ]
 
 

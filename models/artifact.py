@@ -93,8 +93,15 @@ def load_scorer(directory: Path) -> tuple[LeadScorer, dict[str, Any]]:
                 f"model was trained with {name} {trained} but {installed[name]} is installed; "
                 f"install {name}=={trained} or retrain"
             )
-    with model_path.open("rb") as fh:
-        scorer = pickle.load(fh)
-    if scorer.transformer_.schema_ != FeatureSchema.from_dict(manifest["schema"]):
+    try:
+        with model_path.open("rb") as fh:
+            scorer = pickle.load(fh)
+        matches = scorer.transformer_.schema_ == FeatureSchema.from_dict(manifest["schema"])
+    except Exception as err:  # unpickling runs arbitrary code: anything can fail, each means "unusable"
+        raise ModelLoadError(
+            f"model {directory} cannot be loaded although its checksum matches ({type(err).__name__}): the file "
+            "was written by something other than `leadscore train`; retrain it"
+        ) from None
+    if not matches:
         raise ModelLoadError(f"{directory}: the model's feature schema does not match its manifest; retrain")
     return scorer, manifest

@@ -1,12 +1,19 @@
 """PNG charts for the review page, drawn on the server with matplotlib's Agg backend (no pyplot: its global
-state is not thread-safe, and the service answers requests on several threads)."""
+state is not thread-safe, and the service answers requests on several threads).
+
+Labels hold user text (campaign names, category values), which matplotlib would read as math between two
+`$` signs (and fail on); every chart is drawn with math parsing off, so text is drawn as it is.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import wraps
+from typing import ParamSpec
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -14,6 +21,18 @@ from models.reasons import HEAD_WORDS
 
 RAISES, LOWERS, NEUTRAL = "#2e7d32", "#c62828", "#607d8b"
 TOP_BARS = 8
+P = ParamSpec("P")
+
+
+def literal_text(draw: Callable[P, bytes]) -> Callable[P, bytes]:
+    """Draw with `$` and `\\` in labels taken literally (no mathtext)."""
+
+    @wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        with rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,7 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+@literal_text
 def contribution_chart(per_head: Mapping[str, Sequence[Bar]]) -> bytes:
     """One horizontal bar chart per head of the largest contributions (log-odds), biggest on top."""
     heads = list(per_head)
@@ -54,6 +74,7 @@ def contribution_chart(per_head: Mapping[str, Sequence[Bar]]) -> bytes:
     return _png(figure)
 
 
+@literal_text
 def campaign_chart(names: Sequence[str], mean_score: Sequence[float], accept_rate: Sequence[float | None]) -> bytes:
     """Mean score per campaign, and acceptance rate by sales decisions where any were taken."""
     figure = Figure(figsize=(11, 0.35 * len(names) + 1.6), layout="constrained")

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from serving.schemas import ErrorBody, FieldError
+from serving.schemas import TEXT_ERRORS, ErrorBody, FieldError
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -49,6 +49,16 @@ class ApiError(Exception):
         return ErrorBody(detail=shown).model_dump()
 
 
+MAX_NAME = 64
+"""Characters of a client-chosen field name echoed in an error or warning."""
+
+
+def safe_name(name: str) -> str:
+    """A field name as it may be echoed: unencodable characters escaped, cut to `MAX_NAME` characters."""
+    name = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1] + "…"
+
+
 def field_path(loc: Sequence[int | str]) -> str:
     """`("body", "leads", 0, "company_size")` -> `leads[0].company_size`."""
     parts = loc[1:] if loc and loc[0] in ("body", "query", "header", "path") else loc
@@ -57,7 +67,7 @@ def field_path(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            path += f".{safe_name(part)}" if path else safe_name(str(part))
     return path or "body"
 
 
@@ -76,6 +86,8 @@ def validation_errors(errors: Sequence[Mapping[str, Any]]) -> list[FieldError]:
             path = field_path(loc[:4])
             if err["type"] == "finite_number":
                 out[path] = "must be a finite number (NaN and Infinity are not allowed)"
+            elif err["type"] in TEXT_ERRORS:
+                out[path] = TEXT_ERRORS[err["type"]]
             else:
                 out.setdefault(path, "must be text, a number, true/false or null")
         else:

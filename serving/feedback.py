@@ -2,15 +2,20 @@
 
 Any SQLAlchemy URL works (SQLite file by default, Postgres in production). Every decision event is kept
 (history), keyed by the client's `event_id` so that retries and duplicate webhooks insert nothing new.
+
+A SQLite file deleted while the service runs (a cleanup script, `make clean`) is recreated: a failed write
+drops the pooled connections, which still point at the deleted file, recreates the folder and tables and
+tries once more; `/readyz` does the same check, so it reports not-ready only while that fails.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, String, Text, create_engine, func, select
+from sqlalchemy import Boolean, DateTime, Engine, MetaData, String, Text, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -36,6 +41,9 @@ class FeedbackEvent(_Base):
     rep_id: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lead_scored: Mapped[bool | None] = mapped_column(Boolean)
+    """Whether this service had scored the lead (within retention) when the decision came; None before
+    this column existed."""
 
     def same_event(self, other: FeedbackRequest) -> bool:
         """Whether a resubmission carries the same decision (then it is a harmless retry)."""
@@ -63,6 +71,7 @@ class Recorded:
 
     created: bool
     received_at: datetime
+    lead_scored: bool | None
 
 
 @dataclass(frozen=True)
@@ -81,42 +90,103 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine (None for other databases and in-memory SQLite)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database)
+    return None
+
+
+SERVICE_TABLES: list[MetaData] = [_Base.metadata]
+"""Table definitions of every store in the service's database (the store of scored leads adds its own)."""
+
+
+def recreate(engine: Engine) -> None:
+    """Drop pooled connections (after a SQLite file was deleted they fail as read-only), recreate a SQLite
+    file's folder, and create missing tables of every store."""
+    engine.dispose()
+    if (path := sqlite_file(engine)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    for metadata in SERVICE_TABLES:
+        metadata.create_all(engine)
+
+
+def _add_lead_scored(engine: Engine) -> None:
+    """Add the `lead_scored` column to a feedback table created before it existed."""
+    columns = {column["name"] for column in inspect(engine).get_columns(FeedbackEvent.__tablename__)}
+    if "lead_scored" not in columns:
+        with engine.begin() as connection:
+            connection.execute(text(f"ALTER TABLE {FeedbackEvent.__tablename__} ADD COLUMN lead_scored BOOLEAN"))
+
+
 class FeedbackStore:
     """Feedback events in a SQL database; creates its table (and a SQLite file's folder) on first use."""
 
     def __init__(self, url: str) -> None:
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(parsed, pool_pre_ping=True)
-        _Base.metadata.create_all(self.engine)
+        self.engine = create_engine(make_url(url), pool_pre_ping=True)
+        self._file_id: tuple[int, int] | None = None
+        self._reopen_lock = threading.Lock()
+        self.reopen_if_replaced()
+        _add_lead_scored(self.engine)
 
-    def record(self, event: FeedbackRequest, model_version: str | None) -> Recorded:
+    def _current_file(self) -> tuple[int, int] | None:
+        path = sqlite_file(self.engine)
+        try:
+            return None if path is None else (path.stat().st_dev, path.stat().st_ino)
+        except FileNotFoundError:
+            return None
+
+    def reopen_if_replaced(self) -> None:
+        """Recreate the database if its SQLite file was deleted or replaced since it was opened (a no-op
+        for other databases after the first call)."""
+        if self._file_id is not None and (sqlite_file(self.engine) is None or self._current_file() == self._file_id):
+            return
+        with self._reopen_lock:
+            if self._file_id is None or self._current_file() != self._file_id:
+                recreate(self.engine)
+                self._file_id = self._current_file() or (0, 0)
+
+    def record(self, event: FeedbackRequest, model_version: str | None, lead_scored: bool | None = None) -> Recorded:
         """Insert the event unless its `event_id` exists; concurrent duplicates resolve to one row.
 
-        Raises `FeedbackUnavailable` when the database cannot be reached or stays locked (the driver's
-        message, which may quote the row, is dropped)."""
+        Raises `FeedbackUnavailable` when the database cannot be reached or stays locked, also after one
+        reconnect (the driver's message, which may quote the row, is dropped)."""
         try:
-            return self._record(event, model_version)
-        except OperationalError:
+            self.reopen_if_replaced()
+            return self._record(event, model_version, lead_scored)
+        except (OperationalError, OSError):  # OSError: the folder of a deleted SQLite file cannot be recreated
             raise FeedbackUnavailable(
                 "the feedback database is unavailable or locked; the event is not confirmed as stored: retry it "
                 "with the same event_id"
             ) from None
 
-    def _record(self, event: FeedbackRequest, model_version: str | None) -> Recorded:
+    def healthy(self) -> bool:
+        """Whether the feedback table answers, recreating a deleted SQLite file first."""
+        try:
+            self.reopen_if_replaced()
+            with self.engine.connect() as connection:
+                connection.execute(select(FeedbackEvent.id).limit(1))
+        except (OperationalError, OSError):
+            return False
+        return True
+
+    def _record(self, event: FeedbackRequest, model_version: str | None, lead_scored: bool | None) -> Recorded:
         now = datetime.now(UTC)
         with Session(self.engine) as session:
-            session.add(FeedbackEvent(**event.model_dump(), model_version=model_version, received_at=now))
+            row = FeedbackEvent(
+                **event.model_dump(), model_version=model_version, received_at=now, lead_scored=lead_scored
+            )
+            session.add(row)
             try:
                 session.commit()
-                return Recorded(created=True, received_at=now)
+                return Recorded(created=True, received_at=now, lead_scored=lead_scored)
             except IntegrityError:
                 session.rollback()
             existing = session.scalars(select(FeedbackEvent).where(FeedbackEvent.event_id == event.event_id)).one()
             if not existing.same_event(event):
                 raise FeedbackConflict("this event_id is already stored with a different decision, lead, rep or note")
-            return Recorded(created=False, received_at=_utc(existing.received_at))
+            return Recorded(created=False, received_at=_utc(existing.received_at), lead_scored=existing.lead_scored)
 
     def latest_decisions(self) -> list[Decision]:
         """The most recent decision per lead (history stays in the table), ordered by lead id."""

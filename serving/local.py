@@ -24,7 +24,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def request_leads(frame: pd.DataFrame, id_column: str) -> list[dict[str, Any]]:
     """Rows of a lead table as `/score` lead objects: `id` from `id_column`, missing values as null.
-    Columns that are not model inputs must be dropped first (the service rejects unknown fields)."""
+    Columns the model's config does not declare must be dropped first (the service rejects unknown fields)."""
     values = frame.drop(columns=id_column).astype(object)
     values = values.where(values.notna(), None)
     return [{"id": str(i), **row} for i, row in zip(frame[id_column], values.to_dict("records"), strict=True)]

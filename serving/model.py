@@ -71,7 +71,10 @@ class ModelHolder:
     def _load(self) -> ServingModel:
         loaded = load_model(self.settings.model_uri, self.settings.tracking_uri)
         checker = LeadChecker(
-            loaded.scorer.transformer_, self.settings.unknown_fields, rule_fields(self.settings.qualification)
+            loaded.scorer.transformer_,
+            self.settings.unknown_fields,
+            rule_fields(self.settings.qualification),
+            loaded.scorer.data,
         )
         return ServingModel(loaded, checker, datetime.now(UTC))
 

@@ -9,13 +9,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+MAX_TEXT = 256
+"""Characters in any lead value: a category or a free-text field longer than this is a data error, and an
+unbounded one is stored and shown on the review page for every reader."""
+
+TEXT_ERRORS = {
+    "text_too_long": f"is longer than {MAX_TEXT} characters",
+    "text_not_unicode": "is not valid Unicode text (it holds an unpaired surrogate such as \\ud800)",
+}
+"""Error type -> message of the text checks; the messages never quote the value."""
+
+
+def encodable(value: str) -> str:
+    """Refuse text that cannot be stored or sent back as UTF-8 (a JSON `\\ud800` escape decodes to a lone
+    surrogate, which every encoder downstream fails on)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError("text_not_unicode", TEXT_ERRORS["text_not_unicode"]) from None
+    return value
+
+
+def short_text(value: str) -> str:
+    """`encodable`, and at most `MAX_TEXT` characters."""
+    if len(value) > MAX_TEXT:
+        raise PydanticCustomError("text_too_long", TEXT_ERRORS["text_too_long"])
+    return encodable(value)
+
+
+Text = Annotated[str, AfterValidator(encodable)]
+LeadText = Annotated[str, AfterValidator(short_text)]
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
-LeadValue = str | int | FiniteNumber | bool | None
-"""A raw feature value, as the CRM has it: text, number, yes/no or null (NaN and Infinity are refused)."""
+LeadValue = LeadText | int | FiniteNumber | bool | None
+"""A raw feature value, as the CRM has it: text (at most MAX_TEXT characters), number, yes/no or null
+(NaN and Infinity are refused)."""
 
-WarningCode = Literal["missing", "unseen_category", "unknown_field_ignored"]
+WarningCode = Literal["missing", "unseen_category", "unknown_field_ignored", "declared_field_ignored"]
 
 
 class _Body(BaseModel):
@@ -24,7 +56,9 @@ class _Body(BaseModel):
 
 class Lead(BaseModel):
     """One lead: `id` plus its raw feature values keyed by column name (see `GET /model` for the names,
-    kinds and categories). Field order does not matter; absent or null fields are scored as missing."""
+    kinds and categories). Field order does not matter; absent or null fields are scored as missing.
+    A whole CRM record may be sent: columns the model's config declares (its id column, created_at,
+    outcomes, excluded columns) are ignored with a warning."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -43,11 +77,12 @@ class Lead(BaseModel):
     )
     __pydantic_extra__: dict[str, LeadValue] = Field(init=False)
 
-    id: str = Field(
+    id: Text | None = Field(
+        None,
         min_length=1,
-        max_length=256,
-        description="The lead's id in the CRM, echoed back; always sent as `id`, whatever the model's id "
-        "column is called. Not used for scoring.",
+        max_length=MAX_TEXT,
+        description="The lead's id in the CRM, echoed back; sent as `id` or under the model's id column name "
+        "(`id_column` of `GET /model`). Not used for scoring.",
     )
 
 
@@ -109,12 +144,12 @@ class ScoreResponse(_Body):
 class FeedbackRequest(_Body):
     """A sales decision on a lead. Posting the same `event_id` again is harmless (one row is kept)."""
 
-    event_id: str = Field(min_length=1, max_length=128, description="Unique id of this decision event")
-    lead_id: str = Field(min_length=1, max_length=256)
+    event_id: Text = Field(min_length=1, max_length=128, description="Unique id of this decision event")
+    lead_id: Text = Field(min_length=1, max_length=256)
     decision: Literal["accept", "reject"]
     reason_code: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    note: str | None = Field(None, max_length=2000, description="Free text; stored, never logged")
-    rep_id: str = Field(min_length=1, max_length=128)
+    note: Text | None = Field(None, max_length=2000, description="Free text; stored, never logged")
+    rep_id: Text = Field(min_length=1, max_length=128)
 
 
 class FeedbackResponse(_Body):
@@ -123,6 +158,10 @@ class FeedbackResponse(_Body):
     event_id: str
     status: Literal["created", "duplicate"]
     received_at: datetime
+    lead_scored: bool | None = Field(
+        description="Whether this service scored the lead (within LEADSCORE_RETENTION_DAYS); a decision on an "
+        "unknown lead is stored anyway and counted by `leadscore monitor`. Null if that could not be checked"
+    )
 
 
 class FeatureInfo(_Body):
@@ -147,7 +186,7 @@ class ModelInfo(_Body):
     heads: list[str]
     grade_thresholds: dict[str, float]
     metrics: dict[str, float] = Field(description="Holdout metrics recorded at training time")
-    id_column: str = Field(description="The id column in training data; requests send it as `id`")
+    id_column: str = Field(description="The id column in training data; requests send it as `id` or by this name")
     features: list[FeatureInfo]
     rules: dict[str, str] | None = Field(None, description="Qualification rule id -> the rule in words")
     rule_fields: list[str] = Field([], description="Non-model fields the rules read; send them, they are not stored")

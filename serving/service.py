@@ -21,9 +21,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from models.artifact import ModelLoadError
 from models.registry import load_model
-from serving.auth import authorize
+from serving import metrics
+from serving.auth import FailureLimiter, authorize, authorize_admin
 from serving.errors import ApiError, install_error_handlers, shielded
 from serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
+from serving.guard import RequestGuard
 from serving.model import ModelHolder, ServingModel
 from serving.reports import TimedCache, campaign_report, drift_report
 from serving.rules import qualify, rule_fields
@@ -57,11 +59,18 @@ app = FastAPI(
     summary="Scores B2B leads (acceptance, win, expected revenue, with reasons) and records sales feedback.",
 )
 install_error_handlers(app)
+app.add_middleware(RequestGuard)
 mount_ui(app)
+metrics.install()
 _bearer = HTTPBearer(auto_error=False, description="LEADSCORE_API_TOKEN of the service")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or wrong bearer token"},
-    403: {"model": ErrorBody, "description": "No token configured and the client is not local"},
+    403: {
+        "model": ErrorBody,
+        "description": "No token configured and the client is not local, or a cross-site request",
+    },
+    413: {"model": ErrorBody, "description": "Body over LEADSCORE_MAX_BODY_BYTES"},
+    421: {"model": ErrorBody, "description": "A Host header this service does not answer to (LEADSCORE_ALLOWED_HOSTS)"},
     422: {"model": ErrorBody, "description": "Invalid request; `detail` names each field at fault, never its value"},
     429: {"description": "More than LEADSCORE_MAX_CONCURRENCY requests in flight (BentoML error body)"},
     504: {"description": "Not answered within LEADSCORE_TIMEOUT seconds (BentoML error body)"},
@@ -74,10 +83,28 @@ def _authorized(
     """Route dependency: bearer token when one is configured, else local clients only."""
     service: LeadScoringService = bentoml.get_current_service()
     client = request.client.host if request.client else None
-    authorize(service.settings.api_token, credentials.credentials if credentials else None, client)
+    supplied = credentials.credentials if credentials else None
+    authorize(service.settings.api_token, supplied, client, service.auth_failures)
+
+
+def _admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """Route dependency for `/admin/*`: the admin token, or a local client when none is configured."""
+    service: LeadScoringService = bentoml.get_current_service()
+    client = request.client.host if request.client else None
+    supplied = credentials.credentials if credentials else None
+    authorize_admin(service.settings.api_token, service.settings.admin_token, supplied, client, service.auth_failures)
+
+
+def _json_body(request: Request) -> None:
+    """Route dependency: a body must be JSON, or undeclared; a browser's cross-site "simple" POST always
+    declares text/plain, a form or multipart."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise ApiError.single(415, "Content-Type", "send the body as application/json")
 
 
 _AUTH = [Depends(_authorized)]
+_AUTH_JSON = [Depends(_authorized), Depends(_json_body)]
 
 
 def _records(scores: pd.DataFrame) -> list[dict[str, Any]]:
@@ -103,11 +130,12 @@ class LeadScoringService:
         try:
             loaded = load_model(SETTINGS.model_uri, SETTINGS.tracking_uri)
         except ModelLoadError as err:
-            raise SystemExit(f"leadscore: not starting: {err}") from None
+            raise SystemExit(f"leadscore: not starting: model {SETTINGS.model_uri}: {err}") from None
         logger.info("model check passed: %s loads (version %s)", SETTINGS.model_uri, loaded.version or "local")
 
     def __init__(self) -> None:
         self.settings = Settings.from_env()
+        self.auth_failures = FailureLimiter()
         if self.settings.api_token is None:
             logger.warning(
                 "no API token configured (LEADSCORE_API_TOKEN or LEADSCORE_API_TOKEN_FILE): authentication is "
@@ -126,11 +154,19 @@ class LeadScoringService:
         self.models.stop_polling()
         self.feedback.engine.dispose()
 
+    def __is_ready__(self) -> bool:
+        """`/readyz`: the feedback database answers (recreated if it was deleted while serving)."""
+        return self.feedback.healthy()
+
     @app.post(
         "/score",
-        dependencies=_AUTH,
+        dependencies=_AUTH_JSON,
         response_model=ScoreResponse,
-        responses={**_ERRORS, 413: {"model": ErrorBody, "description": "More leads than LEADSCORE_MAX_BATCH"}},
+        responses={
+            **_ERRORS,
+            413: {"model": ErrorBody, "description": "More leads than LEADSCORE_MAX_BATCH, or a body too large"},
+            415: {"model": ErrorBody, "description": "Body not sent as application/json"},
+        },
     )
     def score(
         self,
@@ -156,19 +192,19 @@ class LeadScoringService:
             reasons = scorer.explain_transformed(batch.frame, batch.matrix, batch.status) if explain else None
             rows = [
                 {
-                    "id": lead.id,
+                    "id": batch.ids[i],
                     **scores[i],
                     "model_version": model.version,
                     "warnings": batch.warnings[i],
                     "reasons": [r.to_dict() for r in reasons[i]] if reasons is not None else None,
                     **(stages[i] if stages is not None else {}),
                 }
-                for i, lead in enumerate(body.leads)
+                for i in range(len(body.leads))
             ]
             # One validation of plain rows, serialised here: faster than a model per lead, and FastAPI
             # would validate a returned model a second time.
             result = ScoreResponse.model_validate({"leads": rows}).model_dump_json()
-        self._remember(model, [lead.id for lead in body.leads], scores, batch, stages)
+        self._remember(model, batch.ids, scores, batch, stages)
         return Response(result, media_type="application/json")
 
     def _remember(
@@ -200,21 +236,25 @@ class LeadScoringService:
 
     @app.post(
         "/feedback",
-        dependencies=_AUTH,
+        dependencies=_AUTH_JSON,
         status_code=201,
         response_model=FeedbackResponse,
         responses={
             **_ERRORS,
             200: {"model": FeedbackResponse, "description": "Already stored (same event_id): nothing changed"},
             409: {"model": ErrorBody, "description": "event_id already stored with different content"},
+            415: {"model": ErrorBody, "description": "Body not sent as application/json"},
             503: {"model": ErrorBody, "description": "Feedback database down or locked: retry the same event"},
         },
     )
     def feedback_event(self, event: FeedbackRequest, response: Response) -> FeedbackResponse:
-        """Record a sales decision on a lead; idempotent on `event_id`."""
+        """Record a sales decision on a lead; idempotent on `event_id`. A decision on a lead this service never
+        scored (within the retention period) is stored too, the CRM may score elsewhere, but marked
+        (`lead_scored: false`) and counted by `leadscore monitor`."""
         with shielded("storing feedback"):
             try:
-                recorded = self.feedback.record(event, self.models.current.version)
+                scored = self.scored.seen(event.lead_id)
+                recorded = self.feedback.record(event, self.models.current.version, scored)
             except FeedbackConflict as err:
                 raise ApiError.single(409, "event_id", str(err)) from None
             except FeedbackUnavailable as err:
@@ -225,6 +265,7 @@ class LeadScoringService:
             event_id=event.event_id,
             status="created" if recorded.created else "duplicate",
             received_at=recorded.received_at,
+            lead_scored=recorded.lead_scored,
         )
 
     @app.get("/model", dependencies=_AUTH, response_model=ModelInfo, responses=_ERRORS)
@@ -256,7 +297,7 @@ class LeadScoringService:
 
     @app.post(
         "/admin/reload",
-        dependencies=_AUTH,
+        dependencies=[Depends(_admin)],
         response_model=ReloadResponse,
         responses={**_ERRORS, 502: {"model": ErrorBody, "description": "New model unusable; old one kept"}},
     )

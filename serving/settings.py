@@ -8,6 +8,12 @@ LEADSCORE_HOME (local state) defaults to `.leadscore` under the working director
 | MLFLOW_TRACKING_URI       | sqlite:///$LEADSCORE_HOME/mlflow.db                            |
 | LEADSCORE_API_TOKEN       | unset: no auth, localhost only                                 |
 | LEADSCORE_API_TOKEN_FILE  | unset; a file holding the token (e.g. a mounted k8s secret)    |
+| LEADSCORE_ADMIN_TOKEN     | unset: `/admin/*` answers local clients only; set, it is the   |
+|                           | only token `/admin/*` accepts (the scoring token is not enough) |
+| LEADSCORE_ADMIN_TOKEN_FILE | unset; a file holding the admin token                         |
+| LEADSCORE_ALLOWED_HOSTS   | unset; comma-separated `Host` names served besides loopback    |
+|                           | ones (always checked without a token: DNS rebinding)           |
+| LEADSCORE_MAX_BODY_BYTES  | 10485760 (10 MiB) per request body, more gives 413             |
 | LEADSCORE_FEEDBACK_DB     | sqlite:///$LEADSCORE_HOME/feedback.db (any SQLAlchemy URL)     |
 | LEADSCORE_MAX_BATCH       | 1000 leads per /score request, more gives 413                  |
 | LEADSCORE_UNKNOWN_FIELDS  | reject (422); ignore drops them with a warning                 |
@@ -56,20 +62,34 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
-def _token(env: Mapping[str, str]) -> str | None:
-    """The bearer token from LEADSCORE_API_TOKEN, else from the file LEADSCORE_API_TOKEN_FILE."""
-    if token := env.get("LEADSCORE_API_TOKEN", "").strip():
+def _token(env: Mapping[str, str], name: str = "LEADSCORE_API_TOKEN") -> str | None:
+    """A token from the variable `name`, else from the file named by `name`_FILE."""
+    if token := env.get(name, "").strip():
         return token
-    path = env.get("LEADSCORE_API_TOKEN_FILE", "").strip()
+    path = env.get(f"{name}_FILE", "").strip()
     if not path:
         return None
     try:
         token = Path(path).read_text().strip()
     except OSError as err:
-        raise SettingsError(f"LEADSCORE_API_TOKEN_FILE {path} cannot be read: {err.strerror}") from None
+        raise SettingsError(f"{name}_FILE {path} cannot be read: {err.strerror}") from None
     if not token:
-        raise SettingsError(f"LEADSCORE_API_TOKEN_FILE {path} is empty")
+        raise SettingsError(f"{name}_FILE {path} is empty")
     return token
+
+
+def _hosts(env: Mapping[str, str]) -> frozenset[str]:
+    """LEADSCORE_ALLOWED_HOSTS as lower-case host names (a port, if given, is dropped)."""
+    names = (part.strip().lower() for part in env.get("LEADSCORE_ALLOWED_HOSTS", "").split(","))
+    return frozenset(host_name(name) for name in names if name)
+
+
+def host_name(host: str) -> str:
+    """`example.com:3000` -> `example.com`, `[::1]:3000` -> `::1`: the name part of a Host header."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _qualification(env: Mapping[str, str]) -> QualificationConfig | None:
@@ -95,6 +115,9 @@ class Settings:
     model_uri: str = DEFAULT_MODEL_URI
     tracking_uri: str = f"sqlite:///{STATE_DIR / 'mlflow.db'}"
     api_token: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+    allowed_hosts: frozenset[str] = frozenset()
+    max_body_bytes: int = 10 * 1024 * 1024
     feedback_db: str = f"sqlite:///{STATE_DIR / 'feedback.db'}"
     max_batch: int = 1000
     unknown_fields: UnknownFields = "reject"
@@ -116,6 +139,9 @@ class Settings:
             model_uri=env.get("LEADSCORE_MODEL_URI", "").strip() or cls.model_uri,
             tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip() or cls.tracking_uri,
             api_token=_token(env),
+            admin_token=_token(env, "LEADSCORE_ADMIN_TOKEN"),
+            allowed_hosts=_hosts(env),
+            max_body_bytes=_int(env, "LEADSCORE_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
             feedback_db=env.get("LEADSCORE_FEEDBACK_DB", "").strip() or cls.feedback_db,
             max_batch=_int(env, "LEADSCORE_MAX_BATCH", cls.max_batch, 1),
             unknown_fields="reject" if unknown == "reject" else "ignore",

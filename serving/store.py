@@ -19,9 +19,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, String, Text, delete, func, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from serving.feedback import FeedbackEvent
+from serving.feedback import SERVICE_TABLES, FeedbackEvent, recreate
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -65,6 +66,9 @@ class ScoredLead(_Base):
     def rules(self) -> dict[str, list[str]]:
         """rules_met, rules_missed and nurture_reasons ({} without rules)."""
         return json.loads(self.rules_json) if self.rules_json else {}
+
+
+SERVICE_TABLES.append(_Base.metadata)
 
 
 @dataclass(frozen=True)
@@ -131,12 +135,20 @@ class ScoreStore:
         self.prune()
 
     def record(self, rows: list[dict[str, Any]]) -> None:
-        """One bulk insert; prunes old rows when the last prune is an hour old."""
+        """One bulk insert (retried once after recreating a deleted database); prunes old rows when the last
+        prune is an hour old."""
+        try:
+            self._insert(rows)
+        except OperationalError:
+            recreate(self.engine)
+            self._insert(rows)
+        if self._pruned_at is None or datetime.now(UTC) - self._pruned_at >= PRUNE_EVERY:
+            self.prune()
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
         with Session(self.engine) as session:
             session.execute(insert(ScoredLead), rows)
             session.commit()
-        if self._pruned_at is None or datetime.now(UTC) - self._pruned_at >= PRUNE_EVERY:
-            self.prune()
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete rows older than the retention period; returns how many."""
@@ -186,6 +198,16 @@ class ScoreStore:
             rows = session.execute(query.order_by(*order).limit(limit)).all()
             session.expunge_all()
         return [QueueRow(lead, d, r) for lead, d, r in rows]
+
+    def seen(self, lead_id: str) -> bool | None:
+        """Whether this lead id was scored here (within the retention period); None if the database does
+        not answer (the feedback write then decides what happens)."""
+        query = select(ScoredLead.id).where(ScoredLead.lead_id == lead_id).limit(1)
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(query).first() is not None
+        except OperationalError:  # e.g. the database file was deleted; recording the feedback recreates it
+            return None
 
     def get(self, row_id: int) -> ScoredLead | None:
         """One stored scoring by row id."""

@@ -15,7 +15,7 @@ import hmac
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import bentoml
 import numpy as np
@@ -30,10 +30,11 @@ from features.config import describe
 from features.schema import FeatureSpec
 from models.reasons import display_value
 from models.scorer import PROBABILITY_HEADS, LeadScorer
-from serving.auth import authorize
+from serving.auth import authorize, token_matches
 from serving.charts import Bar, campaign_chart, contribution_chart
 from serving.errors import ApiError, shielded
 from serving.feedback import FeedbackConflict
+from serving.guard import refuse_cross_site
 from serving.reports import MIN_WINS, campaign_report
 from serving.schemas import FeedbackRequest
 from serving.store import ScoredLead, SortOrder
@@ -83,11 +84,7 @@ def _check_access(request: Request) -> None:
 def _check_same_origin(request: Request) -> None:
     """Refuse form posts from other sites (the cookie is SameSite=Strict; without a token there is no
     cookie, so a browser's Origin header is what stops a web page from posting to a local service)."""
-    origin = request.headers.get("origin")
-    if request.headers.get("sec-fetch-site") == "cross-site" or (
-        origin and urlsplit(origin).netloc != request.headers.get("host")
-    ):
-        raise ApiError.single(403, "Origin", "cross-site form posts are refused")
+    refuse_cross_site(request.headers)
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -118,7 +115,10 @@ def login(request: Request, token: Annotated[str, Form()], next: Annotated[str |
     expected = _service().settings.api_token
     if expected is None:
         return RedirectResponse("/ui/", status_code=303)
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+    limiter, client = _service().auth_failures, request.client.host if request.client else None
+    limiter.check(client)
+    if not token_matches(token.strip(), expected):
+        limiter.failed(client)
         return _page(request, "login.html", 401, next=_safe_next(next), error="That token is not valid.")
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
@@ -290,7 +290,7 @@ def decide(
         return lead_detail(request, row_id, error=problem)
     with shielded("storing feedback"):
         try:
-            service.feedback.record(event, service.models.current.version)
+            service.feedback.record(event, service.models.current.version, lead_scored=True)
         except FeedbackConflict:
             return lead_detail(request, row_id, error="This form was already used; reload the page.")
     response = RedirectResponse(f"/ui/leads/{row_id}", status_code=303)

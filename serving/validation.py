@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.config import DataConfig
 from features.transform import LeadTransformer
-from serving.errors import ApiError
-from serving.schemas import FieldError, Lead, LeadWarning
+from serving.errors import ApiError, safe_name
+from serving.schemas import MAX_TEXT, FieldError, Lead, LeadWarning
 from serving.settings import UnknownFields
 
 MAX_MAGNITUDE = 1e12
@@ -36,9 +37,10 @@ _WARNINGS = {
 
 @dataclass(frozen=True)
 class CheckedBatch:
-    """A valid batch: raw values by column, the model matrix and per-value status (all three reused by
-    explanations, so a batch is transformed once), and warnings per lead."""
+    """A valid batch: lead ids, raw values by column, the model matrix and per-value status (all three
+    reused by explanations, so a batch is transformed once), and warnings per lead."""
 
+    ids: list[str]
     frame: pd.DataFrame
     matrix: np.ndarray
     status: pd.DataFrame
@@ -49,14 +51,23 @@ class LeadChecker:
     """The request rules of one model, precomputed once per model load."""
 
     def __init__(
-        self, transformer: LeadTransformer, unknown_fields: UnknownFields, rule_fields: frozenset[str] = frozenset()
+        self,
+        transformer: LeadTransformer,
+        unknown_fields: UnknownFields,
+        rule_fields: frozenset[str] = frozenset(),
+        data: DataConfig | None = None,
     ) -> None:
-        """`rule_fields`: non-model fields the qualification rules read (e.g. `email`); accepted, not scored."""
+        """`rule_fields`: non-model fields the qualification rules read (e.g. `email`); accepted, not scored.
+        `data`: the model's column roles, so a whole CRM record's declared columns are ignored, not refused."""
         schema = transformer.schema_
         self.transformer = transformer
         self.unknown_fields = unknown_fields
         self.names = schema.names
         self.kinds = [spec.kind for spec in schema.features]
+        self.id_column = schema.id_column
+        self.declared = declared_columns(data) if data is not None else {}
+        for name in (*schema.names, *rule_fields):
+            self.declared.pop(name, None)
         self.known = frozenset(schema.names) | frozenset(schema.dropped) | rule_fields
         numeric = [spec for spec in schema.features if spec.kind == "numeric"]
         self.numeric_names = [spec.name for spec in numeric]
@@ -68,13 +79,22 @@ class LeadChecker:
         errors: list[FieldError] = []
         warnings: list[list[LeadWarning]] = [[] for _ in leads]
         rows = [lead.model_extra or {} for lead in leads]
+        ids = [self._lead_id(i, lead, errors) for i, lead in enumerate(leads)]
         for i, row in enumerate(rows):
             for name in sorted(row.keys() - self.known):
-                if self.unknown_fields == "reject":
-                    errors.append(FieldError(field=f"leads[{i}].{name}", error="unknown field for this model"))
+                if name in self.declared:
+                    if name != self.id_column or leads[i].id is not None:
+                        message = f"the model's config names it as {self.declared[name]}; not a model input, ignored"
+                        warnings[i].append(LeadWarning(field=name, code="declared_field_ignored", message=message))
+                elif self.unknown_fields == "reject":
+                    errors.append(
+                        FieldError(field=f"leads[{i}].{safe_name(name)}", error="unknown field for this model")
+                    )
                 else:
                     warnings[i].append(
-                        LeadWarning(field=name, code="unknown_field_ignored", message="not a model input; ignored")
+                        LeadWarning(
+                            field=safe_name(name), code="unknown_field_ignored", message="not a model input; ignored"
+                        )
                     )
         frame = pd.DataFrame(rows, columns=self.names)
         for name in self.numeric_names:
@@ -92,7 +112,26 @@ class LeadChecker:
         for i, j in np.argwhere((codes == "missing") | (codes == "unseen")):
             code, message = _WARNINGS[codes[i, j]]
             warnings[i].append(LeadWarning(field=self.names[j], code=code, message=message))
-        return CheckedBatch(frame=frame, matrix=matrix, status=status, warnings=warnings)
+        return CheckedBatch(ids=ids, frame=frame, matrix=matrix, status=status, warnings=warnings)
+
+    def _lead_id(self, i: int, lead: Lead, errors: list[FieldError]) -> str:
+        """`id`, else the value under the model's id column (text, or a whole number as text)."""
+        if lead.id is not None:
+            return lead.id
+        value = (lead.model_extra or {}).get(self.id_column)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and value:
+            return value
+        where = "id" if value is None else safe_name(self.id_column)
+        errors.append(
+            FieldError(
+                field=f"leads[{i}].{where}",
+                error=f"each lead needs an id: text of 1 to {MAX_TEXT} characters as `id` or as "
+                f"`{safe_name(self.id_column)}`",
+            )
+        )
+        return ""
 
     def _out_of_range(self, matrix: np.ndarray) -> list[FieldError]:
         """Infinite, absurdly large, or negative where training never saw a negative."""
@@ -107,3 +146,13 @@ class LeadChecker:
             )
             errors.append(FieldError(field=f"leads[{i}].{self.numeric_names[j]}", error=error))
         return errors
+
+
+def declared_columns(data: DataConfig) -> dict[str, str]:
+    """Columns the config gives a role (name -> role): parts of a CRM record that are not model inputs."""
+    roles = {data.id: "the id column", **{column: role for role, column in data.outcome_columns.items()}}
+    for role in ("created_at", "campaign", "channel"):
+        if column := getattr(data, role):
+            roles[column] = role
+    roles.update({column: "excluded" for column in data.exclude})
+    return roles

@@ -18,6 +18,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -41,7 +42,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models.artifact import MANIFEST_FILE, MODEL_FILE, load_scorer
-from serving.auth import authorize
+from serving.auth import token_matches
 from serving.feedback import FeedbackStore
 from serving.local import LocalServer, local_server
 from serving.validation import LeadChecker
@@ -457,6 +458,21 @@ def test_pii_canary_never_reaches_logs_error_bodies_metrics_or_mlflow(
     assert not hits
 
 
+def test_unknown_paths_add_no_metrics_series(service: Service) -> None:
+    """A scanner's random paths (one in a hundred holding an e-mail address) are one `<unmatched>` label."""
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        for n in range(LOAD_REQUESTS):
+            suffix = f"/{CANARY}@example.com" if n % 100 == 0 else ""
+            assert client.get(f"/scan/{uuid.uuid4().hex}{suffix}").status_code == 404
+        metrics = client.get("/metrics").text
+    endpoints = set(re.findall(r'endpoint="([^"]*)"', metrics))
+    COUNTS["unknown_paths_sent"] += LOAD_REQUESTS
+    COUNTS["metrics_series_from_unknown_paths"] += sum(e.startswith("/scan") for e in endpoints)
+    COUNTS["pii_hits"] += CANARY in metrics
+    assert "<unmatched>" in endpoints and not any(e.startswith("/scan") for e in endpoints)
+    assert CANARY not in metrics
+
+
 # ------------------------------------------------------------------------------------------ in process
 
 
@@ -484,7 +500,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> pyt
 
 @pytest.fixture
 def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
-    with TestClient(asgi_app, client=("127.0.0.1", 50000)) as c:
+    with TestClient(asgi_app, base_url="http://localhost:3000", client=("127.0.0.1", 50000)) as c:
         yield c
 
 
@@ -492,7 +508,8 @@ def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
     ("change", "status"),
     [
         ({"campaign": "🚀 webinar — ünïcödé 中文"}, 200),
-        ({"industry": "x" * 10_000_000}, 200),
+        ({"industry": "x" * 11_000_000}, 413),
+        ({"industry": "x" * 1000}, 422),
         ({"company_size": "", "industry": "", "demo_requested": ""}, 200),
         ({"company_size": 10**400}, 422),
         ({"company_size": -(2**70)}, 422),
@@ -508,6 +525,8 @@ def test_hand_written_junk_is_scored_or_refused_with_a_reason(
 ) -> None:
     response = client.post("/score", json={"leads": [{**leads[0], **change}]})
     assert response.status_code == status, response.text[:300]
+    if status in (413, 422):
+        assert response.json()["detail"][0]["error"]
     if status == 422:
         assert response.json()["detail"][0]["field"].startswith("leads[0].")
 
@@ -529,11 +548,13 @@ def test_unparseable_bodies_get_a_json_4xx(client: TestClient, raw: bytes) -> No
     assert response.json()["detail"][0]["error"]
 
 
-def test_ten_megabyte_batch_over_the_cap_gets_413(client: TestClient, leads: list[dict[str, Any]]) -> None:
-    body = json.dumps({"leads": [leads[i % len(leads)] for i in range(40_000)]}).encode()
-    assert len(body) > 10_000_000
-    response = client.post("/score", content=body, headers={"content-type": "application/json"})
-    assert response.status_code == 413 and "limit is 1000" in response.json()["detail"][0]["error"]
+def test_batches_over_the_lead_or_byte_cap_get_413(client: TestClient, leads: list[dict[str, Any]]) -> None:
+    too_many = json.dumps({"leads": [leads[i % len(leads)] for i in range(1500)]}).encode()
+    too_big = json.dumps({"leads": [leads[i % len(leads)] for i in range(40_000)]}).encode()
+    assert len(too_big) > 10 * 1024 * 1024 > len(too_many)
+    for body, message in ((too_many, "limit is 1000"), (too_big, "LEADSCORE_MAX_BODY_BYTES")):
+        response = client.post("/score", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 413 and message in response.json()["detail"][0]["error"]
 
 
 def test_reordered_fields_and_unknown_or_missing_fields(client: TestClient, leads: list[dict[str, Any]]) -> None:
@@ -541,7 +562,9 @@ def test_reordered_fields_and_unknown_or_missing_fields(client: TestClient, lead
     reordered = dict(sorted(lead.items(), reverse=True))
     first, second = client.post("/score", json={"leads": [lead, reordered]}).json()["leads"]
     assert first == second
-    assert client.post("/score", json={"leads": [{**lead, "email": "x"}]}).status_code == 422
+    assert client.post("/score", json={"leads": [{**lead, "shoe_size": "x"}]}).status_code == 422
+    declared = client.post("/score", json={"leads": [{**lead, "email": "x"}]})  # excluded by the config
+    assert declared.json()["leads"][0]["warnings"][0]["code"] == "declared_field_ignored"
     sparse = client.post("/score", json={"leads": [{"id": "L1"}]}).json()["leads"][0]
     assert {w["code"] for w in sparse["warnings"]} == {"missing"} and 0 <= sparse["score"] <= 100
 
@@ -550,20 +573,23 @@ def test_every_protected_route_refuses_missing_and_wrong_tokens(env: pytest.Monk
     """Routes come from the OpenAPI schema, so a new route is covered without editing this test."""
     token = f"tok-{uuid.uuid4().hex}"
     env.setenv("LEADSCORE_API_TOKEN", token)
+    env.setenv("LEADSCORE_ADMIN_TOKEN", f"admin-{token}")
     refused = []
-    with TestClient(asgi_app, client=("203.0.113.7", 50000)) as remote:
-        paths = remote.get("/openapi.json").json()["paths"]
+    with TestClient(asgi_app, base_url="http://localhost:3000", client=("127.0.0.1", 50000)) as local:
+        paths = local.get("/openapi.json").json()["paths"]
         routes = [(method.upper(), path) for path, methods in paths.items() for method in methods]
-        for method, path in routes:
+        for n, (method, path) in enumerate(routes):
+            # a client address per route: more wrong guesses than the limit from one client get 429
+            remote = TestClient(asgi_app, base_url="http://localhost:3000", client=(f"203.0.113.{n + 1}", 50000))
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {token[:-1]}"}):
                 response = remote.request(method, path, headers=headers)
                 refused.append(response.status_code == 401 and response.json()["detail"][0]["field"] == "Authorization")
-        assert remote.get("/readyz").status_code == 200
+        assert local.get("/readyz").status_code == 200
     assert len(routes) >= 4 and all(refused)
 
 
 def test_token_comparison_is_constant_time() -> None:
-    source = inspect.getsource(authorize)
+    source = inspect.getsource(token_matches)
     assert "hmac.compare_digest(" in source and "==" not in source.split("compare_digest")[1].split("\n")[0]
 
 

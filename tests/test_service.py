@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import threading
 import time
@@ -76,7 +77,7 @@ def asgi_app() -> Any:
 
 def start(app: Any, host: str = "127.0.0.1") -> TestClient:
     """A client for `app` whose requests come from `host`."""
-    return TestClient(app, client=(host, 50000))
+    return TestClient(app, base_url="http://localhost:3000", client=(host, 50000))
 
 
 def limited_app(monkeypatch: pytest.MonkeyPatch, timeout: int, max_concurrency: int) -> Any:
@@ -178,10 +179,10 @@ def test_explain_adds_signed_reasons_with_the_leads_values(client: TestClient, l
 
 
 def test_unknown_field_is_rejected_by_name(client: TestClient, leads: list[dict[str, Any]]) -> None:
-    response = client.post("/score", json={"leads": [leads[0], {**leads[1], "email": PII, "full_name": "x"}]})
+    response = client.post("/score", json={"leads": [leads[0], {**leads[1], "phone": PII, "shoe_size": "x"}]})
     assert errors(response) == {
-        "leads[1].email": "unknown field for this model",
-        "leads[1].full_name": "unknown field for this model",
+        "leads[1].phone": "unknown field for this model",
+        "leads[1].shoe_size": "unknown field for this model",
     }
 
 
@@ -190,9 +191,39 @@ def test_unknown_field_can_be_ignored_with_a_warning(
 ) -> None:
     env.setenv("LEADSCORE_UNKNOWN_FIELDS", "ignore")
     with start(asgi_app) as client:
-        plain, extra = score(client, [leads[0], {**leads[0], "email": PII}])["leads"]
-    assert ("email", "unknown_field_ignored") in warnings_of(extra)
+        plain, extra = score(client, [leads[0], {**leads[0], "phone": PII}])["leads"]
+    assert ("phone", "unknown_field_ignored") in warnings_of(extra)
     assert (extra["score"], extra["p_won"]) == (plain["score"], plain["p_won"])
+
+
+def test_a_whole_crm_record_is_scored_with_its_declared_columns_ignored(
+    client: TestClient, leads: list[dict[str, Any]]
+) -> None:
+    """Issue 14: the id under its configured name, created_at, outcomes and excluded columns are part of a
+    CRM record: accepted and ignored with a warning, never 422 (with LEADSCORE_UNKNOWN_FIELDS=reject)."""
+    lead = leads[4]
+    features = {k: v for k, v in lead.items() if k != "id"}
+    record = {
+        "lead_id": lead["id"],
+        "created_at": "2025-03-01T10:00:00",
+        "accepted": "yes",
+        "won": "no",
+        "revenue": 0,
+        "email": PII,
+        "full_name": "Jane Doe",
+        "sales_status": "closed",
+        **features,
+    }
+    plain = score(client, [lead])["leads"][0]
+    whole, both = score(client, [record, {**record, "id": "other-id"}])["leads"]
+    assert whole["id"] == lead["id"] and both["id"] == "other-id"
+    assert (whole["score"], whole["p_won"]) == (plain["score"], plain["p_won"])
+    declared = {"created_at", "accepted", "won", "revenue", "email", "full_name", "sales_status"}
+    assert {f for f, code in warnings_of(whole) if code == "declared_field_ignored"} == declared
+    assert {f for f, code in warnings_of(both) if code == "declared_field_ignored"} == declared | {"lead_id"}
+    assert PII not in json.dumps([whole, both])
+    no_id = client.post("/score", json={"leads": [features]})
+    assert "`lead_id`" in errors(no_id)["leads[0].id"]
 
 
 @pytest.mark.parametrize(
@@ -268,7 +299,7 @@ def test_submitted_values_never_appear_in_responses_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     bad_bodies = [
-        {"leads": [{**leads[0], "email": PII}]},
+        {"leads": [{**leads[0], "phone": PII}]},
         {"leads": [{**leads[0], "company_size": PII}]},
         {"leads": [{**leads[0], "demo_requested": PII}]},
         {"leads": [{**leads[0], "campaign": {"name": PII}}]},
@@ -313,7 +344,6 @@ def token_client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]
         ("POST", "/score", {"leads": [{"id": "L1"}]}),
         ("POST", "/feedback", {"event_id": "e1", "lead_id": "L1", "decision": "accept", "rep_id": "r1"}),
         ("GET", "/model", None),
-        ("POST", "/admin/reload", None),
     ],
 )
 def test_protected_routes_need_the_bearer_token(
@@ -331,6 +361,20 @@ def test_health_and_metrics_stay_open(token_client: TestClient) -> None:
     for path in ("/livez", "/readyz", "/metrics"):
         assert token_client.get(path).status_code == 200
     assert "text/plain" in token_client.get("/metrics").headers["content-type"]
+
+
+def test_metrics_are_labelled_by_route_not_by_the_path_sent(client: TestClient, leads: list[dict[str, Any]]) -> None:
+    """Issue 16 item 8: random 404 paths (one holding an e-mail address) must not add series to /metrics."""
+    before = client.get("/metrics").text.count("\n")
+    for n in range(200):
+        assert client.get(f"/nothing-here/{n}/{PII if n == 7 else 'x'}").status_code == 404
+    client.get(f"/ui/leads/{PII}")
+    score(client, leads[:1])
+    metrics = client.get("/metrics").text
+    endpoints = set(re.findall(r'endpoint="([^"]*)"', metrics))
+    assert PII not in metrics and not any(e.startswith("/nothing-here") for e in endpoints)
+    assert {"<unmatched>", "/score", "/ui/leads/{row_id}"} <= endpoints
+    assert metrics.count("\n") - before < 200
 
 
 def test_token_can_come_from_a_file(env: pytest.MonkeyPatch, tmp_path: Path, asgi_app: Any) -> None:
@@ -572,7 +616,8 @@ def test_openapi_documents_the_routes_and_lead_schema(client: TestClient) -> Non
     spec = client.get("/openapi.json").json()
     assert {"/score", "/feedback", "/model", "/admin/reload"} <= set(spec["paths"])
     lead = spec["components"]["schemas"]["Lead"]
-    assert lead["required"] == ["id"] and "anyOf" in lead["additionalProperties"]
+    assert "required" not in lead and "anyOf" in lead["additionalProperties"]  # id: `id` or the id column
+    assert "id_column" in lead["properties"]["id"]["description"]
     assert "413" in spec["paths"]["/score"]["post"]["responses"]
     assert "ErrorBody" in json.dumps(spec["paths"]["/score"]["post"]["responses"]["422"])
     assert client.get("/docs").status_code == 200
@@ -595,4 +640,25 @@ def test_settings_defaults_and_errors(tmp_path: Path) -> None:
         ({"LEADSCORE_API_TOKEN_FILE": str(tmp_path / "absent")}, "LEADSCORE_API_TOKEN_FILE"),
     ]:
         with pytest.raises(SettingsError, match=variable):
+            Settings.from_env(env)
+
+
+def test_admin_token_allowed_hosts_and_body_limit_settings(tmp_path: Path) -> None:
+    (tmp_path / "admin").write_text("admin-secret\n")
+    settings = Settings.from_env(
+        {
+            "LEADSCORE_ADMIN_TOKEN_FILE": str(tmp_path / "admin"),
+            "LEADSCORE_ALLOWED_HOSTS": "Leads.Internal:8443, [::1], scoring.example",
+            "LEADSCORE_MAX_BODY_BYTES": "65536",
+        }
+    )
+    assert settings.admin_token == "admin-secret" and "admin-secret" not in repr(settings)
+    assert settings.allowed_hosts == {"leads.internal", "::1", "scoring.example"}
+    assert settings.max_body_bytes == 65536 and Settings.from_env({}).max_body_bytes == 10 * 1024 * 1024
+    for env in (
+        {"LEADSCORE_ADMIN_TOKEN_FILE": str(tmp_path / "absent")},
+        {"LEADSCORE_MAX_BODY_BYTES": "100"},
+        {"LEADSCORE_MAX_BODY_BYTES": "10 MB"},
+    ):
+        with pytest.raises(SettingsError, match=next(iter(env))):
             Settings.from_env(env)

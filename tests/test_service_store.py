@@ -58,7 +58,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path, db: Pa
 
 
 def start(app: Any, host: str = "127.0.0.1") -> TestClient:
-    return TestClient(app, client=(host, 50000))
+    return TestClient(app, base_url="http://localhost:3000", client=(host, 50000))
 
 
 @pytest.fixture
@@ -228,9 +228,9 @@ def test_without_rules_stage_is_null(env: pytest.MonkeyPatch, asgi_app: Any, tmp
     env.setenv("LEADSCORE_CONFIG", str(tmp_path / "data-only.toml"))
     with start(asgi_app) as client:
         lead = score(client, lead_records(1))[0]
-        refused = client.post("/score", json={"leads": lead_records(1, keep=("email",))})
+        refused = client.post("/score", json={"leads": [{**lead_records(1)[0], "shoe_size": 44}]})
     assert lead["stage"] is lead["route"] is lead["rules_met"] is None
-    assert refused.status_code == 422 and "email" in refused.text
+    assert refused.status_code == 422 and "shoe_size" in refused.text
 
 
 def test_rule_only_fields_are_accepted_but_never_stored_or_logged(
@@ -240,11 +240,13 @@ def test_rule_only_fields_are_accepted_but_never_stored_or_logged(
     leads = [{**lead, "email": PII} for lead in lead_records(5, keep=("email",))]
     result = score(client, leads)
     assert {lead["route"] for lead in result} == {"disqualify"}
-    refused = client.post("/score", json={"leads": [{**leads[0], "full_name": "Jane Doe"}]})
-    assert refused.status_code == 422 and "full_name" in refused.text
+    refused = client.post("/score", json={"leads": [{**leads[0], "shoe_size": 44}]})
+    assert refused.status_code == 422 and "shoe_size" in refused.text
+    named = score(client, [{**leads[0], "full_name": "Jane Doe"}])[0]  # excluded in the config: ignored
+    assert {"field": "full_name", "code": "declared_field_ignored"}.items() <= named["warnings"][0].items()
     client.get("/ui/")
     client.get(f"/ui/leads/{stored(db)['id'].iloc[0]}")
-    assert PII.encode() not in db.read_bytes()
+    assert PII.encode() not in db.read_bytes() and b"Jane Doe" not in db.read_bytes()
     assert "@gmail.com" not in db.read_bytes().decode(errors="replace")
     out, err = capfd.readouterr()
     assert PII not in caplog.text + out + err

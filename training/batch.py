@@ -4,13 +4,22 @@ Peak memory is set by the chunk (`CHUNK_ROWS` rows, `REASONS_CHUNK_ROWS` with re
 group if larger), not by the file:
 CSV is read with pandas' chunked reader, Parquet files and directories with a pyarrow dataset scan that
 reads ahead at most one batch, and scored rows are appended to the output as each chunk finishes.
+
+A CSV row with fewer fields than the header (typically the last line of an export cut off mid-write) is
+reported by line number; pandas would silently score its absent fields as missing. `strict` refuses such
+a file. The output is replaced atomically when it is a regular file (a symlink is followed, so the link
+stays and its target is replaced); a device or pipe (`/dev/null`, `/dev/stdout`) is written in place. Write
+errors (full disk, file too large, no permission) are `DataFileError`s naming the output.
 """
 
 from __future__ import annotations
 
+import csv
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 import pyarrow.dataset as ds
@@ -18,7 +27,7 @@ import pyarrow.dataset as ds
 from features.qualification import QualificationConfig, apply_qualification
 from features.transform import MissingColumnsError
 from models.scorer import LeadScorer
-from training.data import DataFileError, csv_chunks
+from training.data import DataFileError, _delimiter, _encodings, csv_chunks
 
 OUTPUT_COLUMNS = ("score", "grade", "p_accept", "p_won", "expected_revenue", "reasons")
 CHUNK_ROWS = 50_000
@@ -26,6 +35,8 @@ REASONS_CHUNK_ROWS = 10_000
 """Smaller chunks with reasons: each lead then holds Python objects per reason, ~10 kB a lead."""
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _LINE_BLOCK = 1 << 24
+SHOWN_LINES = 10
+"""Line numbers of short rows listed in a warning; the count covers all of them."""
 
 
 @dataclass
@@ -37,6 +48,17 @@ class BatchSummary:
     invalid_values: dict[str, int] = field(default_factory=dict)
     grades: dict[str, int] = field(default_factory=dict)
     routes: dict[str, int] = field(default_factory=dict)
+    short_rows: int = 0
+    short_lines: list[int] = field(default_factory=list)
+    """The first `SHOWN_LINES` line numbers (1 = header) of rows with fewer fields than the header."""
+
+    def short_rows_message(self, data: Path) -> str:
+        """`n rows of <file> have fewer fields than its header (lines ...)`, for a warning or an error."""
+        lines = ", ".join(map(str, self.short_lines)) + (", ..." if self.short_rows > len(self.short_lines) else "")
+        return (
+            f"{self.short_rows} row(s) of {data} have fewer fields than its header (line {lines}): cut off or "
+            "malformed; their absent fields are scored as missing"
+        )
 
 
 def _is_parquet(path: Path) -> bool:
@@ -76,7 +98,26 @@ def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
             if batch.num_rows:
                 yield batch.to_pandas()
         return
-    yield from csv_chunks(path, rows)
+    try:
+        yield from csv_chunks(path, rows)
+    except pd.errors.ParserError as err:  # e.g. "Expected 14 fields in line 9, saw 15": no values quoted
+        raise DataFileError(f"{path} is not a well-formed CSV: {str(err).strip()}") from None
+
+
+def short_rows(path: Path) -> tuple[int, list[int]]:
+    """CSV rows with fewer fields than the header: (count, first `SHOWN_LINES` line numbers). Read with the
+    delimiter and encoding the scoring reader uses; blank lines are skipped, as pandas does."""
+    encoding = _encodings(path)[0]
+    count, lines = 0, []
+    with path.open(encoding=encoding, errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=_delimiter(path, encoding))
+        width = len(next(reader, []))
+        for record in reader:
+            if record and len(record) < width:
+                count += 1
+                if len(lines) < SHOWN_LINES:
+                    lines.append(reader.line_num)
+    return count, lines
 
 
 def score_chunk(
@@ -114,6 +155,20 @@ def _add(counts: dict[str, int], more: pd.Series) -> None:
             counts[str(key)] = counts.get(str(key), 0) + int(n)
 
 
+def _output(out: Path) -> tuple[Path, bool]:
+    """(file to write, whether to write it in place): a symlink's target; devices and pipes in place."""
+    target = out.resolve() if out.is_symlink() else out
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target, False
+    except OSError as err:
+        raise DataFileError(f"cannot write {out}: {err.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise DataFileError(f"--out {out} is a directory; name a file to write, e.g. {out / 'scores.csv'}")
+    return target, not stat.S_ISREG(mode)
+
+
 def score_file(
     scorer: LeadScorer,
     data: Path,
@@ -123,30 +178,62 @@ def score_file(
     progress: Callable[[int], None] | None = None,
     chunk_rows: int | None = None,
     rules: QualificationConfig | None = None,
+    strict: bool = False,
 ) -> BatchSummary:
-    """Score `data` into CSV `out` chunk by chunk; `out` appears (atomically) only once every row is scored,
-    and an earlier `out` is left as it was if scoring fails."""
+    """Score `data` into CSV `out` chunk by chunk; a regular `out` appears (atomically) only once every row
+    is scored, and an earlier `out` is left as it was if scoring fails. `strict`: refuse a CSV with rows
+    shorter than its header instead of warning."""
     summary = BatchSummary()
-    partial = out.with_name(out.name + ".partial")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if Path(data).is_file() and not _is_parquet(Path(data)):
+        summary.short_rows, summary.short_lines = short_rows(Path(data))
+        if strict and summary.short_rows:
+            raise DataFileError(summary.short_rows_message(data) + "; nothing scored (--strict)")
+    target, in_place = _output(out)
+    partial = target if in_place else target.with_name(target.name + ".partial")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", encoding="utf-8", newline="") as fh:
-            rows = chunk_rows or (REASONS_CHUNK_ROWS if reasons else CHUNK_ROWS)
-            for i, chunk in enumerate(iter_chunks(data, rows)):
-                if i == 0:
-                    summary.missing_columns = scorer.transformer_.missing_columns(chunk)
-                    if summary.missing_columns and not allow_missing:
-                        raise MissingColumnsError(summary.missing_columns)
-                scored, status = score_chunk(scorer, chunk, allow_missing, reasons, rules)
-                if rules is not None:
-                    _add(summary.routes, scored["route"].value_counts())
-                _add(summary.invalid_values, (status == "invalid").sum())
-                _add(summary.grades, scored["grade"].value_counts())
-                scored.to_csv(fh, header=i == 0, index=False, float_format="%.6g")
-                summary.rows += len(chunk)
-                if progress:
-                    progress(len(chunk))
-        partial.replace(out)
+            _score_into(fh, scorer, data, summary, allow_missing, reasons, progress, chunk_rows, rules)
+        if not in_place:
+            partial.replace(target)
+    except OSError as err:
+        if err.filename is not None and Path(err.filename) == Path(data):
+            raise DataFileError(f"cannot read {data}: {err.strerror}") from None
+        raise DataFileError(f"cannot write {out}: {err.strerror or type(err).__name__}") from None
     finally:
-        partial.unlink(missing_ok=True)
+        if not in_place:
+            partial.unlink(missing_ok=True)
     return summary
+
+
+def _score_into(
+    fh: TextIO,
+    scorer: LeadScorer,
+    data: Path,
+    summary: BatchSummary,
+    allow_missing: bool,
+    reasons: int,
+    progress: Callable[[int], None] | None,
+    chunk_rows: int | None,
+    rules: QualificationConfig | None,
+) -> None:
+    """The chunk loop of `score_file`, writing CSV to `fh` and counting into `summary`."""
+    rows = chunk_rows or (REASONS_CHUNK_ROWS if reasons else CHUNK_ROWS)
+    for i, chunk in enumerate(iter_chunks(data, rows)):
+        if i == 0:
+            summary.missing_columns = scorer.transformer_.missing_columns(chunk)
+            if summary.missing_columns and not allow_missing:
+                raise MissingColumnsError(summary.missing_columns)
+        if chunk.empty:
+            continue
+        scored, status = score_chunk(scorer, chunk, allow_missing, reasons, rules)
+        if rules is not None:
+            _add(summary.routes, scored["route"].value_counts())
+        _add(summary.invalid_values, (status == "invalid").sum())
+        _add(summary.grades, scored["grade"].value_counts())
+        scored.to_csv(fh, header=summary.rows == 0, index=False, float_format="%.6g")
+        summary.rows += len(chunk)
+        if progress:
+            progress(len(chunk))
+    if summary.rows == 0:
+        raise DataFileError(f"{data} holds no leads (a header without rows?): nothing to score")

@@ -238,6 +238,9 @@ def score(
         typer.Option("--config", help="leadscore.toml whose [qualification] rules add stage, route and rules missed."),
     ] = None,
     dask: DaskOpt = None,
+    strict: Annotated[
+        bool, typer.Option(help="Refuse a CSV with rows shorter than its header (e.g. a cut-off last line).")
+    ] = False,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
     from training.tracking import configure
@@ -251,7 +254,7 @@ def score(
     loaded = load_model(model or default_model_uri(cfg))
     out.print(f"model: {loaded.label}")
     with missing_columns_hint(loaded, "add them, or pass --allow-missing to score them as missing"):
-        _score(loaded, data, out_path, allow_missing, reasons, rules, dask)
+        _score(loaded, data, out_path, allow_missing, reasons, rules, dask, strict)
 
 
 def _score(
@@ -262,6 +265,7 @@ def _score(
     reasons: int,
     rules: QualificationConfig | None,
     dask: str | None,
+    strict: bool,
 ) -> None:
     from training.batch import count_rows, score_file
 
@@ -276,7 +280,11 @@ def _score(
         )
         return
     with row_progress("scoring leads", count_rows(Path(data))) as advance:
-        summary = score_file(loaded.scorer, Path(data), Path(out_path), allow_missing, reasons, advance, rules=rules)
+        summary = score_file(
+            loaded.scorer, Path(data), Path(out_path), allow_missing, reasons, advance, rules=rules, strict=strict
+        )
+    if summary.short_rows:
+        console.print(f"[yellow]warning:[/] {escape(summary.short_rows_message(Path(data)))}; --strict refuses them")
     if summary.missing_columns:
         console.print(f"[yellow]warning:[/] scored with missing columns: {summary.missing_columns}")
     for col, n in summary.invalid_values.items():
@@ -349,6 +357,11 @@ def monitor(
         out.print(cal)
         if report.calibration["leads"].sum() < MIN_DECISIONS:
             out.print(f"only {report.calibration['leads'].sum()} decided leads: too few to judge calibration")
+    if report.unscored_feedback:
+        out.print(
+            f"{report.unscored_feedback} sales decision(s) on leads this service never scored (stored; not in the "
+            "calibration): is the CRM scoring elsewhere, or sending wrong lead ids?"
+        )
     if log:
         with tempfile.TemporaryDirectory() as tmp:
             log_monitor_run(report, Path(tmp))

@@ -78,6 +78,10 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except USER_ERRORS as err:
             console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
             raise typer.Exit(2) from None
+        except OSError as err:  # the machine's problem, not a bug: disk full, permission, a vanished file
+            what = (err.strerror or type(err).__name__) + (f" ({err.filename})" if err.filename else "")
+            console.print(f"[bold red]error:[/] {escape(what)}", highlight=False)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: nothing was registered")
             raise typer.Exit(130) from None

@@ -46,6 +46,8 @@ from models.insights import (
 from models.scorer import LeadScorer
 from training.data import DataFileError, load_table
 
+matplotlib.rcParams["text.parse_math"] = False  # campaign names are drawn as written: "$" is not math
+
 _MIX_TOLERANCE = 1e-3
 _SIM_CELLS = 1_000_000
 """Upper bound on simulated deals held in memory at once in one simulation."""

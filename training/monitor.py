@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from models.drift import DRIFT, psi_status
 from models.registry import LoadedModel
+from training.feedback import TABLE as FEEDBACK_TABLE
 from training.feedback import FeedbackStoreError, read_decisions
 
 TRAFFIC_TABLE = "scored_leads"
@@ -36,6 +37,8 @@ class MonitorReport:
     ece: float | None
     recommend_retrain: bool
     reasons: list[str] = field(default_factory=list)
+    unscored_feedback: int = 0
+    """Sales decisions the service stored for leads it had not scored (the CRM may score elsewhere)."""
 
     @property
     def status(self) -> dict[str, str]:
@@ -59,6 +62,20 @@ def read_traffic(url: str, since: datetime | None, model_version: str | None) ->
             return pd.read_sql(query, conn, params=params)
     except (SQLAlchemyError, pd.errors.DatabaseError) as err:
         raise FeedbackStoreError(f"cannot read scoring traffic from {url}: {type(err).__name__}") from None
+
+
+def count_unscored_feedback(url: str) -> int:
+    """Feedback events marked `lead_scored = false` by the service (0 for a store from before the mark)."""
+    query = text(f"SELECT count(*) FROM {FEEDBACK_TABLE} WHERE lead_scored = :no")
+    try:
+        with create_engine(url).connect() as conn:
+            if not inspect(conn).has_table(FEEDBACK_TABLE):
+                return 0
+            if "lead_scored" not in {column["name"] for column in inspect(conn).get_columns(FEEDBACK_TABLE)}:
+                return 0
+            return int(conn.execute(query, {"no": False}).scalar() or 0)
+    except SQLAlchemyError as err:
+        raise FeedbackStoreError(f"cannot read feedback from {url}: {type(err).__name__}") from None
 
 
 def calibration_by_decile(traffic: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
@@ -103,7 +120,16 @@ def monitor(
         decided = int(calibration["leads"].sum())
         if ece > ece_threshold and decided >= MIN_DECISIONS:
             reasons.append(f"acceptance calibration error {ece:.3f} > {ece_threshold} over {decided} decided leads")
-    return MonitorReport(model.version, len(traffic), psi, calibration, ece, bool(reasons), reasons)
+    return MonitorReport(
+        model.version,
+        len(traffic),
+        psi,
+        calibration,
+        ece,
+        bool(reasons),
+        reasons,
+        count_unscored_feedback(feedback_url),
+    )
 
 
 def log_monitor_run(report: MonitorReport, out_dir: Path) -> None:

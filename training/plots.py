@@ -15,6 +15,8 @@ import shap
 from features.config import describe
 from models.scorer import PROBABILITY_HEADS, LeadScorer, targets
 
+matplotlib.rcParams["text.parse_math"] = False  # column names and values are drawn as written: "$" is not math
+
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
