@@ -31,12 +31,12 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from datasets.synthetic import CONFIG_TOML, generate_funnel
 from features.config import parse_config_text
 from models.artifact import save_scorer
 from models.registry import load_model
 from models.scorer import PROBABILITY_HEADS, LeadScorer, threads_for
 from training.pipeline import fit_and_evaluate
-from training.synthetic import CONFIG_TOML, generate_funnel
 
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results" / "serving.json"

@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import pandas as pd
 
+from marketing.insights import GRADES, MIN_WINS, campaign_summary, group_labels, ranking_metric, summary_records
 from models.drift import psi_status
-from models.insights import GRADES, MIN_WINS, campaign_summary, group_labels, ranking_metric, summary_records
 from serving.model import ServingModel
 from serving.schemas import CampaignsResponse, DriftInfo
 from serving.store import ScoreStore
@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 
 def campaign_report(store: ScoreStore, min_leads: int) -> CampaignsResponse:
-    """Per campaign over each lead's latest scoring, via `models.insights.campaign_summary`.
+    """Per campaign over each lead's latest scoring, via `marketing.insights.campaign_summary`.
 
     Verdicts follow the shared rules (enough decided leads and acceptances, Wilson intervals vs the average).
     Until sales has decided on some lead there is nothing to rank by, so the table then holds only the

@@ -36,7 +36,7 @@ class _Base(DeclarativeBase):
 
 class ScoredLead(_Base):
     """One scored lead; column names `lead_id, scored_at, model_version, score, p_accept, bins` are read by
-    `training.monitor`, keep them."""
+    `monitoring.monitor`, keep them."""
 
     __tablename__ = "scored_leads"
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from datasets.synthetic import CONFIG_TOML, generate_funnel
 from features.config import parse_config_text
 from features.validation import prepare_training_frame
 from models.artifact import save_scorer
 from models.scorer import LeadScorer
 from serving.local import request_leads
-from training.synthetic import CONFIG_TOML, generate_funnel
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_ENV = {

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datasets.files import DataFileError
 from features.config import LeadscoreConfig
 from models.scorer import LeadScorer
-from training.batch import count_rows, iter_chunks, score_file
-from training.data import DataFileError
+from scoring.batch import count_rows, iter_chunks, score_file
 from training.split import split_leads
 
 

@@ -9,15 +9,17 @@ import pandas as pd
 import pytest
 from distributed import LocalCluster
 
+from datasets import cluster as dask_cluster
+from datasets.cluster import ClusterError
 from features.config import LeadscoreConfig
 from features.schema import infer_schema, merge_summaries, schema_from_stats, summarize
 from features.transform import MissingColumnsError
 from features.validation import DataValidationError
 from models.artifact import load_scorer, save_scorer
 from models.scorer import LeadScorer
-from training import distributed
-from training.batch import score_file
-from training.distributed import ClusterError, ClusterFit, score_distributed, train_distributed
+from scoring.batch import score_file
+from scoring.distributed import score_distributed
+from training.distributed import ClusterFit, train_distributed
 from training.pipeline import FitResult, fit_and_evaluate
 
 PARTS = 4
@@ -137,7 +139,7 @@ def test_distributed_scoring_refuses_missing_columns(
 def test_unreachable_scheduler_is_a_clear_error(
     local_fit: FitResult, lead_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(dask_cluster, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(ClusterError, match=r"cannot reach the Dask scheduler at 'tcp://127.0.0.1:1'"):
         score_distributed(local_fit.scorer, str(lead_dir), str(tmp_path / "out"), "tcp://127.0.0.1:1")
     assert not (tmp_path / "out").exists()
@@ -146,8 +148,8 @@ def test_unreachable_scheduler_is_a_clear_error(
 def test_cli_train_and_score_with_dask(lead_dir: Path, cluster: LocalCluster, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from training.cli import app
-    from training.synthetic import CONFIG_TOML
+    from cli.main import app
+    from datasets.synthetic import CONFIG_TOML
 
     (tmp_path / "leadscore.toml").write_text(CONFIG_TOML + "\n[training]\nnum_boost_round = 80\n")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datasets.synthetic import CONFIG_TOML
 from features.config import LeadscoreConfig
 from serving.feedback import FeedbackStore
 from serving.schemas import FeedbackRequest
 from training.feedback import apply_feedback, read_decisions
 from training.pipeline import train
-from training.synthetic import CONFIG_TOML
 
 
 def _post(store: FeedbackStore, event: str, lead: str, decision: str, reason: str | None = "no_budget") -> None:
@@ -107,7 +107,7 @@ def test_unreadable_store_is_clear(tmp_path: Path) -> None:
 def test_cli_retrain_unreadable_store_exits_2(tmp_path: Path, funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from cli.main import app
 
     funnel[0].head(50).to_csv(tmp_path / "leads.csv", index=False)
     (tmp_path / "leadscore.toml").write_text(CONFIG_TOML)

@@ -12,6 +12,7 @@ from conftest_serving import METRICS, asgi_app_without_metrics
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
+from datasets.synthetic import CONFIG_TOML, generate_funnel
 from features.config import ConfigError, LeadscoreConfig, describe, parse_config_text
 from features.schema import FeatureSchema, FeatureSpec, column_stats, infer_schema, schema_from_stats
 from features.transform import LeadTransformer
@@ -20,7 +21,6 @@ from models.artifact import save_scorer
 from models.reasons import display_value
 from serving.local import request_leads
 from training.pipeline import FitResult, fit_and_evaluate
-from training.synthetic import CONFIG_TOML, generate_funnel
 
 MINIMAL = '[data]\nid = "lead_id"\nwon = "won"\n'
 LABELS = """

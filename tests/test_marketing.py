@@ -11,10 +11,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli.marketing import _report_table, register
+from datasets.files import DataFileError
+from datasets.synthetic import CONFIG_TOML
 from features.config import LeadscoreConfig, parse_config_text
 from features.validation import DataValidationError
-from models.artifact import save_scorer
-from models.insights import (
+from marketing.history import ScoredLeads, load_spend, score_leads
+from marketing.insights import (
     TOO_FEW,
     bootstrap_mean_interval,
     campaign_summary,
@@ -22,23 +25,11 @@ from models.insights import (
     summary_records,
     wilson_interval,
 )
-from training.cli_marketing import _report_table, register
-from training.data import DataFileError
-from training.marketing import (
-    CampaignReport,
-    PlanError,
-    ScoredLeads,
-    basis_text,
-    build_report,
-    load_spend,
-    parse_amount,
-    parse_mix,
-    plan_quota,
-    route_leads,
-    score_leads,
-)
+from marketing.planner import PlanError, parse_amount, parse_mix, plan_quota
+from marketing.report import CampaignReport, basis_text, build_report
+from marketing.routing import route_leads
+from models.artifact import save_scorer
 from training.pipeline import FitResult, fit_and_evaluate
-from training.synthetic import CONFIG_TOML
 
 OPEN = 600
 """The most recent leads get their outcomes blanked: they are the open pipeline."""

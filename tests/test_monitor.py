@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
+from cli.main import app
+from datasets.synthetic import generate_funnel
 from features.config import LeadscoreConfig
 from models.artifact import save_scorer
 from models.registry import LoadedModel, load_model
+from monitoring.monitor import TRAFFIC_TABLE, monitor
 from serving.feedback import FeedbackStore
 from serving.schemas import FeedbackRequest
-from training.cli import app
-from training.monitor import TRAFFIC_TABLE, monitor
 from training.pipeline import fit_and_evaluate
-from training.synthetic import generate_funnel
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
+from datasets.synthetic import CONFIG_TOML
 from features.config import LeadscoreConfig
 from features.validation import DataValidationError
 from models.registry import load_model
 from training import tracking
-from training.cli import app
 from training.evaluate import LeakageError
 from training.pipeline import TrainResult, train
-from training.synthetic import CONFIG_TOML
 
 runner = CliRunner()
 

@@ -32,15 +32,15 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from cli.main import app as cli
+from datasets.synthetic import generate_funnel
+from marketing.report import grade_mix_chart
 from models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer
+from monitoring.monitor import count_unscored_feedback
 from serving.auth import MAX_FAILURES
 from serving.feedback import FeedbackStore
 from serving.local import local_server
 from serving.schemas import MAX_TEXT, FeedbackRequest
-from training.cli import app as cli
-from training.marketing import grade_mix_chart
-from training.monitor import count_unscored_feedback
-from training.synthetic import generate_funnel
 
 GUESSES = 100
 """Wrong tokens sent in a row, as in the issue."""
@@ -421,7 +421,7 @@ def run_cli_limited(args: list[str], file_size_limit: int) -> subprocess.Complet
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
-    code = "from training.cli import app; app()"
+    code = "from cli.main import app; app()"
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, preexec_fn=limit, timeout=300, check=False
     )

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
+from datasets.synthetic import generate_funnel
 from training import pipeline, tracking
-from training.cli import app
-from training.synthetic import generate_funnel
 
 runner = CliRunner()
 RENAMED = {

@@ -10,11 +10,11 @@ import pytest
 import shap
 from sklearn.metrics import roc_auc_score
 
+from datasets.synthetic import CONFIG_TOML
 from features.config import LeadscoreConfig, parse_config_text
 from models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer, save_scorer
 from models.scorer import GRADE_THRESHOLDS, LeadScorer
 from training.pipeline import FitResult, fit_and_evaluate
-from training.synthetic import CONFIG_TOML
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +174,8 @@ def test_fit_returns_self(fitted: FitResult, demo_config: LeadscoreConfig) -> No
 
 
 def test_drift_reference_flags_shifted_population(fitted: FitResult) -> None:
+    from datasets.synthetic import generate_funnel
     from models.drift import psi_status
-    from training.synthetic import generate_funnel
 
     scorer = fitted.scorer
     reference = scorer.drift_reference_

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.synthetic import (
+from datasets.synthetic import (
     CAMPAIGNS,
     CHUNK_SIZE,
     CONFIG_TOML,

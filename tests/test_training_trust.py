@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from datasets.synthetic import CONFIG_TOML, DATA_TOML
 from features.config import LeadscoreConfig, parse_config_text
 from training.evaluate import LeakageError
 from training.gate import CHALLENGER, CHAMPION, Comparison, QualityCheck, decide, quality_check
 from training.pipeline import FitResult, fit_and_evaluate, heads_phrase
-from training.synthetic import CONFIG_TOML, DATA_TOML
 
 
 def _by_time(leads: pd.DataFrame) -> pd.DataFrame:

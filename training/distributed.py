@@ -17,17 +17,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import dask
 import dask.dataframe as dd
-import fsspec
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from distributed import Client
 from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 
+from datasets.cluster import connect, read_leads
 from features.config import LeadscoreConfig
-from features.qualification import QualificationConfig
 from features.schema import FeatureSchema, merge_summaries, schema_from_stats, summarize
-from features.transform import LeadTransformer, MissingColumnsError
+from features.transform import LeadTransformer
 from features.validation import (
     DataValidationError,
     Problem,
@@ -37,8 +36,6 @@ from features.validation import (
     floor_problems,
 )
 from models.scorer import PROBABILITY_HEADS, LeadScorer, targets
-from training.batch import score_chunk
-from training.data import DataFileError
 from training.evaluate import history_drift, holdout_metrics, leakage_error, leaky_columns
 from training.gate import quality_check
 from training.split import Split
@@ -46,7 +43,6 @@ from training.split import Split
 if TYPE_CHECKING:
     from training.pipeline import FitResult
 
-CONNECT_TIMEOUT = "20s"
 SAMPLE_ROWS = 200_000
 """Rows per fold brought to the client: calibration, score references, leak check and holdout metrics."""
 FOLDS = ("train", "valid", "holdout")
@@ -55,10 +51,6 @@ _TARGET = "__leadscore_target_{}__"
 _EXAMPLES = 5
 T = TypeVar("T")
 Step = Callable[[str], None]
-
-
-class ClusterError(ConnectionError):
-    """The Dask scheduler cannot be reached; the message names the address."""
 
 
 @dataclass(frozen=True)
@@ -71,22 +63,6 @@ class ClusterFit:
 
 def _noop(_: str) -> None:
     return None
-
-
-def _client(scheduler_address: str) -> Client:
-    """A client of the cluster, or a `ClusterError` saying which address did not answer."""
-    try:
-        return Client(scheduler_address, timeout=CONNECT_TIMEOUT, set_as_default=True)
-    except (OSError, ValueError) as err:
-        raise ClusterError(f"cannot reach the Dask scheduler at {scheduler_address!r} (--dask): {err}") from None
-
-
-def read_leads(data_dir: str, storage_options: dict[str, Any] | None = None) -> dd.DataFrame:
-    """Partitioned Parquet as a Dask DataFrame; a clear error when it cannot be read."""
-    try:
-        return dd.read_parquet(data_dir, storage_options=storage_options)
-    except Exception as err:  # fsspec and pyarrow raise many types; all mean "not readable Parquet here"
-        raise DataFileError(f"{data_dir} is not readable partitioned Parquet: {type(err).__name__}: {err}") from None
 
 
 # ---------------------------------------------------------------- per-partition work (runs on workers)
@@ -124,12 +100,6 @@ def _matrix(part: pd.DataFrame, transformer: LeadTransformer) -> pd.DataFrame:
     for head, values in targets(part, transformer.data).items():
         out[_TARGET.format(head)] = values
     return out
-
-
-def _score_partition(
-    part: pd.DataFrame, scorer: LeadScorer, allow_missing: bool, reasons: int, rules: QualificationConfig | None
-) -> pd.DataFrame:
-    return score_chunk(scorer, part, allow_missing, reasons, rules)[0].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- client-side helpers
@@ -292,7 +262,7 @@ def train_distributed(
     report = check_rows(raw._meta, config)[1]
     if not report.ok:
         raise DataValidationError(report)
-    with _client(scheduler_address) as client:
+    with connect(scheduler_address) as client:
         step("validating data on the cluster")
         frame = _folded(client, raw, config)
         rows, schema = _check(raw, frame, config, report)
@@ -312,43 +282,3 @@ def train_distributed(
     notes.append("trained on a cluster: the registered model is the one fitted on the fit fold (no refit on all rows)")
     quality = quality_check(metrics, config.training.baseline_tolerance)
     return ClusterFit(FitResult(scorer, split, metrics, report, leaky, scorer, quality, notes), rows)
-
-
-def score_distributed(
-    scorer: LeadScorer,
-    data_dir: str,
-    out_dir: str,
-    scheduler_address: str,
-    allow_missing: bool = False,
-    reasons: int = 0,
-    rules: QualificationConfig | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> dict[str, int]:
-    """Score every partition in parallel into partitioned Parquet at `out_dir`; returns rows per grade.
-    The columns are those of the single-machine `score_file` (with `rules`: stage, route and rules missed).
-
-    The model is broadcast to the workers once; the output appears at `out_dir` only when every
-    partition is written (it is written next to it first), and an earlier `out_dir` is replaced."""
-    leads = read_leads(data_dir, storage_options)
-    id_col = scorer.transformer_.schema_.id_column
-    if id_col not in leads.columns:
-        raise DataFileError(f"input has no id column '{id_col}'")
-    missing = scorer.transformer_.missing_columns(leads._meta)
-    if missing and not allow_missing:
-        raise MissingColumnsError(missing)
-    fs, path = fsspec.core.url_to_fs(out_dir, **(storage_options or {}))
-    partial = path.rstrip("/") + ".partial"
-    meta = _score_partition(leads._meta_nonempty, scorer, allow_missing, reasons, rules).iloc[:0]
-    with _client(scheduler_address) as client:
-        model = client.scatter(scorer, broadcast=True)
-        scored = leads.map_partitions(_score_partition, model, allow_missing, reasons, rules, meta=meta)
-        try:
-            write = scored.to_parquet(partial, filesystem=fs, write_index=False, compute=False)
-            _, grades = dask.compute(write, scored["grade"].value_counts())
-            if fs.exists(path):
-                fs.rm(path, recursive=True)
-            fs.mv(partial, path, recursive=True)
-        finally:
-            if fs.exists(partial):
-                fs.rm(partial, recursive=True)
-    return {str(g): int(n) for g, n in grades.items()}

@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
+from datasets.files import frame_hash, load_config, load_table
 from features.config import ConfigError, LeadscoreConfig
 from features.transform import MissingColumnsError
 from features.validation import ValidationReport, prepare_training_frame
@@ -22,7 +23,6 @@ from models.artifact import save_scorer
 from models.registry import LoadedModel
 from models.scorer import LeadScorer, targets
 from training import tracking
-from training.data import frame_hash, load_config, load_table
 from training.evaluate import (
     LeakFinding,
     evaluate_scorer,

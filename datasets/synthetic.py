@@ -77,7 +77,7 @@ CAMPAIGNS: dict[str, CampaignSpec] = {
 
 DATA_TOML = """\
 # leadscore.toml -- configuration for the synthetic demo data set
-# (written by `leadscore demo-data`; see training/synthetic.py).
+# (written by `leadscore demo-data`; see datasets/synthetic.py).
 # Maps the roles leadscore needs onto column names; every other column is a
 # feature unless listed in `exclude` (PII and leaky post-contact columns).
 

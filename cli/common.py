@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from datasets.files import DataFileError
 from features.config import ConfigError
 from features.transform import MissingColumnsError
 from features.validation import DataValidationError
 from models.artifact import ModelLoadError
-from training.data import DataFileError
 from training.evaluate import LeakageError
 from training.feedback import FeedbackStoreError
 
@@ -35,7 +35,7 @@ USER_ERRORS = (
     LeakageError,
     ModelLoadError,
     MissingColumnsError,
-    ConnectionError,  # e.g. training.distributed.ClusterError: the --dask scheduler does not answer
+    ConnectionError,  # e.g. datasets.cluster.ClusterError: the --dask scheduler does not answer
 )
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Leads as CSV or Parquet.")]

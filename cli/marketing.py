@@ -12,26 +12,14 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from models.insights import MIN_WINS, TOO_FEW
+from cli.common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
+from datasets.files import load_config, load_table
+from marketing.history import load_spend, require_column, score_leads
+from marketing.insights import MIN_WINS, TOO_FEW
+from marketing.planner import Plan, PlanError, parse_amount, parse_mix, plan_quota
+from marketing.report import basis_text, build_report, display_rows, log_report, write_report
+from marketing.routing import route_leads
 from models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
-from training.cli_common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
-from training.data import load_config, load_table
-from training.marketing import (
-    Plan,
-    PlanError,
-    basis_text,
-    build_report,
-    display_rows,
-    load_spend,
-    log_report,
-    parse_amount,
-    parse_mix,
-    plan_quota,
-    require_column,
-    route_leads,
-    score_leads,
-    write_report,
-)
 from training.tracking import configure
 
 ModelOpt = Annotated[str, typer.Option("--model", help="models:/NAME@ALIAS, models:/NAME/N or a model directory.")]

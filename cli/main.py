@@ -12,11 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from features.qualification import QualificationConfig
-from features.transform import MissingColumnsError
-from features.validation import prepare_training_frame
-from models.registry import DEFAULT_MODEL_URI, LoadedModel, default_model_uri, load_model
-from training.cli_common import (
+from cli.common import (
     ConfigOpt,
     DaskOpt,
     DataOpt,
@@ -29,9 +25,13 @@ from training.cli_common import (
     row_progress,
     step_progress,
 )
-from training.cli_marketing import register as register_marketing
-from training.cli_qualification import register as register_qualification
-from training.data import load_config, load_table
+from cli.marketing import register as register_marketing
+from cli.qualification import register as register_qualification
+from datasets.files import load_config, load_table
+from features.qualification import QualificationConfig
+from features.transform import MissingColumnsError
+from features.validation import prepare_training_frame
+from models.registry import DEFAULT_MODEL_URI, LoadedModel, default_model_uri, load_model
 
 app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Registered model versions: list and promote.", no_args_is_help=True)
@@ -51,7 +51,7 @@ def demo_data(
     truth: Annotated[bool, typer.Option(help="Also write the true probabilities (truth.csv).")] = True,
 ) -> None:
     """Write a synthetic B2B response funnel with known structure, and its leadscore.toml."""
-    from training.synthetic import write_demo_data
+    from datasets.synthetic import write_demo_data
 
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("--format must be csv or parquet")
@@ -267,10 +267,10 @@ def _score(
     dask: str | None,
     strict: bool,
 ) -> None:
-    from training.batch import count_rows, score_file
+    from scoring.batch import count_rows, score_file
 
     if dask:
-        from training.distributed import score_distributed
+        from scoring.distributed import score_distributed
 
         with step_progress(f"scoring partitions on {dask}"):
             counts = score_distributed(loaded.scorer, data, out_path, dask, allow_missing, reasons, rules)
@@ -328,8 +328,8 @@ def monitor(
     """Population stability (PSI) of recent traffic vs training, and live calibration vs sales decisions."""
     import tempfile
 
-    from training.monitor import MIN_DECISIONS, log_monitor_run
-    from training.monitor import monitor as run_monitor
+    from monitoring.monitor import MIN_DECISIONS, log_monitor_run
+    from monitoring.monitor import monitor as run_monitor
     from training.tracking import configure, default_feedback_url
 
     configure(tracking_uri)

@@ -4,7 +4,7 @@ Marketing and sales argue about rules with anecdotes; this puts numbers next to 
 it passes, how the passing and failing groups accepted, won and paid) so the two teams see which rules earn
 their keep and which cut revenue, and `suggest_thresholds` picks a score threshold from the record.
 
-What a rule "costs" is judged on revenue only when enough wins declare it (`models.insights`'s
+What a rule "costs" is judged on revenue only when enough wins declare it (`marketing.insights`'s
 `RevenueEvidence.sparse`), else on wins, so one huge deal on the wrong side of a rule does not decide it.
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 from features.config import OUTCOMES, ConfigError, LeadscoreConfig
 from features.qualification import QualificationConfig, RuleResults, evaluate_rules
 from features.validation import prepare_training_frame
-from models.insights import revenue_evidence
+from marketing.insights import revenue_evidence
 from models.scorer import targets
 
 _SCORES = np.arange(101)

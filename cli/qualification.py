@@ -13,11 +13,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from cli.common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
+from datasets.files import load_config, load_table
 from features.config import ConfigError
+from marketing.qualification import MAX_CUT, CheckReport, Suggestion, check_qualification, suggest_thresholds
 from models.registry import DEFAULT_MODEL_URI, load_model
-from training.cli_common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
-from training.data import load_config, load_table
-from training.qualification import MAX_CUT, CheckReport, Suggestion, check_qualification, suggest_thresholds
 from training.tracking import configure
 
 qualification_app = typer.Typer(
