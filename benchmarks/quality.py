@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 from datasets.synthetic import CONFIG_TOML, generate_funnel
 from features.config import LeadscoreConfig, parse_config_text
 from training.evaluate import expected_calibration_error
-from training.pipeline import FitResult, fit_and_evaluate
+from training.fit import FitResult, fit_and_evaluate
 
 RESULTS = Path(__file__).parent / "results" / "quality.json"
 

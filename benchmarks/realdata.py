@@ -25,7 +25,7 @@ import pandas as pd
 from features.config import LeadscoreConfig, parse_config
 
 if TYPE_CHECKING:
-    from training.pipeline import FitResult
+    from training.fit import FitResult
 
 # Model libraries (lightgbm, sklearn, training/MLflow) are imported inside the functions that fit, so that
 # tests/test_realdata.py can use the loader without their seconds of import time.
@@ -153,7 +153,7 @@ def gate(fit: FitResult, baselines: dict[str, dict[str, float]], config: Leadsco
 
 def run_split(leads: pd.DataFrame, by_time: bool) -> dict[str, object]:
     """Fit the tool and both baselines on one split; every model is judged on the same holdout."""
-    from training.pipeline import fit_and_evaluate
+    from training.fit import fit_and_evaluate
 
     label = "time" if by_time else "random"
     config = bank_config(by_time)
@@ -241,7 +241,7 @@ def print_report(splits: list[dict], drift: list[dict]) -> None:
 def leak_check_with_post_outcome(leads: pd.DataFrame) -> list[str]:
     """What the tool's leak check says when a user forgets to exclude `duration` (known only after the call)."""
     from training.evaluate import LeakageError
-    from training.pipeline import fit_and_evaluate
+    from training.fit import fit_and_evaluate
 
     config = parse_config({"data": {"id": "lead_id", "won": "won", "created_at": "created_at"}})
     try:

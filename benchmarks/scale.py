@@ -46,7 +46,7 @@ from features.config import parse_config_text
 from models.artifact import load_scorer, save_scorer
 from models.scorer import PROBABILITY_HEADS, targets
 from scoring.batch import count_rows, score_file
-from training.pipeline import fit_and_evaluate
+from training.fit import fit_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (10_000, 100_000, 1_000_000)

@@ -36,7 +36,7 @@ from features.config import parse_config_text
 from models.artifact import save_scorer
 from models.registry import load_model
 from models.scorer import PROBABILITY_HEADS, LeadScorer, threads_for
-from training.pipeline import fit_and_evaluate
+from training.fit import fit_and_evaluate
 
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results" / "serving.json"

@@ -6,23 +6,16 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from features.contract import ConfigError, Strict
 from features.qualification import QualificationConfig
 
 OUTCOMES: tuple[str, ...] = ("accepted", "won", "revenue")
 DEFAULT_MISSING_TOKENS: tuple[str, ...] = ("", "N/A", "n/a", "NA", "-", "null", "None", "Select")
 
 
-class ConfigError(ValueError):
-    """A `leadscore.toml` that cannot be used; the message names the key at fault."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DataConfig(_Strict):
+class DataConfig(Strict):
     """The `[data]` table: roles of columns. Every column not named here is a feature."""
 
     id: str = Field(min_length=1)
@@ -57,7 +50,7 @@ class DataConfig(_Strict):
         return {c for c in roles if c}
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(Strict):
     """The optional `[training]` table: floors, split sizes, alarms and the promotion gate."""
 
     min_rows: int = Field(1000, ge=10)
@@ -81,7 +74,7 @@ class TrainingConfig(_Strict):
     """Fixed tree size; unset, each head tries a few settings on the validation fold (`SEARCH_SPACE`)."""
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     """The optional `[model]` table: which registered model every command uses by default."""
 
     name: str = Field("leadscore", min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -91,7 +84,7 @@ HEAD_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc", "log_loss", "brier", "ece"
 """Holdout metrics computed per probability head; `[training].promotion_metric` is `<head>_<metric>`."""
 
 
-class ColumnLabel(_Strict):
+class ColumnLabel(Strict):
     """One `[labels]` entry: what sales calls a column, and what its coded values mean."""
 
     label: str | None = Field(None, min_length=1)
@@ -103,7 +96,7 @@ Labels = Mapping[str, ColumnLabel]
 """The `[labels]` table: column name -> its label entry."""
 
 
-class LeadscoreConfig(_Strict):
+class LeadscoreConfig(Strict):
     """The whole `leadscore.toml`."""
 
     data: DataConfig

@@ -19,7 +19,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+from pydantic import Field, StrictStr, field_validator, model_validator
+
+from features.coerce import normalize_text, to_boolean, to_number
+from features.contract import ConfigError, Strict
 
 Section = Literal["fit", "readiness", "exclude"]
 Policy = Literal["pass", "fail"]
@@ -35,11 +38,6 @@ DEFAULT_MISSING: dict[str, Policy] = {"fit": "fail", "readiness": "fail", "exclu
 _SECTION_WORDS = {"fit": "Fit", "readiness": "Readiness", "exclude": "Excluded"}
 _LISTED = 5
 """Values of an `in` / `not_in` list spelled out in sentences before "and N more"."""
-
-
-class _Strict(BaseModel):
-    # Same policy as features.config._Strict; not imported because features.config imports this module.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _fold(values: Sequence[str]) -> set[str]:
@@ -60,7 +58,7 @@ def _listing(values: Sequence[str]) -> str:
     return shown if len(values) <= _LISTED else f"{shown} and {len(values) - _LISTED} more"
 
 
-class Rule(_Strict):
+class Rule(Strict):
     """A condition on one column: numbers by `min`/`max` (inclusive), text by `in`/`not_in`/`equals`
     (case-insensitive), yes/no by `equals = true|false` (any spelling: yes/no, 1/0, true/false)."""
 
@@ -152,7 +150,7 @@ class RuleSpec:
         return f"{_words(self.field)} {self.rule.requirement()}"
 
 
-class QualificationConfig(_Strict):
+class QualificationConfig(Strict):
     """The `[qualification]` table: the agreed lead definition.
 
     Stage: a lead that passes every fit rule and hits no exclusion is marketing-qualified; one that is also
@@ -165,9 +163,9 @@ class QualificationConfig(_Strict):
     flag_score: float = Field(80, ge=0, le=100, strict=True)
     readiness_mode: Literal["all", "any"] = "all"
     email_column: str = Field("email", min_length=1)
-    fit: dict[str, Rule] = {}
-    readiness: dict[str, Rule] = {}
-    exclude: dict[str, Rule] = {}
+    fit: dict[str, Rule] = Field(default_factory=dict)
+    readiness: dict[str, Rule] = Field(default_factory=dict)
+    exclude: dict[str, Rule] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _thresholds(self) -> QualificationConfig:
@@ -283,11 +281,6 @@ def evaluate_rules(
     (then every lead is "not given" there and the rule's `missing` policy decides). `scores` (the model's
     frame, index-aligned with `leads`) adds the `min_score` / `min_grade` column.
     """
-    # Imported here: features.config imports this module for QualificationConfig, and features.schema
-    # imports features.config, so a module-level import would be circular.
-    from features.config import ConfigError
-    from features.schema import normalize_text, to_boolean, to_number
-
     specs = rules.rules
     absent = {
         spec.id: _source(spec, rules.email_column)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from datasets.files import DataFileError, load_table
+from features.coerce import normalize_text, to_number
 from features.config import ConfigError, DataConfig
-from features.schema import normalize_text, to_number
 from marketing.insights import (
     group_labels,
     outcome_frame,

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.coerce import normalize_text, to_boolean, to_number
 from features.config import DataConfig
-from features.schema import normalize_text, to_boolean, to_number
 from features.validation import DataValidationError, Problem, ValidationReport
 
 GRADES = ("A", "B", "C", "D")

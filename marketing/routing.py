@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from datasets.files import DataFileError
-from features.schema import normalize_text
+from features.coerce import normalize_text
 from marketing.history import require_column
 from marketing.insights import (
     is_open,

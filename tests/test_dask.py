@@ -20,7 +20,7 @@ from models.scorer import LeadScorer
 from scoring.batch import score_file
 from scoring.distributed import score_distributed
 from training.distributed import ClusterFit, train_distributed
-from training.pipeline import FitResult, fit_and_evaluate
+from training.fit import FitResult, fit_and_evaluate
 
 PARTS = 4
 

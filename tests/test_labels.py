@@ -20,7 +20,7 @@ from features.validation import prepare_training_frame
 from models.artifact import save_scorer
 from models.reasons import display_value
 from serving.local import request_leads
-from training.pipeline import FitResult, fit_and_evaluate
+from training.fit import FitResult, fit_and_evaluate
 
 MINIMAL = '[data]\nid = "lead_id"\nwon = "won"\n'
 LABELS = """

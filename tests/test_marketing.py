@@ -29,7 +29,7 @@ from marketing.planner import PlanError, parse_amount, parse_mix, plan_quota
 from marketing.report import CampaignReport, basis_text, build_report
 from marketing.routing import route_leads
 from models.artifact import save_scorer
-from training.pipeline import FitResult, fit_and_evaluate
+from training.fit import FitResult, fit_and_evaluate
 
 OPEN = 600
 """The most recent leads get their outcomes blanked: they are the open pipeline."""

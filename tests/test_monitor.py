@@ -17,7 +17,7 @@ from models.registry import LoadedModel, load_model
 from monitoring.monitor import TRAFFIC_TABLE, monitor
 from serving.feedback import FeedbackStore
 from serving.schemas import FeedbackRequest
-from training.pipeline import fit_and_evaluate
+from training.fit import fit_and_evaluate
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from features.qualification import QualificationConfig, apply_qualification, eva
 from marketing.qualification import check_qualification, suggest_thresholds
 from models.artifact import save_scorer
 from models.scorer import LeadScorer
-from training.pipeline import fit_and_evaluate
+from training.fit import fit_and_evaluate
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "qualification.md"
 COUNTRIES = ["US", "GB", "DE", "FR", "NL", "CA", "AU"]

@@ -14,7 +14,7 @@ from datasets.synthetic import CONFIG_TOML
 from features.config import LeadscoreConfig, parse_config_text
 from models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer, save_scorer
 from models.scorer import GRADE_THRESHOLDS, LeadScorer
-from training.pipeline import FitResult, fit_and_evaluate
+from training.fit import FitResult, fit_and_evaluate
 
 
 @pytest.fixture(scope="module")

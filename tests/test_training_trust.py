@@ -10,8 +10,8 @@ import pytest
 from datasets.synthetic import CONFIG_TOML, DATA_TOML
 from features.config import LeadscoreConfig, parse_config_text
 from training.evaluate import LeakageError
+from training.fit import FitResult, fit_and_evaluate, heads_phrase
 from training.gate import CHALLENGER, CHAMPION, Comparison, QualityCheck, decide, quality_check
-from training.pipeline import FitResult, fit_and_evaluate, heads_phrase
 
 
 def _by_time(leads: pd.DataFrame) -> pd.DataFrame:

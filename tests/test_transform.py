@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.coerce import to_number
 from features.config import LeadscoreConfig, parse_config_text
-from features.schema import OTHER, FeatureSchema, infer_kind, infer_schema, to_number
+from features.schema import OTHER, FeatureSchema, infer_kind, infer_schema
 from features.transform import LeadTransformer, MissingColumnsError
 
 

@@ -1,11 +1,10 @@
-"""Training and batch scoring on a Dask cluster, for lead tables that outgrow one machine.
+"""Training on a Dask cluster, for lead tables that outgrow one machine (scoring: `scoring.distributed`).
 
 Training reads partitioned Parquet (a local directory or any fsspec URL) as a Dask DataFrame. Row checks,
 fold sizes, outcome counts and the feature statistics are computed per partition on the workers and merged;
 only those summaries and bounded samples (`SAMPLE_ROWS` per fold) reach the client. The heads train with
 `lightgbm.dask` on the workers, and the result is an ordinary `LeadScorer`: saved, registered and served
-like one trained on a laptop. Scoring maps the single-machine chunk scorer over partitions, with the model
-sent to every worker once, and writes partitioned Parquet.
+like one trained on a laptop.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import dask
 import dask.dataframe as dd
@@ -37,11 +36,9 @@ from features.validation import (
 )
 from models.scorer import PROBABILITY_HEADS, LeadScorer, targets
 from training.evaluate import history_drift, holdout_metrics, leakage_error, leaky_columns
+from training.fit import FitResult, Step, check_revenue, heads_phrase, no_progress
 from training.gate import quality_check
 from training.split import Split
-
-if TYPE_CHECKING:
-    from training.pipeline import FitResult
 
 SAMPLE_ROWS = 200_000
 """Rows per fold brought to the client: calibration, score references, leak check and holdout metrics."""
@@ -50,7 +47,6 @@ _FOLD = "__leadscore_fold__"
 _TARGET = "__leadscore_target_{}__"
 _EXAMPLES = 5
 T = TypeVar("T")
-Step = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -59,10 +55,6 @@ class ClusterFit:
 
     fit: FitResult
     rows: dict[str, int]
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 # ---------------------------------------------------------------- per-partition work (runs on workers)
@@ -250,13 +242,10 @@ def train_distributed(
     config: LeadscoreConfig,
     scheduler_address: str,
     allow_leaky: bool = False,
-    step: Step = _noop,
+    step: Step = no_progress,
     storage_options: dict[str, Any] | None = None,
 ) -> ClusterFit:
     """Validate, split, fit and evaluate on a Dask cluster: the checks and model of `fit_and_evaluate`."""
-    # MLflow is heavy; workers unpickling this module skip it
-    from training.pipeline import FitResult, check_revenue, heads_phrase
-
     data = config.data
     raw = read_leads(data_dir, storage_options)
     report = check_rows(raw._meta, config)[1]

@@ -14,8 +14,8 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from features.coerce import normalize_text
 from features.config import DataConfig, TrainingConfig
-from features.schema import normalize_text
 from features.transform import LeadTransformer
 from models.scorer import PROBABILITY_HEADS, LeadScorer, revenue_deals, targets
 

@@ -1,0 +1,109 @@
+"""Validate, split, fit and evaluate one model: everything of `leadscore train` but tracking.
+
+Tests, benchmarks and distributed training (`training.distributed`) use these without MLflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from features.config import LeadscoreConfig
+from features.validation import ValidationReport, prepare_training_frame
+from models.scorer import LeadScorer
+from training.evaluate import (
+    LeakFinding,
+    evaluate_scorer,
+    history_drift,
+    holdout_metrics,
+    leakage_error,
+    leaky_columns,
+)
+from training.gate import QualityCheck, quality_check
+from training.split import Split, split_leads
+
+Step = Callable[[str], None]
+"""Progress callback: receives one line describing the step that starts."""
+
+
+def no_progress(_: str) -> None:
+    """The default `Step`: report nothing."""
+    return None
+
+
+@dataclass
+class FitResult:
+    """The model to register, the fit it was judged by, and what the checks found.
+
+    `evaluated` is fitted on the fit fold (settings chosen and early-stopped on the validation fold) and is
+    the model every holdout number describes; `scorer` repeats its settings on all history and is the one
+    registered and served (`LeadScorer.refit`)."""
+
+    scorer: LeadScorer
+    split: Split
+    metrics: dict[str, float]
+    report: ValidationReport
+    leaky: list[LeakFinding] = field(default_factory=list)
+    evaluated: LeadScorer | None = None
+    quality: QualityCheck = field(default_factory=lambda: QualityCheck((), ("not checked",)))
+    notes: list[str] = field(default_factory=list)
+    """Warnings about the numbers: drift between the folds, a revenue head dropped or unchecked."""
+
+
+_MIN_CHECK_DEALS = 20
+"""Holdout deals with revenue needed to check the revenue head against history."""
+_REVENUE_TOLERANCE = 3.0
+"""A revenue head whose holdout total is off by more than this factor is dropped."""
+
+
+def heads_phrase(config: LeadscoreConfig) -> str:
+    """E.g. "acceptance and win heads": only what the config trains."""
+    words = {"accepted": "acceptance", "won": "win"}
+    names = [words[h] for h in config.heads] + (["revenue"] if config.data.revenue else [])
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+    return f"{listed} head{'s' if len(names) > 1 else ''}"
+
+
+def check_revenue(scorer: LeadScorer, metrics: dict[str, float], holdout: pd.DataFrame) -> list[str]:
+    """Drop a revenue head whose holdout total is off by more than 3x from the (capped) actual revenue; say
+    when there are too few holdout deals to check it. Updates `metrics` when the head is dropped."""
+    if scorer.revenue_basis != "model":
+        return []
+    deals, ratio = int(metrics["revenue_deals"]), metrics["revenue_predicted_over_actual"]
+    if deals < _MIN_CHECK_DEALS:
+        return [f"revenue head not checked: only {deals} holdout leads declare revenue ({_MIN_CHECK_DEALS} needed)"]
+    if 1 / _REVENUE_TOLERANCE <= ratio <= _REVENUE_TOLERANCE:
+        return []
+    scorer.drop_revenue_head()
+    metrics.update({k: v for k, v in evaluate_scorer(scorer, holdout).items() if k.startswith("revenue_")})
+    return [
+        f"revenue head dropped: it predicted {ratio:.2f}x the holdout's revenue (deals capped at "
+        f"{scorer.revenue_cap_:,.0f}); expected revenue is p_won x the capped historical mean deal "
+        f"({scorer.revenue_mean_:,.0f}) instead"
+    ]
+
+
+def fit_and_evaluate(
+    raw: pd.DataFrame, config: LeadscoreConfig, allow_leaky: bool = False, step: Step = no_progress
+) -> FitResult:
+    """Everything but tracking: the part tests and benchmarks call directly."""
+    step("validating data")
+    prepared = prepare_training_frame(raw, config)
+    split = split_leads(prepared.frame, config)
+    step("checking for leaky columns")
+    leaky = leaky_columns(split.train, split.valid, config.data, config.training)
+    if leaky and not allow_leaky:
+        raise leakage_error(leaky)
+    step(f"fitting the {heads_phrase(config)} (settings chosen on the validation fold)")
+    evaluated = LeadScorer(config.data, config.training, labels=config.labels).fit(split.train, split.valid)
+    step("evaluating on the holdout")
+    metrics = holdout_metrics(evaluated, split.train, split.holdout)
+    notes = history_drift(split.train, split.holdout, config.data) + check_revenue(evaluated, metrics, split.holdout)
+    step(f"refitting on all {len(prepared.frame)} leads with the settings found")
+    scorer = evaluated.refit(prepared.frame, pd.concat([split.valid, split.holdout]))
+    if evaluated.revenue_basis != scorer.revenue_basis:
+        scorer.drop_revenue_head()
+    quality = quality_check(metrics, config.training.baseline_tolerance)
+    return FitResult(scorer, split, metrics, prepared.report, leaky, evaluated, quality, notes)
