@@ -18,7 +18,7 @@ export LEADSCORE_HOME := $(CURDIR)/.leadscore
 export BENTOML_HOME := $(CURDIR)/.leadscore/bentoml
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.leadscore/mlflow.db
 
-.PHONY: help install browser test lint run serve bench reliability clean
+.PHONY: help install browser test lint run serve bento bench reliability clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -53,14 +53,19 @@ run: install $(LEADSCORE_HOME)/champion.stamp ## Everything: venv, demo data, tr
 	@echo "champion trained and registered; scoring the demo leads once as a check"
 	$(BIN)/leadscore score --data $(DEMO)/leads.csv --out $(DEMO)/scores.csv --reasons 1
 	@echo "starting the service and sending it 300 demo leads for the review queue"
-	$(BIN)/bentoml serve serving.service:LeadScoringService --host $(HOST) --port $(PORT) & s=$$!; \
+	$(BIN)/bentoml serve leadscore.serving.service:LeadScoringService --host $(HOST) --port $(PORT) & s=$$!; \
 		trap 'kill $$s' INT TERM; \
-		$(PY) -m serving.demo --url http://$(HOST):$(PORT) --data $(DEMO)/leads.csv --n 300 || { kill $$s; exit 1; }; \
+		$(PY) -m leadscore.serving.demo --url http://$(HOST):$(PORT) --data $(DEMO)/leads.csv --n 300 || { kill $$s; exit 1; }; \
 		wait $$s
 
 serve: install ## Serve the champion on localhost (HOST=127.0.0.1 PORT=3000)
 	@echo "leadscore: review page http://$(HOST):$(PORT)/ui  API docs http://$(HOST):$(PORT)/docs"
-	$(BIN)/bentoml serve serving.service:LeadScoringService --host $(HOST) --port $(PORT)
+	$(BIN)/bentoml serve leadscore.serving.service:LeadScoringService --host $(HOST) --port $(PORT)
+
+bento: install ## Build the leadscore wheel into dist/ and a Bento that installs it (`bentoml build`)
+	rm -rf dist
+	$(PY) -m pip wheel -q --no-deps -w dist .
+	$(BIN)/bentoml build
 
 bench: install ## Benchmarks: model quality (generator and real data), serving and scale (prints ratios, writes benchmarks/results)
 	@for b in quality realdata serving scale; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
@@ -69,5 +74,5 @@ reliability: install ## Full fuzzing, overload and fault runs with a summary tab
 	$(PY) benchmarks/reliability.py
 
 clean: ## Remove local state, demo data and caches (keeps .venv)
-	rm -rf .leadscore $(DEMO) test-artifacts .pytest_cache .ruff_cache
+	rm -rf .leadscore $(DEMO) dist test-artifacts .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +

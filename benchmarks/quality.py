@@ -16,10 +16,10 @@ import lightgbm as lgb
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from datasets.synthetic import CONFIG_TOML, generate_funnel
-from features.config import LeadscoreConfig, parse_config_text
-from training.evaluate import expected_calibration_error
-from training.fit import FitResult, fit_and_evaluate
+from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
+from leadscore.features.config import LeadscoreConfig, parse_config_text
+from leadscore.training.evaluate import expected_calibration_error
+from leadscore.training.fit import FitResult, fit_and_evaluate
 
 RESULTS = Path(__file__).parent / "results" / "quality.json"
 

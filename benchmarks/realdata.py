@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from features.config import LeadscoreConfig, parse_config
+from leadscore.features.config import LeadscoreConfig, parse_config
 
 if TYPE_CHECKING:
-    from training.fit import FitResult
+    from leadscore.training.fit import FitResult
 
 # Model libraries (lightgbm, sklearn, training/MLflow) are imported inside the functions that fit, so that
 # tests/test_realdata.py can use the loader without their seconds of import time.
@@ -86,7 +86,7 @@ def feature_columns(frame: pd.DataFrame, config: LeadscoreConfig) -> list[str]:
 def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
-    from training.evaluate import expected_calibration_error
+    from leadscore.training.evaluate import expected_calibration_error
 
     return {"auc": float(roc_auc_score(y, p)), "ece": expected_calibration_error(y, p)}
 
@@ -131,7 +131,7 @@ def single_column_aucs(fit: FitResult, columns: list[str]) -> dict[str, float]:
     column: won rate per value (numbers in quantile bins), learned on train+valid."""
     from sklearn.metrics import roc_auc_score
 
-    from training.evaluate import _single_column_scores
+    from leadscore.training.evaluate import _single_column_scores
 
     seen, holdout = pd.concat([fit.split.train, fit.split.valid]), fit.split.holdout
     y_seen, y_hold = seen["won"].to_numpy(int), holdout["won"].to_numpy(int)
@@ -153,7 +153,7 @@ def gate(fit: FitResult, baselines: dict[str, dict[str, float]], config: Leadsco
 
 def run_split(leads: pd.DataFrame, by_time: bool) -> dict[str, object]:
     """Fit the tool and both baselines on one split; every model is judged on the same holdout."""
-    from training.fit import fit_and_evaluate
+    from leadscore.training.fit import fit_and_evaluate
 
     label = "time" if by_time else "random"
     config = bank_config(by_time)
@@ -240,8 +240,8 @@ def print_report(splits: list[dict], drift: list[dict]) -> None:
 
 def leak_check_with_post_outcome(leads: pd.DataFrame) -> list[str]:
     """What the tool's leak check says when a user forgets to exclude `duration` (known only after the call)."""
-    from training.evaluate import LeakageError
-    from training.fit import fit_and_evaluate
+    from leadscore.training.evaluate import LeakageError
+    from leadscore.training.fit import fit_and_evaluate
 
     config = parse_config({"data": {"id": "lead_id", "won": "won", "created_at": "created_at"}})
     try:

@@ -41,12 +41,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from datasets.synthetic import CONFIG_TOML, generate_funnel
-from features.config import parse_config_text
-from models.artifact import load_scorer, save_scorer
-from models.scorer import PROBABILITY_HEADS, targets
-from scoring.batch import count_rows, score_file
-from training.fit import fit_and_evaluate
+from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
+from leadscore.features.config import parse_config_text
+from leadscore.models.artifact import load_scorer, save_scorer
+from leadscore.models.scorer import PROBABILITY_HEADS, targets
+from leadscore.scoring.batch import count_rows, score_file
+from leadscore.training.fit import fit_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (10_000, 100_000, 1_000_000)

@@ -31,12 +31,12 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from datasets.synthetic import CONFIG_TOML, generate_funnel
-from features.config import parse_config_text
-from models.artifact import save_scorer
-from models.registry import load_model
-from models.scorer import PROBABILITY_HEADS, LeadScorer, threads_for
-from training.fit import fit_and_evaluate
+from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
+from leadscore.features.config import parse_config_text
+from leadscore.models.artifact import save_scorer
+from leadscore.models.registry import load_model
+from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer, threads_for
+from leadscore.training.fit import fit_and_evaluate
 
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results" / "serving.json"
@@ -48,7 +48,7 @@ def _import_serving(module: str) -> Any:
     this file, being called serving.py, would shadow that package; the project root takes its place."""
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
         sys.path[0] = str(PROJECT)
-    return importlib.import_module(f"serving.{module}")
+    return importlib.import_module(f"leadscore.serving.{module}")
 
 
 serving_local = _import_serving("local")

@@ -16,13 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from datasets.files import DataFileError
-from features.config import ConfigError
-from features.transform import MissingColumnsError
-from features.validation import DataValidationError
-from models.artifact import ModelLoadError
-from training.evaluate import LeakageError
-from training.feedback import FeedbackStoreError
+from leadscore.datasets.files import DataFileError
+from leadscore.features.config import ConfigError
+from leadscore.features.transform import MissingColumnsError
+from leadscore.features.validation import DataValidationError
+from leadscore.models.artifact import ModelLoadError
+from leadscore.training.evaluate import LeakageError
+from leadscore.training.feedback import FeedbackStoreError
 
 console = Console(stderr=True, soft_wrap=True)  # messages never wrap mid-path
 out = Console()

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import (
+from leadscore.cli.common import (
     ConfigOpt,
     DaskOpt,
     DataOpt,
@@ -25,13 +25,13 @@ from cli.common import (
     row_progress,
     step_progress,
 )
-from cli.marketing import register as register_marketing
-from cli.qualification import register as register_qualification
-from datasets.files import load_config, load_table
-from features.qualification import QualificationConfig
-from features.transform import MissingColumnsError
-from features.validation import prepare_training_frame
-from models.registry import DEFAULT_MODEL_URI, LoadedModel, default_model_uri, load_model
+from leadscore.cli.marketing import register as register_marketing
+from leadscore.cli.qualification import register as register_qualification
+from leadscore.datasets.files import load_config, load_table
+from leadscore.features.qualification import QualificationConfig
+from leadscore.features.transform import MissingColumnsError
+from leadscore.features.validation import prepare_training_frame
+from leadscore.models.registry import DEFAULT_MODEL_URI, LoadedModel, default_model_uri, load_model
 
 app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Registered model versions: list and promote.", no_args_is_help=True)
@@ -51,7 +51,7 @@ def demo_data(
     truth: Annotated[bool, typer.Option(help="Also write the true probabilities (truth.csv).")] = True,
 ) -> None:
     """Write a synthetic B2B response funnel with known structure, and its leadscore.toml."""
-    from datasets.synthetic import write_demo_data
+    from leadscore.datasets.synthetic import write_demo_data
 
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("--format must be csv or parquet")
@@ -107,7 +107,7 @@ def _train_and_report(
     dask: str | None = None,
     promote_anyway: bool = False,
 ) -> None:
-    from training.pipeline import train as run_training
+    from leadscore.training.pipeline import train as run_training
 
     with step_progress("training") as step:
         result = run_training(
@@ -211,7 +211,7 @@ def retrain(
     promote_anyway: PromoteOpt = False,
 ) -> None:
     """Retrain with sales decisions joined in as acceptance labels; promoted only through the gates."""
-    from training.tracking import default_feedback_url
+    from leadscore.training.tracking import default_feedback_url
 
     feedback = feedback_db or default_feedback_url()
     _train_and_report(data, config, tracking_uri, model_name, allow_leaky, feedback, None, promote_anyway)
@@ -243,7 +243,7 @@ def score(
     ] = False,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
-    from training.tracking import configure
+    from leadscore.training.tracking import configure
 
     cfg = load_config(config) if config else None
     rules = cfg.qualification if cfg else None
@@ -267,10 +267,10 @@ def _score(
     dask: str | None,
     strict: bool,
 ) -> None:
-    from scoring.batch import count_rows, score_file
+    from leadscore.scoring.batch import count_rows, score_file
 
     if dask:
-        from scoring.distributed import score_distributed
+        from leadscore.scoring.distributed import score_distributed
 
         with step_progress(f"scoring partitions on {dask}"):
             counts = score_distributed(loaded.scorer, data, out_path, dask, allow_missing, reasons, rules)
@@ -328,9 +328,9 @@ def monitor(
     """Population stability (PSI) of recent traffic vs training, and live calibration vs sales decisions."""
     import tempfile
 
-    from monitoring.monitor import MIN_DECISIONS, log_monitor_run
-    from monitoring.monitor import monitor as run_monitor
-    from training.tracking import configure, default_feedback_url
+    from leadscore.monitoring.monitor import MIN_DECISIONS, log_monitor_run
+    from leadscore.monitoring.monitor import monitor as run_monitor
+    from leadscore.training.tracking import configure, default_feedback_url
 
     configure(tracking_uri)
     loaded = load_model(model or DEFAULT_MODEL_URI)
@@ -381,7 +381,7 @@ def models_list(
     metric: Annotated[str, typer.Option(help="Metric column to show.")] = "won_roc_auc",
 ) -> None:
     """Registered versions, newest first, with aliases (champion / challenger)."""
-    from training.tracking import list_versions
+    from leadscore.training.tracking import list_versions
 
     rows = list_versions(model_name, metric, tracking_uri)
     if not rows:
@@ -405,7 +405,7 @@ def models_promote(
     """Make VERSION the champion by hand (recorded on the version as a manual promotion)."""
     from mlflow.exceptions import MlflowException
 
-    from training.tracking import promote
+    from leadscore.training.tracking import promote
 
     try:
         promote(model_name, version, tracking_uri)

@@ -12,15 +12,15 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from cli.common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
-from datasets.files import load_config, load_table
-from marketing.history import load_spend, require_column, score_leads
-from marketing.insights import MIN_WINS, TOO_FEW
-from marketing.planner import Plan, PlanError, parse_amount, parse_mix, plan_quota
-from marketing.report import basis_text, build_report, display_rows, log_report, write_report
-from marketing.routing import route_leads
-from models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
-from training.tracking import configure
+from leadscore.cli.common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
+from leadscore.datasets.files import load_config, load_table
+from leadscore.marketing.history import load_spend, require_column, score_leads
+from leadscore.marketing.insights import MIN_WINS, TOO_FEW
+from leadscore.marketing.planner import Plan, PlanError, parse_amount, parse_mix, plan_quota
+from leadscore.marketing.report import basis_text, build_report, display_rows, log_report, write_report
+from leadscore.marketing.routing import route_leads
+from leadscore.models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
+from leadscore.training.tracking import configure
 
 ModelOpt = Annotated[str, typer.Option("--model", help="models:/NAME@ALIAS, models:/NAME/N or a model directory.")]
 

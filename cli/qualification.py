@@ -13,12 +13,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
-from datasets.files import load_config, load_table
-from features.config import ConfigError
-from marketing.qualification import MAX_CUT, CheckReport, Suggestion, check_qualification, suggest_thresholds
-from models.registry import DEFAULT_MODEL_URI, load_model
-from training.tracking import configure
+from leadscore.cli.common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
+from leadscore.datasets.files import load_config, load_table
+from leadscore.features.config import ConfigError
+from leadscore.marketing.qualification import MAX_CUT, CheckReport, Suggestion, check_qualification, suggest_thresholds
+from leadscore.models.registry import DEFAULT_MODEL_URI, load_model
+from leadscore.training.tracking import configure
 
 qualification_app = typer.Typer(
     help="The lead definition agreed with sales: the qualification rules in leadscore.toml.", no_args_is_help=True

@@ -10,7 +10,7 @@ from typing import Any
 import dask.dataframe as dd
 from distributed import Client
 
-from datasets.files import DataFileError
+from leadscore.datasets.files import DataFileError
 
 CONNECT_TIMEOUT = "20s"
 

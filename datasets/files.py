@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.config import ConfigError, LeadscoreConfig, parse_config_text
+from leadscore.features.config import ConfigError, LeadscoreConfig, parse_config_text
 
 READABLE = (".csv", ".parquet", ".pq", ".tsv", ".txt")
 

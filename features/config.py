@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from features.contract import ConfigError, Strict
-from features.qualification import QualificationConfig
+from leadscore.features.contract import ConfigError, Strict
+from leadscore.features.qualification import QualificationConfig
 
 OUTCOMES: tuple[str, ...] = ("accepted", "won", "revenue")
 DEFAULT_MISSING_TOKENS: tuple[str, ...] = ("", "N/A", "n/a", "NA", "-", "null", "None", "Select")

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, StrictStr, field_validator, model_validator
 
-from features.coerce import normalize_text, to_boolean, to_number
-from features.contract import ConfigError, Strict
+from leadscore.features.coerce import normalize_text, to_boolean, to_number
+from leadscore.features.contract import ConfigError, Strict
 
 Section = Literal["fit", "readiness", "exclude"]
 Policy = Literal["pass", "fail"]

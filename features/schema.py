@@ -13,8 +13,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from features.coerce import normalize_text, to_boolean, to_datetime, to_number
-from features.config import DataConfig
+from leadscore.features.coerce import normalize_text, to_boolean, to_datetime, to_number
+from leadscore.features.config import DataConfig
 
 Kind = Literal["numeric", "boolean", "categorical", "datetime"]
 

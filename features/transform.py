@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from features.coerce import normalize_text, to_boolean, to_datetime, to_number
-from features.config import DataConfig
-from features.schema import OTHER, FeatureSchema, FeatureSpec, infer_schema
+from leadscore.features.coerce import normalize_text, to_boolean, to_datetime, to_number
+from leadscore.features.config import DataConfig
+from leadscore.features.schema import OTHER, FeatureSchema, FeatureSpec, infer_schema
 
 Status = Literal["ok", "missing", "unseen", "invalid", "rare", "rare_or_unseen"]
 STATUSES: tuple[Status, ...] = ("ok", "missing", "unseen", "invalid", "rare", "rare_or_unseen")

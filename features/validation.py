@@ -11,9 +11,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from features.coerce import normalize_text, to_boolean, to_datetime, to_number
-from features.config import LeadscoreConfig, unknown_label_columns
-from features.schema import FeatureSchema, infer_schema
+from leadscore.features.coerce import normalize_text, to_boolean, to_datetime, to_number
+from leadscore.features.config import LeadscoreConfig, unknown_label_columns
+from leadscore.features.schema import FeatureSchema, infer_schema
 
 _EXAMPLES = 5
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets.files import DataFileError, load_table
-from features.coerce import normalize_text, to_number
-from features.config import ConfigError, DataConfig
-from marketing.insights import (
+from leadscore.datasets.files import DataFileError, load_table
+from leadscore.features.coerce import normalize_text, to_number
+from leadscore.features.config import ConfigError, DataConfig
+from leadscore.marketing.insights import (
     group_labels,
     outcome_frame,
 )
-from models.scorer import LeadScorer
+from leadscore.models.scorer import LeadScorer
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.coerce import normalize_text, to_boolean, to_number
-from features.config import DataConfig
-from features.validation import DataValidationError, Problem, ValidationReport
+from leadscore.features.coerce import normalize_text, to_boolean, to_number
+from leadscore.features.config import DataConfig
+from leadscore.features.validation import DataValidationError, Problem, ValidationReport
 
 GRADES = ("A", "B", "C", "D")
 NOT_GIVEN = "(not given)"

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marketing.history import ScoredLeads
-from marketing.insights import (
+from leadscore.marketing.history import ScoredLeads
+from leadscore.marketing.insights import (
     closed_revenue,
     group_labels,
     is_open,

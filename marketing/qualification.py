@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.config import OUTCOMES, ConfigError, LeadscoreConfig
-from features.qualification import QualificationConfig, RuleResults, evaluate_rules
-from features.validation import prepare_training_frame
-from marketing.insights import revenue_evidence
-from models.scorer import targets
+from leadscore.features.config import OUTCOMES, ConfigError, LeadscoreConfig
+from leadscore.features.qualification import QualificationConfig, RuleResults, evaluate_rules
+from leadscore.features.validation import prepare_training_frame
+from leadscore.marketing.insights import revenue_evidence
+from leadscore.models.scorer import targets
 
 _SCORES = np.arange(101)
 MAX_CUT = 0.5

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment
 
-from datasets.files import DataFileError
-from features.config import DataConfig
-from marketing.history import ScoredLeads, require_column
-from marketing.insights import (
+from leadscore.datasets.files import DataFileError
+from leadscore.features.config import DataConfig
+from leadscore.marketing.history import ScoredLeads, require_column
+from leadscore.marketing.insights import (
     GRADES,
     MIN_WINS,
     TOO_FEW,

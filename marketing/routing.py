@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from datasets.files import DataFileError
-from features.coerce import normalize_text
-from marketing.history import require_column
-from marketing.insights import (
+from leadscore.datasets.files import DataFileError
+from leadscore.features.coerce import normalize_text
+from leadscore.marketing.history import require_column
+from leadscore.marketing.insights import (
     is_open,
     outcome_frame,
 )
-from models.scorer import LeadScorer
+from leadscore.models.scorer import LeadScorer
 
 
 @dataclass(frozen=True)

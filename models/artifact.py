@@ -15,10 +15,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from features.schema import FeatureSchema
-from models.scorer import LeadScorer
+from leadscore.features.schema import FeatureSchema
+from leadscore.models.scorer import LeadScorer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the pickle names classes under `leadscore.*` (format 1 named top-level `models.*`, `features.*`)."""
 MODEL_FILE = "scorer.pkl"
 MANIFEST_FILE = "manifest.json"
 _PINNED = ("lightgbm", "scikit-learn")
@@ -78,7 +79,13 @@ def load_scorer(directory: Path) -> tuple[LeadScorer, dict[str, Any]]:
     """Load and verify an artifact directory; returns the scorer and its manifest."""
     directory = Path(directory)
     manifest = read_manifest(directory)
-    if manifest.get("format_version") != FORMAT_VERSION:
+    written = manifest.get("format_version")
+    if isinstance(written, int) and written < FORMAT_VERSION:
+        raise ModelLoadError(
+            f"model format {written} was written by an older leadscore whose modules had other names, so it "
+            "cannot be loaded; retrain it with `leadscore train` (or `leadscore retrain`)"
+        )
+    if written != FORMAT_VERSION:
         raise ModelLoadError(
             f"model format {manifest.get('format_version')} is not supported (expected {FORMAT_VERSION}); retrain"
         )

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from features.config import humanize
+from leadscore.features.config import humanize
 
 HEAD_WORDS = {"accepted": "acceptance likelihood", "won": "win likelihood", "revenue": "expected deal size"}
 STRONG, MODERATE = 0.5, 0.15

@@ -18,9 +18,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from features.config import LeadscoreConfig
-from models.artifact import ModelLoadError, load_scorer
-from models.scorer import LeadScorer
+from leadscore.features.config import LeadscoreConfig
+from leadscore.models.artifact import ModelLoadError, load_scorer
+from leadscore.models.scorer import LeadScorer
 
 ARTIFACT_KEY = "leadscorer"
 DEFAULT_MODEL_URI = "models:/leadscore@champion"

@@ -21,10 +21,10 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from features.config import DataConfig, Labels, TrainingConfig, describe
-from features.transform import LeadTransformer
-from models.drift import build_reference
-from models.reasons import Reason, display_value, sentence
+from leadscore.features.config import DataConfig, Labels, TrainingConfig, describe
+from leadscore.features.transform import LeadTransformer
+from leadscore.models.drift import build_reference
+from leadscore.models.reasons import Reason, display_value, sentence
 
 GRADE_THRESHOLDS: dict[str, float] = {"A": 80.0, "B": 50.0, "C": 20.0}
 """Score floors for grades A/B/C; anything lower is D. A = top 20% of past leads, B = next 30%."""

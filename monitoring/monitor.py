@@ -16,10 +16,10 @@ import pandas as pd
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from models.drift import DRIFT, psi_status
-from models.registry import LoadedModel
-from training.feedback import TABLE as FEEDBACK_TABLE
-from training.feedback import FeedbackStoreError, read_decisions
+from leadscore.models.drift import DRIFT, psi_status
+from leadscore.models.registry import LoadedModel
+from leadscore.training.feedback import TABLE as FEEDBACK_TABLE
+from leadscore.training.feedback import FeedbackStoreError, read_decisions
 
 TRAFFIC_TABLE = "scored_leads"
 MIN_DECISIONS = 100
@@ -136,7 +136,7 @@ def log_monitor_run(report: MonitorReport, out_dir: Path) -> None:
     """Record the report as an MLflow run with a reliability plot (the caller configured tracking)."""
     import mlflow
 
-    from training.plots import reliability_table_plot
+    from leadscore.training.plots import reliability_table_plot
 
     with mlflow.start_run(run_name="monitor"):
         mlflow.set_tags(

@@ -24,10 +24,10 @@ from typing import TextIO
 import pandas as pd
 import pyarrow.dataset as ds
 
-from datasets.files import DataFileError, _delimiter, _encodings, csv_chunks
-from features.qualification import QualificationConfig, apply_qualification
-from features.transform import MissingColumnsError
-from models.scorer import LeadScorer
+from leadscore.datasets.files import DataFileError, _delimiter, _encodings, csv_chunks
+from leadscore.features.qualification import QualificationConfig, apply_qualification
+from leadscore.features.transform import MissingColumnsError
+from leadscore.models.scorer import LeadScorer
 
 OUTPUT_COLUMNS = ("score", "grade", "p_accept", "p_won", "expected_revenue", "reasons")
 CHUNK_ROWS = 50_000

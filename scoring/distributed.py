@@ -11,12 +11,12 @@ import dask
 import fsspec
 import pandas as pd
 
-from datasets.cluster import connect, read_leads
-from datasets.files import DataFileError
-from features.qualification import QualificationConfig
-from features.transform import MissingColumnsError
-from models.scorer import LeadScorer
-from scoring.batch import score_chunk
+from leadscore.datasets.cluster import connect, read_leads
+from leadscore.datasets.files import DataFileError
+from leadscore.features.qualification import QualificationConfig
+from leadscore.features.transform import MissingColumnsError
+from leadscore.models.scorer import LeadScorer
+from leadscore.scoring.batch import score_chunk
 
 
 def _score_partition(

@@ -18,8 +18,8 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-from serving.errors import ApiError
-from serving.settings import host_name
+from leadscore.serving.errors import ApiError
+from leadscore.serving.settings import host_name
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 MAX_FAILURES = 10

@@ -17,7 +17,7 @@ from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from models.reasons import HEAD_WORDS
+from leadscore.models.reasons import HEAD_WORDS
 
 RAISES, LOWERS, NEUTRAL = "#2e7d32", "#c62828", "#607d8b"
 TOP_BARS = 8

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from serving.local import request_leads, wait_ready
+from leadscore.serving.local import request_leads, wait_ready
 
 BATCH = 500
 

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from serving.schemas import TEXT_ERRORS, ErrorBody, FieldError
+from leadscore.serving.schemas import TEXT_ERRORS, ErrorBody, FieldError
 
 logger = logging.getLogger("bentoml.leadscore")
 

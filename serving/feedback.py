@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from serving.schemas import FeedbackRequest
+from leadscore.serving.schemas import FeedbackRequest
 
 
 class _Base(DeclarativeBase):

@@ -22,8 +22,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.auth import check_host
-from serving.errors import ApiError
+from leadscore.serving.auth import check_host
+from leadscore.serving.errors import ApiError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

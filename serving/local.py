@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-SERVICE = "serving.service:LeadScoringService"
+SERVICE = "leadscore.serving.service:LeadScoringService"
 PROJECT = Path(__file__).resolve().parents[1]
 
 

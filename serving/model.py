@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 
 import mlflow
 
-from models.registry import LoadedModel, load_model
-from serving.rules import rule_fields
-from serving.schemas import FeatureInfo, ModelInfo
-from serving.settings import Settings
-from serving.validation import LeadChecker
+from leadscore.models.registry import LoadedModel, load_model
+from leadscore.serving.rules import rule_fields
+from leadscore.serving.schemas import FeatureInfo, ModelInfo
+from leadscore.serving.settings import Settings
+from leadscore.serving.validation import LeadChecker
 
 logger = logging.getLogger("bentoml.leadscore")
 

@@ -12,11 +12,18 @@ from typing import TypeVar
 
 import pandas as pd
 
-from marketing.insights import GRADES, MIN_WINS, campaign_summary, group_labels, ranking_metric, summary_records
-from models.drift import psi_status
-from serving.model import ServingModel
-from serving.schemas import CampaignsResponse, DriftInfo
-from serving.store import ScoreStore
+from leadscore.marketing.insights import (
+    GRADES,
+    MIN_WINS,
+    campaign_summary,
+    group_labels,
+    ranking_metric,
+    summary_records,
+)
+from leadscore.models.drift import psi_status
+from leadscore.serving.model import ServingModel
+from leadscore.serving.schemas import CampaignsResponse, DriftInfo
+from leadscore.serving.store import ScoreStore
 
 DRIFT_CACHE_SECONDS = 60.0
 T = TypeVar("T")

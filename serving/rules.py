@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.qualification import EMAIL_DOMAIN, QualificationConfig, apply_qualification
-from serving.schemas import Lead
+from leadscore.features.qualification import EMAIL_DOMAIN, QualificationConfig, apply_qualification
+from leadscore.serving.schemas import Lead
 
 
 def rule_fields(rules: QualificationConfig | None) -> frozenset[str]:

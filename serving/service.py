@@ -19,17 +19,17 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from models.artifact import ModelLoadError
-from models.registry import load_model
-from serving import metrics
-from serving.auth import FailureLimiter, authorize, authorize_admin
-from serving.errors import ApiError, install_error_handlers, shielded
-from serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
-from serving.guard import RequestGuard
-from serving.model import ModelHolder, ServingModel
-from serving.reports import TimedCache, campaign_report, drift_report
-from serving.rules import qualify, rule_fields
-from serving.schemas import (
+from leadscore.models.artifact import ModelLoadError
+from leadscore.models.registry import load_model
+from leadscore.serving import metrics
+from leadscore.serving.auth import FailureLimiter, authorize, authorize_admin
+from leadscore.serving.errors import ApiError, install_error_handlers, shielded
+from leadscore.serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
+from leadscore.serving.guard import RequestGuard
+from leadscore.serving.model import ModelHolder, ServingModel
+from leadscore.serving.reports import TimedCache, campaign_report, drift_report
+from leadscore.serving.rules import qualify, rule_fields
+from leadscore.serving.schemas import (
     CampaignsResponse,
     ErrorBody,
     FeedbackRequest,
@@ -39,10 +39,10 @@ from serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from serving.settings import Settings, SettingsError
-from serving.store import ScoreStore, lead_rows
-from serving.ui import mount_ui
-from serving.validation import CheckedBatch
+from leadscore.serving.settings import Settings, SettingsError
+from leadscore.serving.store import ScoreStore, lead_rows
+from leadscore.serving.ui import mount_ui
+from leadscore.serving.validation import CheckedBatch
 
 logger = logging.getLogger("bentoml.leadscore")
 

@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from features.config import ConfigError, parse_config_text
-from features.qualification import QualificationConfig
-from models.registry import DEFAULT_MODEL_URI
-from serving import STATE_DIR
+from leadscore.features.config import ConfigError, parse_config_text
+from leadscore.features.qualification import QualificationConfig
+from leadscore.models.registry import DEFAULT_MODEL_URI
+from leadscore.serving import STATE_DIR
 
 UnknownFields = Literal["reject", "ignore"]
 

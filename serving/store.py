@@ -22,7 +22,7 @@ from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, String, Text, 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from serving.feedback import SERVICE_TABLES, FeedbackEvent, recreate
+from leadscore.serving.feedback import SERVICE_TABLES, FeedbackEvent, recreate
 
 logger = logging.getLogger("bentoml.leadscore")
 

@@ -26,18 +26,18 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from features.config import describe
-from features.schema import FeatureSpec
-from models.reasons import display_value
-from models.scorer import PROBABILITY_HEADS, LeadScorer
-from serving.auth import authorize, token_matches
-from serving.charts import Bar, campaign_chart, contribution_chart
-from serving.errors import ApiError, shielded
-from serving.feedback import FeedbackConflict
-from serving.guard import refuse_cross_site
-from serving.reports import MIN_WINS, campaign_report
-from serving.schemas import FeedbackRequest
-from serving.store import ScoredLead, SortOrder
+from leadscore.features.config import describe
+from leadscore.features.schema import FeatureSpec
+from leadscore.models.reasons import display_value
+from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer
+from leadscore.serving.auth import authorize, token_matches
+from leadscore.serving.charts import Bar, campaign_chart, contribution_chart
+from leadscore.serving.errors import ApiError, shielded
+from leadscore.serving.feedback import FeedbackConflict
+from leadscore.serving.guard import refuse_cross_site
+from leadscore.serving.reports import MIN_WINS, campaign_report
+from leadscore.serving.schemas import FeedbackRequest
+from leadscore.serving.store import ScoredLead, SortOrder
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "leadscore_session"

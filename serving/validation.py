@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.config import DataConfig
-from features.transform import LeadTransformer
-from serving.errors import ApiError, safe_name
-from serving.schemas import MAX_TEXT, FieldError, Lead, LeadWarning
-from serving.settings import UnknownFields
+from leadscore.features.config import DataConfig
+from leadscore.features.transform import LeadTransformer
+from leadscore.serving.errors import ApiError, safe_name
+from leadscore.serving.schemas import MAX_TEXT, FieldError, Lead, LeadWarning
+from leadscore.serving.settings import UnknownFields
 
 MAX_MAGNITUDE = 1e12
 """Numbers beyond this are data errors (a pasted phone number, a unit mix-up), not signal."""

@@ -11,8 +11,8 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-from datasets.synthetic import CONFIG_TOML, generate_funnel
-from features.config import LeadscoreConfig, parse_config_text
+from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
+from leadscore.features.config import LeadscoreConfig, parse_config_text
 
 
 @pytest.fixture(scope="session")

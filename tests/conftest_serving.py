@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from datasets.synthetic import CONFIG_TOML, generate_funnel
-from features.config import parse_config_text
-from features.validation import prepare_training_frame
-from models.artifact import save_scorer
-from models.scorer import LeadScorer
-from serving.local import request_leads
+from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
+from leadscore.features.config import parse_config_text
+from leadscore.features.validation import prepare_training_frame
+from leadscore.models.artifact import save_scorer
+from leadscore.models.scorer import LeadScorer
+from leadscore.serving.local import request_leads
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_ENV = {
@@ -55,7 +55,7 @@ def lead_records(n: int, seed: int = 1, shift: bool = False, keep: tuple[str, ..
 def asgi_app_without_metrics() -> Iterator[Any]:
     """The service's ASGI app with metrics off: Prometheus metrics register process-wide, and
     test_service.py builds the one app that keeps them."""
-    from serving.service import LeadScoringService
+    from leadscore.serving.service import LeadScoringService
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(LeadScoringService.config, "metrics", {"enabled": False})

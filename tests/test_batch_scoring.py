@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets.files import DataFileError
-from features.config import LeadscoreConfig
-from models.scorer import LeadScorer
-from scoring.batch import count_rows, iter_chunks, score_file
-from training.split import split_leads
+from leadscore.datasets.files import DataFileError
+from leadscore.features.config import LeadscoreConfig
+from leadscore.models.scorer import LeadScorer
+from leadscore.scoring.batch import count_rows, iter_chunks, score_file
+from leadscore.training.split import split_leads
 
 
 @pytest.fixture(scope="module")

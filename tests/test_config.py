@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from datasets.files import load_config
-from features.config import ConfigError, parse_config_text
+from leadscore.datasets.files import load_config
+from leadscore.features.config import ConfigError, parse_config_text
 
 MINIMAL = '[data]\nid = "lead_id"\nwon = "won"\n'
 
@@ -72,7 +72,7 @@ def test_load_config_reads_bom(tmp_path: Path) -> None:
 def test_cli_shows_bracketed_key_names(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from leadscore.cli.main import app
 
     (tmp_path / "leadscore.toml").write_text(MINIMAL + 'colour = "red"\n')
     (tmp_path / "leads.csv").write_text("lead_id,won\n1,1\n")

@@ -9,18 +9,18 @@ import pandas as pd
 import pytest
 from distributed import LocalCluster
 
-from datasets import cluster as dask_cluster
-from datasets.cluster import ClusterError
-from features.config import LeadscoreConfig
-from features.schema import infer_schema, merge_summaries, schema_from_stats, summarize
-from features.transform import MissingColumnsError
-from features.validation import DataValidationError
-from models.artifact import load_scorer, save_scorer
-from models.scorer import LeadScorer
-from scoring.batch import score_file
-from scoring.distributed import score_distributed
-from training.distributed import ClusterFit, train_distributed
-from training.fit import FitResult, fit_and_evaluate
+from leadscore.datasets import cluster as dask_cluster
+from leadscore.datasets.cluster import ClusterError
+from leadscore.features.config import LeadscoreConfig
+from leadscore.features.schema import infer_schema, merge_summaries, schema_from_stats, summarize
+from leadscore.features.transform import MissingColumnsError
+from leadscore.features.validation import DataValidationError
+from leadscore.models.artifact import load_scorer, save_scorer
+from leadscore.models.scorer import LeadScorer
+from leadscore.scoring.batch import score_file
+from leadscore.scoring.distributed import score_distributed
+from leadscore.training.distributed import ClusterFit, train_distributed
+from leadscore.training.fit import FitResult, fit_and_evaluate
 
 PARTS = 4
 
@@ -148,8 +148,8 @@ def test_unreachable_scheduler_is_a_clear_error(
 def test_cli_train_and_score_with_dask(lead_dir: Path, cluster: LocalCluster, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from cli.main import app
-    from datasets.synthetic import CONFIG_TOML
+    from leadscore.cli.main import app
+    from leadscore.datasets.synthetic import CONFIG_TOML
 
     (tmp_path / "leadscore.toml").write_text(CONFIG_TOML + "\n[training]\nnum_boost_round = 80\n")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets.synthetic import CONFIG_TOML
-from features.config import LeadscoreConfig
-from serving.feedback import FeedbackStore
-from serving.schemas import FeedbackRequest
-from training.feedback import apply_feedback, read_decisions
-from training.pipeline import train
+from leadscore.datasets.synthetic import CONFIG_TOML
+from leadscore.features.config import LeadscoreConfig
+from leadscore.serving.feedback import FeedbackStore
+from leadscore.serving.schemas import FeedbackRequest
+from leadscore.training.feedback import apply_feedback, read_decisions
+from leadscore.training.pipeline import train
 
 
 def _post(store: FeedbackStore, event: str, lead: str, decision: str, reason: str | None = "no_budget") -> None:
@@ -98,7 +98,7 @@ def test_retrain_moves_toward_feedback(tmp_path: Path, funnel: tuple[pd.DataFram
 
 
 def test_unreadable_store_is_clear(tmp_path: Path) -> None:
-    from training.feedback import FeedbackStoreError
+    from leadscore.training.feedback import FeedbackStoreError
 
     with pytest.raises(FeedbackStoreError, match="cannot read feedback"):
         read_decisions(f"sqlite:///{tmp_path / 'missing' / 'nope.db'}")
@@ -107,7 +107,7 @@ def test_unreadable_store_is_clear(tmp_path: Path) -> None:
 def test_cli_retrain_unreadable_store_exits_2(tmp_path: Path, funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from leadscore.cli.main import app
 
     funnel[0].head(50).to_csv(tmp_path / "leads.csv", index=False)
     (tmp_path / "leadscore.toml").write_text(CONFIG_TOML)

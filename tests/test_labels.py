@@ -12,15 +12,15 @@ from conftest_serving import METRICS, asgi_app_without_metrics
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from datasets.synthetic import CONFIG_TOML, generate_funnel
-from features.config import ConfigError, LeadscoreConfig, describe, parse_config_text
-from features.schema import FeatureSchema, FeatureSpec, column_stats, infer_schema, schema_from_stats
-from features.transform import LeadTransformer
-from features.validation import prepare_training_frame
-from models.artifact import save_scorer
-from models.reasons import display_value
-from serving.local import request_leads
-from training.fit import FitResult, fit_and_evaluate
+from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
+from leadscore.features.config import ConfigError, LeadscoreConfig, describe, parse_config_text
+from leadscore.features.schema import FeatureSchema, FeatureSpec, column_stats, infer_schema, schema_from_stats
+from leadscore.features.transform import LeadTransformer
+from leadscore.features.validation import prepare_training_frame
+from leadscore.models.artifact import save_scorer
+from leadscore.models.reasons import display_value
+from leadscore.serving.local import request_leads
+from leadscore.training.fit import FitResult, fit_and_evaluate
 
 MINIMAL = '[data]\nid = "lead_id"\nwon = "won"\n'
 LABELS = """

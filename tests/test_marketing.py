@@ -11,13 +11,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cli.marketing import _report_table, register
-from datasets.files import DataFileError
-from datasets.synthetic import CONFIG_TOML
-from features.config import LeadscoreConfig, parse_config_text
-from features.validation import DataValidationError
-from marketing.history import ScoredLeads, load_spend, score_leads
-from marketing.insights import (
+from leadscore.cli.marketing import _report_table, register
+from leadscore.datasets.files import DataFileError
+from leadscore.datasets.synthetic import CONFIG_TOML
+from leadscore.features.config import LeadscoreConfig, parse_config_text
+from leadscore.features.validation import DataValidationError
+from leadscore.marketing.history import ScoredLeads, load_spend, score_leads
+from leadscore.marketing.insights import (
     TOO_FEW,
     bootstrap_mean_interval,
     campaign_summary,
@@ -25,11 +25,11 @@ from marketing.insights import (
     summary_records,
     wilson_interval,
 )
-from marketing.planner import PlanError, parse_amount, parse_mix, plan_quota
-from marketing.report import CampaignReport, basis_text, build_report
-from marketing.routing import route_leads
-from models.artifact import save_scorer
-from training.fit import FitResult, fit_and_evaluate
+from leadscore.marketing.planner import PlanError, parse_amount, parse_mix, plan_quota
+from leadscore.marketing.report import CampaignReport, basis_text, build_report
+from leadscore.marketing.routing import route_leads
+from leadscore.models.artifact import save_scorer
+from leadscore.training.fit import FitResult, fit_and_evaluate
 
 OPEN = 600
 """The most recent leads get their outcomes blanked: they are the open pipeline."""

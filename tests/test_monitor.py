@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
-from cli.main import app
-from datasets.synthetic import generate_funnel
-from features.config import LeadscoreConfig
-from models.artifact import save_scorer
-from models.registry import LoadedModel, load_model
-from monitoring.monitor import TRAFFIC_TABLE, monitor
-from serving.feedback import FeedbackStore
-from serving.schemas import FeedbackRequest
-from training.fit import fit_and_evaluate
+from leadscore.cli.main import app
+from leadscore.datasets.synthetic import generate_funnel
+from leadscore.features.config import LeadscoreConfig
+from leadscore.models.artifact import save_scorer
+from leadscore.models.registry import LoadedModel, load_model
+from leadscore.monitoring.monitor import TRAFFIC_TABLE, monitor
+from leadscore.serving.feedback import FeedbackStore
+from leadscore.serving.schemas import FeedbackRequest
+from leadscore.training.fit import fit_and_evaluate
 
 
 @pytest.fixture(scope="module")

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from datasets.synthetic import CONFIG_TOML
-from features.config import LeadscoreConfig
-from features.validation import DataValidationError
-from models.registry import load_model
-from training import tracking
-from training.evaluate import LeakageError
-from training.pipeline import TrainResult, train
+from leadscore.cli.main import app
+from leadscore.datasets.synthetic import CONFIG_TOML
+from leadscore.features.config import LeadscoreConfig
+from leadscore.features.validation import DataValidationError
+from leadscore.models.registry import load_model
+from leadscore.training import tracking
+from leadscore.training.evaluate import LeakageError
+from leadscore.training.pipeline import TrainResult, train
 
 runner = CliRunner()
 
@@ -299,7 +299,7 @@ def test_model_name_from_config_drives_train_and_score(workdir: Path, store: str
 
 
 def test_retrain_without_acceptance_column_is_a_config_error(workdir: Path, store: str) -> None:
-    from features.config import ConfigError
+    from leadscore.features.config import ConfigError
 
     won_only = workdir / "won-only.toml"
     won_only.write_text(CONFIG_TOML.replace('accepted = "accepted"\n', ""))

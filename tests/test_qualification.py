@@ -12,14 +12,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from cli.qualification import register
-from datasets.synthetic import DATA_TOML, QUALIFICATION_TOML, generate_funnel
-from features.config import ConfigError, LeadscoreConfig, parse_config_text
-from features.qualification import QualificationConfig, apply_qualification, evaluate_rules
-from marketing.qualification import check_qualification, suggest_thresholds
-from models.artifact import save_scorer
-from models.scorer import LeadScorer
-from training.fit import fit_and_evaluate
+from leadscore.cli.qualification import register
+from leadscore.datasets.synthetic import DATA_TOML, QUALIFICATION_TOML, generate_funnel
+from leadscore.features.config import ConfigError, LeadscoreConfig, parse_config_text
+from leadscore.features.qualification import QualificationConfig, apply_qualification, evaluate_rules
+from leadscore.marketing.qualification import check_qualification, suggest_thresholds
+from leadscore.models.artifact import save_scorer
+from leadscore.models.scorer import LeadScorer
+from leadscore.training.fit import fit_and_evaluate
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "qualification.md"
 COUNTRIES = ["US", "GB", "DE", "FR", "NL", "CA", "AU"]
@@ -499,7 +499,7 @@ def test_cli_errors_are_clear(project: Path, config_name: str, drop: str | None,
 
 
 def test_cli_score_carries_stage_route_and_rules(project: Path, rules: QualificationConfig, scorer: LeadScorer) -> None:
-    from cli.main import app as leadscore_app
+    from leadscore.cli.main import app as leadscore_app
 
     out = project / "scored.csv"
     args = ["score", "--data", str(project / "leads.csv"), "--out", str(out), "--model", str(project / "model")]

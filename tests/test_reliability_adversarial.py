@@ -32,15 +32,15 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
-from cli.main import app as cli
-from datasets.synthetic import generate_funnel
-from marketing.report import grade_mix_chart
-from models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer
-from monitoring.monitor import count_unscored_feedback
-from serving.auth import MAX_FAILURES
-from serving.feedback import FeedbackStore
-from serving.local import local_server
-from serving.schemas import MAX_TEXT, FeedbackRequest
+from leadscore.cli.main import app as cli
+from leadscore.datasets.synthetic import generate_funnel
+from leadscore.marketing.report import grade_mix_chart
+from leadscore.models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer
+from leadscore.monitoring.monitor import count_unscored_feedback
+from leadscore.serving.auth import MAX_FAILURES
+from leadscore.serving.feedback import FeedbackStore
+from leadscore.serving.local import local_server
+from leadscore.serving.schemas import MAX_TEXT, FeedbackRequest
 
 GUESSES = 100
 """Wrong tokens sent in a row, as in the issue."""

@@ -41,12 +41,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from models.artifact import MANIFEST_FILE, MODEL_FILE, load_scorer
-from serving.auth import token_matches
-from serving.feedback import FeedbackStore
-from serving.local import LocalServer, local_server
-from serving.validation import LeadChecker
-from training import tracking
+from leadscore.models.artifact import MANIFEST_FILE, MODEL_FILE, load_scorer
+from leadscore.serving.auth import token_matches
+from leadscore.serving.feedback import FeedbackStore
+from leadscore.serving.local import LocalServer, local_server
+from leadscore.serving.validation import LeadChecker
+from leadscore.training import tracking
 
 FUZZ_EXAMPLES = int(os.environ.get("LEADSCORE_FUZZ_EXAMPLES", "50"))
 LOAD_REQUESTS = int(os.environ.get("LEADSCORE_LOAD_REQUESTS", "200"))

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from datasets.synthetic import generate_funnel
-from training import pipeline, tracking
+from leadscore.cli.main import app
+from leadscore.datasets.synthetic import generate_funnel
+from leadscore.training import pipeline, tracking
 
 runner = CliRunner()
 RENAMED = {

@@ -14,9 +14,9 @@ from conftest_serving import PROJECT, train_model_dir
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from sqlalchemy import create_engine, text
 
-from datasets.synthetic import CONFIG_TOML, generate_funnel
-from serving.demo import post_demo_leads
-from serving.local import LocalServer, local_server
+from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
+from leadscore.serving.demo import post_demo_leads
+from leadscore.serving.local import LocalServer, local_server
 
 CHROMIUM = Path(os.environ.get("LEADSCORE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -10,11 +10,11 @@ import pytest
 import shap
 from sklearn.metrics import roc_auc_score
 
-from datasets.synthetic import CONFIG_TOML
-from features.config import LeadscoreConfig, parse_config_text
-from models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer, save_scorer
-from models.scorer import GRADE_THRESHOLDS, LeadScorer
-from training.fit import FitResult, fit_and_evaluate
+from leadscore.datasets.synthetic import CONFIG_TOML
+from leadscore.features.config import LeadscoreConfig, parse_config_text
+from leadscore.models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer, save_scorer
+from leadscore.models.scorer import GRADE_THRESHOLDS, LeadScorer
+from leadscore.training.fit import FitResult, fit_and_evaluate
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +160,17 @@ def test_load_rejects_schema_mismatch(fitted: FitResult, tmp_path: Path) -> None
         load_scorer(tmp_path / "m")
 
 
+def test_load_rejects_old_format_and_says_to_retrain(fitted: FitResult, tmp_path: Path) -> None:
+    """Format 1 pickles name the modules before they moved under `leadscore.*`: refuse with a clear step."""
+    save_scorer(fitted.scorer, tmp_path / "m")
+    manifest_path = tmp_path / "m" / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format_version"] = 1
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match=r"model format 1 was written by an older leadscore.*retrain it"):
+        load_scorer(tmp_path / "m")
+
+
 def test_load_rejects_non_model_dir(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="not a leadscore model"):
         load_scorer(tmp_path)
@@ -174,8 +185,8 @@ def test_fit_returns_self(fitted: FitResult, demo_config: LeadscoreConfig) -> No
 
 
 def test_drift_reference_flags_shifted_population(fitted: FitResult) -> None:
-    from datasets.synthetic import generate_funnel
-    from models.drift import psi_status
+    from leadscore.datasets.synthetic import generate_funnel
+    from leadscore.models.drift import psi_status
 
     scorer = fitted.scorer
     reference = scorer.drift_reference_

@@ -20,15 +20,15 @@ import pytest
 from conftest_serving import METRICS, lead_records, train_model_dir
 from starlette.testclient import TestClient
 
-from models.artifact import MODEL_FILE, ModelLoadError, load_scorer
-from models.registry import ARTIFACT_KEY, LeadScorerPyfunc
-from serving import STATE_DIR
-from serving.auth import is_loopback
-from serving.feedback import FeedbackStore
-from serving.schemas import FeedbackRequest
-from serving.service import LeadScoringService
-from serving.settings import Settings, SettingsError
-from serving.validation import LeadChecker
+from leadscore.models.artifact import MODEL_FILE, ModelLoadError, load_scorer
+from leadscore.models.registry import ARTIFACT_KEY, LeadScorerPyfunc
+from leadscore.serving import STATE_DIR
+from leadscore.serving.auth import is_loopback
+from leadscore.serving.feedback import FeedbackStore
+from leadscore.serving.schemas import FeedbackRequest
+from leadscore.serving.service import LeadScoringService
+from leadscore.serving.settings import Settings, SettingsError
+from leadscore.serving.validation import LeadChecker
 
 PII = "jane.doe.4711@example.com"
 TOKEN = "test-token-5f1c"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest_serving import lead_records, train_model_dir
 
-from serving.local import PROJECT, SERVICE, free_port, local_server
+from leadscore.serving.local import PROJECT, SERVICE, free_port, local_server
 
 PII = "jane.doe.4711@example.com"
 

@@ -17,13 +17,13 @@ from conftest_serving import asgi_app_without_metrics, lead_records, train_model
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from datasets.synthetic import CONFIG_TOML, DATA_TOML
-from features.config import parse_config_text
-from features.qualification import apply_qualification
-from models.artifact import load_scorer
-from serving.settings import Settings, SettingsError
-from serving.store import ScoreStore
-from serving.ui import SESSION_COOKIE
+from leadscore.datasets.synthetic import CONFIG_TOML, DATA_TOML
+from leadscore.features.config import parse_config_text
+from leadscore.features.qualification import apply_qualification
+from leadscore.models.artifact import load_scorer
+from leadscore.serving.settings import Settings, SettingsError
+from leadscore.serving.store import ScoreStore
+from leadscore.serving.ui import SESSION_COOKIE
 
 PII = "jane.doe.4711@gmail.com"
 TOKEN = "ui-token-93bd"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets.synthetic import (
+from leadscore.datasets.synthetic import (
     CAMPAIGNS,
     CHUNK_SIZE,
     CONFIG_TOML,

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets.synthetic import CONFIG_TOML, DATA_TOML
-from features.config import LeadscoreConfig, parse_config_text
-from training.evaluate import LeakageError
-from training.fit import FitResult, fit_and_evaluate, heads_phrase
-from training.gate import CHALLENGER, CHAMPION, Comparison, QualityCheck, decide, quality_check
+from leadscore.datasets.synthetic import CONFIG_TOML, DATA_TOML
+from leadscore.features.config import LeadscoreConfig, parse_config_text
+from leadscore.training.evaluate import LeakageError
+from leadscore.training.fit import FitResult, fit_and_evaluate, heads_phrase
+from leadscore.training.gate import CHALLENGER, CHAMPION, Comparison, QualityCheck, decide, quality_check
 
 
 def _by_time(leads: pd.DataFrame) -> pd.DataFrame:
@@ -149,7 +149,7 @@ def test_gate_decisions() -> None:
 
 
 def test_promotion_metric_is_checked_before_training() -> None:
-    from features.config import ConfigError
+    from leadscore.features.config import ConfigError
 
     with pytest.raises(ConfigError, match="promotion_metric 'won_auc'"):
         parse_config_text(CONFIG_TOML + '\n[training]\npromotion_metric = "won_auc"\n')

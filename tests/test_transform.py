@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.coerce import to_number
-from features.config import LeadscoreConfig, parse_config_text
-from features.schema import OTHER, FeatureSchema, infer_kind, infer_schema
-from features.transform import LeadTransformer, MissingColumnsError
+from leadscore.features.coerce import to_number
+from leadscore.features.config import LeadscoreConfig, parse_config_text
+from leadscore.features.schema import OTHER, FeatureSchema, infer_kind, infer_schema
+from leadscore.features.transform import LeadTransformer, MissingColumnsError
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets.files import DataFileError, load_table
-from datasets.synthetic import CONFIG_TOML
-from features.config import LeadscoreConfig, parse_config_text
-from features.validation import DataValidationError, prepare_training_frame
+from leadscore.datasets.files import DataFileError, load_table
+from leadscore.datasets.synthetic import CONFIG_TOML
+from leadscore.features.config import LeadscoreConfig, parse_config_text
+from leadscore.features.validation import DataValidationError, prepare_training_frame
 
 
 def _errors(frame: pd.DataFrame, config: LeadscoreConfig) -> list[str]:

@@ -22,11 +22,11 @@ import pandas as pd
 from distributed import Client
 from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 
-from datasets.cluster import connect, read_leads
-from features.config import LeadscoreConfig
-from features.schema import FeatureSchema, merge_summaries, schema_from_stats, summarize
-from features.transform import LeadTransformer
-from features.validation import (
+from leadscore.datasets.cluster import connect, read_leads
+from leadscore.features.config import LeadscoreConfig
+from leadscore.features.schema import FeatureSchema, merge_summaries, schema_from_stats, summarize
+from leadscore.features.transform import LeadTransformer
+from leadscore.features.validation import (
     DataValidationError,
     Problem,
     ValidationReport,
@@ -34,11 +34,11 @@ from features.validation import (
     check_rows,
     floor_problems,
 )
-from models.scorer import PROBABILITY_HEADS, LeadScorer, targets
-from training.evaluate import history_drift, holdout_metrics, leakage_error, leaky_columns
-from training.fit import FitResult, Step, check_revenue, heads_phrase, no_progress
-from training.gate import quality_check
-from training.split import Split
+from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer, targets
+from leadscore.training.evaluate import history_drift, holdout_metrics, leakage_error, leaky_columns
+from leadscore.training.fit import FitResult, Step, check_revenue, heads_phrase, no_progress
+from leadscore.training.gate import quality_check
+from leadscore.training.split import Split
 
 SAMPLE_ROWS = 200_000
 """Rows per fold brought to the client: calibration, score references, leak check and holdout metrics."""

@@ -14,10 +14,10 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from features.coerce import normalize_text
-from features.config import DataConfig, TrainingConfig
-from features.transform import LeadTransformer
-from models.scorer import PROBABILITY_HEADS, LeadScorer, revenue_deals, targets
+from leadscore.features.coerce import normalize_text
+from leadscore.features.config import DataConfig, TrainingConfig
+from leadscore.features.transform import LeadTransformer
+from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer, revenue_deals, targets
 
 _BASELINE_ROWS = 200_000
 """Training rows the logistic baseline fits on at most (evenly spaced): more only slows big trainings."""

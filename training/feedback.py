@@ -19,8 +19,8 @@ import pandas as pd
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from features.coerce import to_boolean, to_number
-from features.config import ConfigError, DataConfig
+from leadscore.features.coerce import to_boolean, to_number
+from leadscore.features.config import ConfigError, DataConfig
 
 TABLE = "feedback_events"
 

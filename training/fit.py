@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from features.config import LeadscoreConfig
-from features.validation import ValidationReport, prepare_training_frame
-from models.scorer import LeadScorer
-from training.evaluate import (
+from leadscore.features.config import LeadscoreConfig
+from leadscore.features.validation import ValidationReport, prepare_training_frame
+from leadscore.models.scorer import LeadScorer
+from leadscore.training.evaluate import (
     LeakFinding,
     evaluate_scorer,
     history_drift,
@@ -21,8 +21,8 @@ from training.evaluate import (
     leakage_error,
     leaky_columns,
 )
-from training.gate import QualityCheck, quality_check
-from training.split import Split, split_leads
+from leadscore.training.gate import QualityCheck, quality_check
+from leadscore.training.split import Split, split_leads
 
 Step = Callable[[str], None]
 """Progress callback: receives one line describing the step that starts."""

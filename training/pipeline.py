@@ -15,20 +15,20 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from datasets.files import frame_hash, load_config, load_table
-from features.config import ConfigError, LeadscoreConfig
-from features.transform import MissingColumnsError
-from models.artifact import save_scorer
-from models.registry import LoadedModel
-from models.scorer import targets
-from training import tracking
-from training.evaluate import (
+from leadscore.datasets.files import frame_hash, load_config, load_table
+from leadscore.features.config import ConfigError, LeadscoreConfig
+from leadscore.features.transform import MissingColumnsError
+from leadscore.models.artifact import save_scorer
+from leadscore.models.registry import LoadedModel
+from leadscore.models.scorer import targets
+from leadscore.training import tracking
+from leadscore.training.evaluate import (
     evaluate_scorer,
 )
-from training.feedback import apply_feedback, read_decisions, rejection_reasons
-from training.fit import FitResult, Step, fit_and_evaluate, no_progress
-from training.gate import Comparison, GateDecision, decide
-from training.plots import training_plots
+from leadscore.training.feedback import apply_feedback, read_decisions, rejection_reasons
+from leadscore.training.fit import FitResult, Step, fit_and_evaluate, no_progress
+from leadscore.training.gate import Comparison, GateDecision, decide
+from leadscore.training.plots import training_plots
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _fit(
     """Fit here, or on the Dask cluster at `dask_address`; returns the fit and its row counts
     (on a cluster `fit.split` holds samples of each fold, so the counts come from the cluster)."""
     if dask_address:
-        from training.distributed import train_distributed
+        from leadscore.training.distributed import train_distributed
 
         cluster = train_distributed(data_path, config, dask_address, allow_leaky, step)
         rows = {f"{fold}_rows": n for fold, n in cluster.rows.items()}

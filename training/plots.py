@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import shap
 
-from features.config import describe
-from models.scorer import PROBABILITY_HEADS, LeadScorer, targets
+from leadscore.features.config import describe
+from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer, targets
 
 matplotlib.rcParams["text.parse_math"] = False  # column names and values are drawn as written: "$" is not math
 

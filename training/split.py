@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from features.config import LeadscoreConfig
+from leadscore.features.config import LeadscoreConfig
 
 log = logging.getLogger(__name__)
 

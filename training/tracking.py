@@ -14,10 +14,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
-from features.schema import FeatureSchema
-from models.registry import ARTIFACT_KEY, LeadScorerPyfunc, LoadedModel, load_model
-from models.scorer import LeadScorer
-from training.gate import CHAMPION, GateDecision
+from leadscore.features.schema import FeatureSchema
+from leadscore.models.registry import ARTIFACT_KEY, LeadScorerPyfunc, LoadedModel, load_model
+from leadscore.models.scorer import LeadScorer
+from leadscore.training.gate import CHAMPION, GateDecision
 
 EXPERIMENT = "leadscore"
 PIP_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pandera", "pydantic", "mlflow", "pyarrow")
