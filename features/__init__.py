@@ -1,1 +1,4 @@
-"""The data contract and the transformers shared by training and serving (pure: no I/O)."""
+"""The data contract (`leadscore.toml`) and the transformers shared by training and serving.
+
+The bottom layer: pure (no I/O, no MLflow/BentoML/LightGBM); imports no other leadscore package.
+"""

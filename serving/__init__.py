@@ -1,4 +1,6 @@
-"""The BentoML scoring service the CRM calls (`serving.service:LeadScoringService`).
+"""The BentoML scoring service the CRM calls (`leadscore.serving.service:LeadScoringService`).
+
+May import marketing (campaign statistics), models and features; never training, datasets or the CLI.
 
 Importing the package sets environment defaults before BentoML or MLflow read them: no usage tracking
 or telemetry leaves the machine (leads are customer data), no download progress bars in server logs,
