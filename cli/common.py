@@ -16,27 +16,32 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from leadscore.datasets.files import DataFileError
-from leadscore.features.config import ConfigError
-from leadscore.features.transform import MissingColumnsError
-from leadscore.features.validation import DataValidationError
-from leadscore.models.artifact import ModelLoadError
-from leadscore.training.evaluate import LeakageError
-from leadscore.training.feedback import FeedbackStoreError
-
 console = Console(stderr=True, soft_wrap=True)  # messages never wrap mid-path
 out = Console()
 
-USER_ERRORS = (
-    FeedbackStoreError,
-    ConfigError,
-    DataFileError,
-    DataValidationError,
-    LeakageError,
-    ModelLoadError,
-    MissingColumnsError,
-    ConnectionError,  # e.g. datasets.cluster.ClusterError: the --dask scheduler does not answer
-)
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Problems with the user's input or setup, shown as one message. Imported when a command fails rather
+    than at start, so `leadscore --help` loads no data or ML library."""
+    from leadscore.datasets.files import DataFileError
+    from leadscore.features.config import ConfigError
+    from leadscore.features.transform import MissingColumnsError
+    from leadscore.features.validation import DataValidationError
+    from leadscore.models.artifact import ModelLoadError
+    from leadscore.training.evaluate import LeakageError
+    from leadscore.training.feedback import FeedbackStoreError
+
+    return (
+        FeedbackStoreError,
+        ConfigError,
+        DataFileError,
+        DataValidationError,
+        LeakageError,
+        ModelLoadError,
+        MissingColumnsError,
+        ConnectionError,  # e.g. datasets.cluster.ClusterError: the --dask scheduler does not answer
+    )
+
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Leads as CSV or Parquet.")]
 DataUrlOpt = Annotated[
@@ -75,13 +80,15 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         _quiet_libraries()
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as err:
-            console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-            raise typer.Exit(2) from None
-        except OSError as err:  # the machine's problem, not a bug: disk full, permission, a vanished file
-            what = (err.strerror or type(err).__name__) + (f" ({err.filename})" if err.filename else "")
-            console.print(f"[bold red]error:[/] {escape(what)}", highlight=False)
-            raise typer.Exit(2) from None
+        except Exception as err:
+            if isinstance(err, user_errors()):
+                console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+                raise typer.Exit(2) from None
+            if isinstance(err, OSError):  # the machine's problem, not a bug: disk full, permission, a vanished file
+                what = (err.strerror or type(err).__name__) + (f" ({err.filename})" if err.filename else "")
+                console.print(f"[bold red]error:[/] {escape(what)}", highlight=False)
+                raise typer.Exit(2) from None
+            raise
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: nothing was registered")
             raise typer.Exit(130) from None

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -27,11 +27,11 @@ from leadscore.cli.common import (
 )
 from leadscore.cli.marketing import register as register_marketing
 from leadscore.cli.qualification import register as register_qualification
-from leadscore.datasets.files import load_config, load_table
-from leadscore.features.qualification import QualificationConfig
-from leadscore.features.transform import MissingColumnsError
-from leadscore.features.validation import prepare_training_frame
-from leadscore.models.registry import DEFAULT_MODEL_URI, LoadedModel, default_model_uri, load_model
+from leadscore.models.uri import DEFAULT_MODEL_URI, default_model_uri
+
+if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` loads no data or ML library
+    from leadscore.features.qualification import QualificationConfig
+    from leadscore.models.registry import LoadedModel
 
 app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="Registered model versions: list and promote.", no_args_is_help=True)
@@ -65,6 +65,9 @@ def demo_data(
 @friendly_errors
 def validate(data: DataOpt, config: ConfigOpt) -> None:
     """Check a lead file against the contract; lists every problem at once (exit 2 if any)."""
+    from leadscore.datasets.files import load_config, load_table
+    from leadscore.features.validation import prepare_training_frame
+
     cfg = load_config(config)
     frame = load_table(data)
     prepared = prepare_training_frame(frame, cfg)
@@ -162,6 +165,8 @@ ModelUriOpt = Annotated[
 @contextmanager
 def missing_columns_hint(loaded: LoadedModel, hint: str) -> Iterator[None]:
     """Missing-column errors name the model used and what this command offers to do about it."""
+    from leadscore.features.transform import MissingColumnsError
+
     try:
         yield
     except MissingColumnsError as err:
@@ -243,6 +248,8 @@ def score(
     ] = False,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
+    from leadscore.datasets.files import load_config
+    from leadscore.models.registry import load_model
     from leadscore.training.tracking import configure
 
     cfg = load_config(config) if config else None
@@ -328,6 +335,7 @@ def monitor(
     """Population stability (PSI) of recent traffic vs training, and live calibration vs sales decisions."""
     import tempfile
 
+    from leadscore.models.registry import load_model
     from leadscore.monitoring.monitor import MIN_DECISIONS, log_monitor_run
     from leadscore.monitoring.monitor import monitor as run_monitor
     from leadscore.training.tracking import configure, default_feedback_url

@@ -6,21 +6,20 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
 from leadscore.cli.common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
-from leadscore.datasets.files import load_config, load_table
-from leadscore.marketing.history import load_spend, require_column, score_leads
-from leadscore.marketing.insights import MIN_WINS, TOO_FEW
-from leadscore.marketing.planner import Plan, PlanError, parse_amount, parse_mix, plan_quota
-from leadscore.marketing.report import basis_text, build_report, display_rows, log_report, write_report
-from leadscore.marketing.routing import route_leads
-from leadscore.models.registry import DEFAULT_MODEL_URI, LoadedModel, load_model
-from leadscore.training.tracking import configure
+from leadscore.marketing.limits import MIN_WINS, TOO_FEW
+from leadscore.models.uri import DEFAULT_MODEL_URI
+
+if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` loads no data or ML library
+    import pandas as pd
+
+    from leadscore.marketing.planner import Plan
+    from leadscore.models.registry import LoadedModel
 
 ModelOpt = Annotated[str, typer.Option("--model", help="models:/NAME@ALIAS, models:/NAME/N or a model directory.")]
 
@@ -31,6 +30,9 @@ report_app = typer.Typer(
 
 def _load(model: str, tracking_uri: str | None) -> LoadedModel:
     """A local model directory needs no MLflow store; a registry URI does."""
+    from leadscore.models.registry import load_model
+    from leadscore.training.tracking import configure
+
     if not Path(model).is_dir():
         configure(tracking_uri)
     return load_model(model)
@@ -59,6 +61,11 @@ def report_campaigns(
 
     Logged to MLflow when --tracking-uri or MLFLOW_TRACKING_URI is set.
     """
+    from leadscore.datasets.files import load_config, load_table
+    from leadscore.marketing.history import load_spend, require_column, score_leads
+    from leadscore.marketing.report import basis_text, build_report, log_report, write_report
+    from leadscore.training.tracking import configure
+
     cfg = load_config(config)
     frame = load_table(data)
     require_column(frame, cfg.data.campaign, "campaign", data)
@@ -101,6 +108,8 @@ def _report_columns(summary: pd.DataFrame) -> dict[str, str]:
 
 
 def _report_table(summary: pd.DataFrame, confidence: float, caption: str | None = None) -> Table:
+    from leadscore.marketing.report import display_rows
+
     table = Table(title=f"Campaigns, best first ({confidence:.0%} intervals)", caption=caption)
     columns = _report_columns(summary)
     for title in columns:
@@ -113,6 +122,8 @@ def _report_table(summary: pd.DataFrame, confidence: float, caption: str | None 
 
 def _count(value: float) -> str:
     """Whole leads, SALs and wins (the plan rounds up); an interval history cannot bound shows as ∞."""
+    import pandas as pd
+
     return "–" if pd.isna(value) else "∞" if math.isinf(value) else f"{value:,.0f}"
 
 
@@ -157,6 +168,8 @@ def _plan_table(plan: Plan) -> Table:
 
 
 def _money(value: float | None) -> str:
+    import pandas as pd
+
     return "–" if value is None or pd.isna(value) else "none" if math.isinf(value) else f"{value:,.0f}"
 
 
@@ -177,6 +190,10 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """How many leads, sales-accepted leads and wins a revenue target needs, overall and per campaign."""
+    from leadscore.datasets.files import load_config, load_table
+    from leadscore.marketing.history import require_column, score_leads
+    from leadscore.marketing.planner import PlanError, parse_amount, parse_mix, plan_quota
+
     cfg = load_config(config)
     frame = load_table(data)
     campaign = require_column(frame, cfg.data.campaign, "campaign", data)
@@ -217,6 +234,9 @@ def route(
     allow_missing: Annotated[bool, typer.Option(help="Score even if feature columns are absent (as missing).")] = False,
 ) -> None:
     """The best N open leads per owner by expected revenue (ties by p_accept), as a CSV the CRM can import."""
+    from leadscore.datasets.files import load_table
+    from leadscore.marketing.routing import route_leads
+
     frame = load_table(data)
     loaded = _load(model, tracking_uri)
     with step_progress("routing") as step:

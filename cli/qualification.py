@@ -5,20 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from leadscore.cli.common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
-from leadscore.datasets.files import load_config, load_table
-from leadscore.features.config import ConfigError
-from leadscore.marketing.qualification import MAX_CUT, CheckReport, Suggestion, check_qualification, suggest_thresholds
-from leadscore.models.registry import DEFAULT_MODEL_URI, load_model
-from leadscore.training.tracking import configure
+from leadscore.models.uri import DEFAULT_MODEL_URI
+
+if TYPE_CHECKING:  # the command imports what it runs, so `leadscore --help` loads no data or ML library
+    import pandas as pd
+
+    from leadscore.marketing.qualification import CheckReport, Suggestion
 
 qualification_app = typer.Typer(
     help="The lead definition agreed with sales: the qualification rules in leadscore.toml.", no_args_is_help=True
@@ -26,10 +25,14 @@ qualification_app = typer.Typer(
 
 
 def _pct(value: float) -> str:
+    import pandas as pd
+
     return "–" if pd.isna(value) else f"{value:.0%}"
 
 
 def _money(value: float) -> str:
+    import pandas as pd
+
     return "–" if pd.isna(value) else f"{value:,.0f}"
 
 
@@ -40,6 +43,8 @@ def _pair(row: pd.Series, key: str, fmt: Callable[[float], str] = _pct) -> str:
 
 def _rules_table(report: CheckReport) -> Table:
     """One row per rule, each judged alone: what it passes, what it cuts, and how its two groups did."""
+    from leadscore.marketing.qualification import MAX_CUT
+
     rules = report.rules
     judged = str(rules["judged_on"].iloc[0]) if len(rules) else "won"
     cut = {"revenue": "revenue", "won": "wins", "accepted": "accepted"}[judged]
@@ -144,6 +149,12 @@ def check(
 ) -> None:
     """How many historical leads each rule passes, and the acceptance, win rate and revenue of the leads it
     passes and fails: which rules earn their keep and which cost revenue."""
+    from leadscore.datasets.files import load_config, load_table
+    from leadscore.features.config import ConfigError
+    from leadscore.marketing.qualification import check_qualification, suggest_thresholds
+    from leadscore.models.registry import load_model
+    from leadscore.training.tracking import configure
+
     cfg = load_config(config)
     if cfg.qualification is None:
         raise ConfigError(f"{config} has no qualification rules; docs/qualification.md shows how to add them")
@@ -173,6 +184,8 @@ def check(
 
 def _json_default(value: object) -> object:
     """numpy scalars in the report frames."""
+    import numpy as np
+
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

@@ -28,6 +28,7 @@ import pandas as pd
 from leadscore.features.coerce import normalize_text, to_boolean, to_number
 from leadscore.features.config import DataConfig
 from leadscore.features.validation import DataValidationError, Problem, ValidationReport
+from leadscore.marketing.limits import MIN_WINS, TOO_FEW
 
 GRADES = ("A", "B", "C", "D")
 NOT_GIVEN = "(not given)"
@@ -40,10 +41,6 @@ MIN_DEALS = 30
 """Declared won deals needed before revenue, rather than the win rate, decides verdicts."""
 MIN_DECLARED_SHARE = 0.5
 """Share of wins that must declare revenue before revenue decides verdicts."""
-MIN_WINS = 10
-"""Wins (acceptances, on the acceptance basis) a campaign needs for a verdict, besides `min_leads` closed leads."""
-TOO_FEW = "too few to judge"
-"""Verdict of a campaign with fewer than `min_leads` closed leads or `min_wins` wins (acceptances)."""
 _METRIC_ROLE = {"revenue_per_lead": "revenue", "won_rate": "won", "accept_rate": "accepted"}
 
 

@@ -18,17 +18,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from leadscore.features.config import LeadscoreConfig
 from leadscore.models.artifact import ModelLoadError, load_scorer
 from leadscore.models.scorer import LeadScorer
+from leadscore.models.uri import DEFAULT_MODEL_URI
 
 ARTIFACT_KEY = "leadscorer"
-DEFAULT_MODEL_URI = "models:/leadscore@champion"
-
-
-def default_model_uri(config: LeadscoreConfig | None) -> str:
-    """The champion of `[model].name` when a config is at hand, else of the default name `leadscore`."""
-    return f"models:/{config.model.name}@champion" if config else DEFAULT_MODEL_URI
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
 
 

@@ -39,7 +39,7 @@ from typing import Literal
 
 from leadscore.features.config import ConfigError, parse_config_text
 from leadscore.features.qualification import QualificationConfig
-from leadscore.models.registry import DEFAULT_MODEL_URI
+from leadscore.models.uri import DEFAULT_MODEL_URI
 from leadscore.serving import STATE_DIR
 
 UnknownFields = Literal["reject", "ignore"]
