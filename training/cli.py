@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -13,18 +11,20 @@ from rich.markup import escape
 from rich.table import Table
 
 from features.qualification import QualificationConfig
-from features.transform import MissingColumnsError
 from features.validation import prepare_training_frame
-from models.registry import DEFAULT_MODEL_URI, LoadedModel, default_model_uri, load_model
+from models.registry import LoadedModel
 from training.cli_common import (
     ConfigOpt,
     DaskOpt,
     DataOpt,
     DataUrlOpt,
     ModelNameOpt,
+    ModelUriOpt,
     TrackingOpt,
     console,
     friendly_errors,
+    load_for_command,
+    missing_columns_hint,
     out,
     row_progress,
     step_progress,
@@ -149,25 +149,6 @@ def _train_and_report(
         console.print("[yellow]interrupted[/]: Ctrl-C arrived while registering; registration was finished first")
 
 
-ModelUriOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        help="models:/NAME@ALIAS, models:/NAME/N or a model directory "
-        "(default: the champion of --config's [model].name, else models:/leadscore@champion).",
-    ),
-]
-
-
-@contextmanager
-def missing_columns_hint(loaded: LoadedModel, hint: str) -> Iterator[None]:
-    """Missing-column errors name the model used and what this command offers to do about it."""
-    try:
-        yield
-    except MissingColumnsError as err:
-        raise err.within(f" ({loaded.label}); {hint}") from None
-
-
 LeakyOpt = Annotated[
     bool, typer.Option(help="Train even if the leak check finds columns (better: [training].allow_leaky).")
 ]
@@ -243,16 +224,12 @@ def score(
     ] = False,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
-    from training.tracking import configure
-
     cfg = load_config(config) if config else None
     rules = cfg.qualification if cfg else None
     if config and rules is None:
         note = escape(f"{config} has no [qualification] table: no stage or route columns")
         console.print(f"[yellow]warning:[/] {note}")
-    configure(tracking_uri)
-    loaded = load_model(model or default_model_uri(cfg))
-    out.print(f"model: {loaded.label}")
+    loaded = load_for_command(model, cfg, tracking_uri)
     with missing_columns_hint(loaded, "add them, or pass --allow-missing to score them as missing"):
         _score(loaded, data, out_path, allow_missing, reasons, rules, dask, strict)
 
@@ -330,11 +307,9 @@ def monitor(
 
     from training.monitor import MIN_DECISIONS, log_monitor_run
     from training.monitor import monitor as run_monitor
-    from training.tracking import configure, default_feedback_url
+    from training.tracking import default_feedback_url
 
-    configure(tracking_uri)
-    loaded = load_model(model or DEFAULT_MODEL_URI)
-    out.print(f"model: {loaded.label}")
+    loaded = load_for_command(model, None, tracking_uri)
     url = store or default_feedback_url()
     report = run_monitor(loaded, url, url, _since(since), psi_threshold, ece_threshold)
     if not report.rows:

@@ -16,10 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from features.config import ConfigError
+from features.config import ConfigError, LeadscoreConfig
 from features.transform import MissingColumnsError
 from features.validation import DataValidationError
 from models.artifact import ModelLoadError
+from models.registry import LoadedModel, default_model_uri, load_model
 from training.data import DataFileError
 from training.evaluate import LeakageError
 from training.feedback import FeedbackStoreError
@@ -56,6 +57,38 @@ TrackingOpt = Annotated[
     str | None,
     typer.Option("--tracking-uri", help="MLflow store; default MLFLOW_TRACKING_URI or .leadscore/mlflow.db."),
 ]
+ModelUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="models:/NAME@ALIAS, models:/NAME/N or a model directory "
+        "(default: the champion of --config's [model].name, else models:/leadscore@champion).",
+    ),
+]
+
+
+def load_for_command(model: str | None, config: LeadscoreConfig | None, tracking_uri: str | None) -> LoadedModel:
+    """The model a command uses: `--model`, else the champion of `[model].name`; printed, so the user sees which
+    model (name, version) the numbers come from. A local directory needs no MLflow store."""
+    from training.tracking import configure  # MLflow is slow to import: only commands that load a model pay
+
+    uri = model or default_model_uri(config)
+    if not Path(uri).is_dir():
+        configure(tracking_uri)
+    loaded = load_model(uri)
+    console.print(f"model: {loaded.label}", highlight=False)
+    return loaded
+
+
+@contextmanager
+def missing_columns_hint(loaded: LoadedModel, hint: str) -> Iterator[None]:
+    """Missing-column errors name the model used and what this command offers to do about it."""
+    try:
+        yield
+    except MissingColumnsError as err:
+        raise err.within(f" ({loaded.label}); {hint}") from None
+
+
 ModelNameOpt = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
 
 

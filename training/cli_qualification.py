@@ -14,11 +14,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from features.config import ConfigError
-from models.registry import DEFAULT_MODEL_URI, load_model
-from training.cli_common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
+from training.cli_common import (
+    DataOpt,
+    TrackingOpt,
+    friendly_errors,
+    load_for_command,
+    missing_columns_hint,
+    out,
+    step_progress,
+)
 from training.data import load_config, load_table
 from training.qualification import MAX_CUT, CheckReport, Suggestion, check_qualification, suggest_thresholds
-from training.tracking import configure
 
 qualification_app = typer.Typer(
     help="The lead definition agreed with sales: the qualification rules in leadscore.toml.", no_args_is_help=True
@@ -129,7 +135,7 @@ def check(
         typer.Option(
             "--model",
             help="Scores for the min_score/min_grade rule: models:/NAME@ALIAS, models:/NAME/N or a model "
-            f"directory. Default: none (threshold not checked), or {DEFAULT_MODEL_URI} with --suggest.",
+            "directory. Default: none (threshold not checked), or with --suggest the champion of [model].name.",
         ),
     ] = None,
     tracking_uri: TrackingOpt = None,
@@ -151,11 +157,10 @@ def check(
     scores = None
     with step_progress("checking the lead definition") as step:
         if suggest or model:
-            uri = model or DEFAULT_MODEL_URI
-            step(f"loading {uri}")
-            if not Path(uri).is_dir():
-                configure(tracking_uri)
-            scores = load_model(uri).scorer.predict(frame)
+            step("loading the model")
+            loaded = load_for_command(model, cfg, tracking_uri)
+            with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
+                scores = loaded.scorer.predict(frame)
         step(f"applying the rules to {len(frame):,} leads")
         report = check_qualification(frame, cfg, cfg.qualification, scores)
         suggestion = None
