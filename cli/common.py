@@ -9,12 +9,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from leadscore.models.uri import default_model_uri
+
+if TYPE_CHECKING:  # imported by the commands that use them, so `leadscore --help` loads no data or ML library
+    from leadscore.features.config import LeadscoreConfig
+    from leadscore.models.registry import LoadedModel
 
 console = Console(stderr=True, soft_wrap=True)  # messages never wrap mid-path
 out = Console()
@@ -61,6 +67,41 @@ TrackingOpt = Annotated[
     str | None,
     typer.Option("--tracking-uri", help="MLflow store; default MLFLOW_TRACKING_URI or .leadscore/mlflow.db."),
 ]
+ModelUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="models:/NAME@ALIAS, models:/NAME/N or a model directory "
+        "(default: the champion of --config's [model].name, else models:/leadscore@champion).",
+    ),
+]
+
+
+def load_for_command(model: str | None, config: LeadscoreConfig | None, tracking_uri: str | None) -> LoadedModel:
+    """The model a command uses: `--model`, else the champion of `[model].name`; printed, so the user sees which
+    model (name, version) the numbers come from. A local directory needs no MLflow store."""
+    from leadscore.models.registry import load_model
+    from leadscore.training.tracking import configure  # MLflow is slow to import: only commands that load a model pay
+
+    uri = model or default_model_uri(config)
+    if not Path(uri).is_dir():
+        configure(tracking_uri)
+    loaded = load_model(uri)
+    console.print(f"model: {loaded.label}", highlight=False)
+    return loaded
+
+
+@contextmanager
+def missing_columns_hint(loaded: LoadedModel, hint: str) -> Iterator[None]:
+    """Missing-column errors name the model used and what this command offers to do about it."""
+    from leadscore.features.transform import MissingColumnsError
+
+    try:
+        yield
+    except MissingColumnsError as err:
+        raise err.within(f" ({loaded.label}); {hint}") from None
+
+
 ModelNameOpt = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
 
 

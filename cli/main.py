@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,16 +16,18 @@ from leadscore.cli.common import (
     DataOpt,
     DataUrlOpt,
     ModelNameOpt,
+    ModelUriOpt,
     TrackingOpt,
     console,
     friendly_errors,
+    load_for_command,
+    missing_columns_hint,
     out,
     row_progress,
     step_progress,
 )
 from leadscore.cli.marketing import register as register_marketing
 from leadscore.cli.qualification import register as register_qualification
-from leadscore.models.uri import DEFAULT_MODEL_URI, default_model_uri
 
 if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` loads no data or ML library
     from leadscore.features.qualification import QualificationConfig
@@ -152,27 +152,6 @@ def _train_and_report(
         console.print("[yellow]interrupted[/]: Ctrl-C arrived while registering; registration was finished first")
 
 
-ModelUriOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        help="models:/NAME@ALIAS, models:/NAME/N or a model directory "
-        "(default: the champion of --config's [model].name, else models:/leadscore@champion).",
-    ),
-]
-
-
-@contextmanager
-def missing_columns_hint(loaded: LoadedModel, hint: str) -> Iterator[None]:
-    """Missing-column errors name the model used and what this command offers to do about it."""
-    from leadscore.features.transform import MissingColumnsError
-
-    try:
-        yield
-    except MissingColumnsError as err:
-        raise err.within(f" ({loaded.label}); {hint}") from None
-
-
 LeakyOpt = Annotated[
     bool, typer.Option(help="Train even if the leak check finds columns (better: [training].allow_leaky).")
 ]
@@ -249,17 +228,13 @@ def score(
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
     from leadscore.datasets.files import load_config
-    from leadscore.models.registry import load_model
-    from leadscore.training.tracking import configure
 
     cfg = load_config(config) if config else None
     rules = cfg.qualification if cfg else None
     if config and rules is None:
         note = escape(f"{config} has no [qualification] table: no stage or route columns")
         console.print(f"[yellow]warning:[/] {note}")
-    configure(tracking_uri)
-    loaded = load_model(model or default_model_uri(cfg))
-    out.print(f"model: {loaded.label}")
+    loaded = load_for_command(model, cfg, tracking_uri)
     with missing_columns_hint(loaded, "add them, or pass --allow-missing to score them as missing"):
         _score(loaded, data, out_path, allow_missing, reasons, rules, dask, strict)
 
@@ -335,14 +310,11 @@ def monitor(
     """Population stability (PSI) of recent traffic vs training, and live calibration vs sales decisions."""
     import tempfile
 
-    from leadscore.models.registry import load_model
     from leadscore.monitoring.monitor import MIN_DECISIONS, log_monitor_run
     from leadscore.monitoring.monitor import monitor as run_monitor
-    from leadscore.training.tracking import configure, default_feedback_url
+    from leadscore.training.tracking import default_feedback_url
 
-    configure(tracking_uri)
-    loaded = load_model(model or DEFAULT_MODEL_URI)
-    out.print(f"model: {loaded.label}")
+    loaded = load_for_command(model, None, tracking_uri)
     url = store or default_feedback_url()
     report = run_monitor(loaded, url, url, _since(since), psi_threshold, ece_threshold)
     if not report.rows:

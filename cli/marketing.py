@@ -11,35 +11,28 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from leadscore.cli.common import ConfigOpt, DataOpt, TrackingOpt, console, friendly_errors, out, step_progress
+from leadscore.cli.common import (
+    ConfigOpt,
+    DataOpt,
+    ModelUriOpt,
+    TrackingOpt,
+    console,
+    friendly_errors,
+    load_for_command,
+    missing_columns_hint,
+    out,
+    step_progress,
+)
 from leadscore.marketing.limits import MIN_WINS, TOO_FEW
-from leadscore.models.uri import DEFAULT_MODEL_URI
 
 if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` loads no data or ML library
     import pandas as pd
 
     from leadscore.marketing.planner import Plan
-    from leadscore.models.registry import LoadedModel
-
-ModelOpt = Annotated[str, typer.Option("--model", help="models:/NAME@ALIAS, models:/NAME/N or a model directory.")]
 
 report_app = typer.Typer(
     help="Reports for marketing: which campaigns bring accepted leads and revenue.", no_args_is_help=True
 )
-
-
-def _load(model: str, tracking_uri: str | None) -> LoadedModel:
-    """A local model directory needs no MLflow store; a registry URI does."""
-    from leadscore.models.registry import load_model
-    from leadscore.training.tracking import configure
-
-    if not Path(model).is_dir():
-        configure(tracking_uri)
-    return load_model(model)
-
-
-def _model_label(loaded: LoadedModel) -> str:
-    return f"{loaded.uri} (version {loaded.version})" if loaded.version else loaded.uri
 
 
 @report_app.command("campaigns")
@@ -48,7 +41,7 @@ def report_campaigns(
     data: DataOpt,
     config: ConfigOpt,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for report.html, campaigns.csv and charts.")],
-    model: ModelOpt = DEFAULT_MODEL_URI,
+    model: ModelUriOpt = None,
     tracking_uri: TrackingOpt = None,
     costs: Annotated[Path | None, typer.Option("--costs", help="CSV with columns campaign,spend.")] = None,
     min_leads: Annotated[int, typer.Option(min=1, help="Closed leads a campaign needs to be ranked.")] = 100,
@@ -72,13 +65,14 @@ def report_campaigns(
     spend = load_spend(costs) if costs else None
     with step_progress("campaign report") as step:
         step("loading the model")
-        loaded = _load(model, tracking_uri)
+        loaded = load_for_command(model, cfg, tracking_uri)
         step(f"scoring and explaining {len(frame):,} leads")
-        scored = score_leads(loaded.scorer, frame, cfg.data)
+        with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
+            scored = score_leads(loaded.scorer, frame, cfg.data)
         report = build_report(scored, frame, cfg.data, spend, min_leads, confidence, data, min_wins)
         step("writing the report")
         head = "won" if "won" in loaded.scorer.heads_ else "accepted"
-        paths = write_report(report, out_dir, data.name, _model_label(loaded), head)
+        paths = write_report(report, out_dir, data.name, loaded.label, head)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
     out.print(_report_table(report.campaigns, confidence, basis_text(report)))
@@ -182,7 +176,7 @@ def plan(
     mix: Annotated[
         str | None, typer.Option(help="campaign=share,... summing to 1; default: the historical mix.")
     ] = None,
-    model: ModelOpt = DEFAULT_MODEL_URI,
+    model: ModelUriOpt = None,
     tracking_uri: TrackingOpt = None,
     confidence: Annotated[float, typer.Option(min=0.5, max=0.99, help="Interval confidence.")] = 0.8,
     simulations: Annotated[int, typer.Option(min=100, help="Simulated funnels behind the interval.")] = 2000,
@@ -200,8 +194,9 @@ def plan(
     try:
         target = parse_amount(revenue_target)
         shares = parse_mix(mix) if mix is not None else None
-        loaded = _load(model, tracking_uri)
-        scored = score_leads(loaded.scorer, frame, cfg.data, explain=False)
+        loaded = load_for_command(model, cfg, tracking_uri)
+        with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
+            scored = score_leads(loaded.scorer, frame, cfg.data, explain=False)
         result = plan_quota(
             scored,
             frame[campaign],
@@ -228,7 +223,7 @@ def route(
     capacity: Annotated[int, typer.Option("--capacity", min=1, help="Leads per owner (or in total without --by).")],
     out_path: Annotated[Path, typer.Option("--out", help="CSV for the CRM: id, owner, rank, score, reasons.")],
     by: Annotated[str | None, typer.Option("--by", help="Owner or team column: capacity applies per owner.")] = None,
-    model: ModelOpt = DEFAULT_MODEL_URI,
+    model: ModelUriOpt = None,
     tracking_uri: TrackingOpt = None,
     reasons: Annotated[int, typer.Option(min=0, max=10, help="Reasons per head and direction (0 = none).")] = 2,
     allow_missing: Annotated[bool, typer.Option(help="Score even if feature columns are absent (as missing).")] = False,
@@ -238,8 +233,8 @@ def route(
     from leadscore.marketing.routing import route_leads
 
     frame = load_table(data)
-    loaded = _load(model, tracking_uri)
-    with step_progress("routing") as step:
+    loaded = load_for_command(model, None, tracking_uri)
+    with step_progress("routing") as step, missing_columns_hint(loaded, "add them, or pass --allow-missing"):
         step(f"scoring {len(frame):,} leads")
         routed = route_leads(loaded.scorer, frame, capacity, by, reasons, allow_missing, data)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from leadscore.cli.common import DataOpt, TrackingOpt, friendly_errors, out, step_progress
-from leadscore.models.uri import DEFAULT_MODEL_URI
+from leadscore.cli.common import (
+    DataOpt,
+    TrackingOpt,
+    friendly_errors,
+    load_for_command,
+    missing_columns_hint,
+    out,
+    step_progress,
+)
 
 if TYPE_CHECKING:  # the command imports what it runs, so `leadscore --help` loads no data or ML library
     import pandas as pd
@@ -134,7 +141,7 @@ def check(
         typer.Option(
             "--model",
             help="Scores for the min_score/min_grade rule: models:/NAME@ALIAS, models:/NAME/N or a model "
-            f"directory. Default: none (threshold not checked), or {DEFAULT_MODEL_URI} with --suggest.",
+            "directory. Default: none (threshold not checked), or with --suggest the champion of [model].name.",
         ),
     ] = None,
     tracking_uri: TrackingOpt = None,
@@ -152,8 +159,6 @@ def check(
     from leadscore.datasets.files import load_config, load_table
     from leadscore.features.config import ConfigError
     from leadscore.marketing.qualification import check_qualification, suggest_thresholds
-    from leadscore.models.registry import load_model
-    from leadscore.training.tracking import configure
 
     cfg = load_config(config)
     if cfg.qualification is None:
@@ -162,11 +167,10 @@ def check(
     scores = None
     with step_progress("checking the lead definition") as step:
         if suggest or model:
-            uri = model or DEFAULT_MODEL_URI
-            step(f"loading {uri}")
-            if not Path(uri).is_dir():
-                configure(tracking_uri)
-            scores = load_model(uri).scorer.predict(frame)
+            step("loading the model")
+            loaded = load_for_command(model, cfg, tracking_uri)
+            with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
+                scores = loaded.scorer.predict(frame)
         step(f"applying the rules to {len(frame):,} leads")
         report = check_qualification(frame, cfg, cfg.qualification, scores)
         suggestion = None

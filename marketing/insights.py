@@ -29,14 +29,13 @@ from leadscore.features.coerce import normalize_text, to_boolean, to_number
 from leadscore.features.config import DataConfig
 from leadscore.features.validation import DataValidationError, Problem, ValidationReport
 from leadscore.marketing.limits import MIN_WINS, TOO_FEW
+from leadscore.models.revenue import deal_cap
 
 GRADES = ("A", "B", "C", "D")
 NOT_GIVEN = "(not given)"
 """Group label for leads whose campaign/channel cell is empty."""
 TOP_DRIVERS = 3
 _EXAMPLE_ROWS = 5
-CAP_QUANTILE = 0.99
-"""Won deals are capped at this quantile of declared deal sizes, and never above the second-largest deal."""
 MIN_DEALS = 30
 """Declared won deals needed before revenue, rather than the win rate, decides verdicts."""
 MIN_DECLARED_SHARE = 0.5
@@ -114,15 +113,6 @@ def bootstrap_mean_interval(
     means = np.bincount(replicate, weights=drawn, minlength=n_boot) / n
     tail = (1 - confidence) / 2
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
-
-
-def deal_cap(deals: np.ndarray) -> float:
-    """The cap on one won deal: the `CAP_QUANTILE` quantile of declared deal sizes, never above the
-    second-largest deal, so no single deal sets revenue per lead. Infinite with fewer than two deals."""
-    deals = np.sort(np.asarray(deals, dtype=float))
-    if len(deals) < 2:
-        return math.inf
-    return float(min(np.quantile(deals, CAP_QUANTILE), deals[-2]))
 
 
 def closed_revenue(outcomes: pd.DataFrame) -> pd.Series:

@@ -25,6 +25,7 @@ from leadscore.features.config import DataConfig, Labels, TrainingConfig, descri
 from leadscore.features.transform import LeadTransformer
 from leadscore.models.drift import build_reference
 from leadscore.models.reasons import Reason, display_value, sentence
+from leadscore.models.revenue import deal_cap
 
 GRADE_THRESHOLDS: dict[str, float] = {"A": 80.0, "B": 50.0, "C": 20.0}
 """Score floors for grades A/B/C; anything lower is D. A = top 20% of past leads, B = next 30%."""
@@ -56,9 +57,6 @@ REVENUE_SETTINGS: dict[str, float] = {"num_leaves": 7, "min_data_in_leaf": 40}
 _SEARCH_ROWS = 200_000
 """Training rows (evenly spaced) each candidate setting is tried on at most."""
 _EARLY_STOPPING_ROUNDS = 50
-_LOG_FENCE_IQRS = 3.0
-"""Deals above exp(Q3 + 3 IQR) of log deal size are capped there (a far-out fence on the log scale): one
-huge deal must not set every lead's expected revenue."""
 
 
 @dataclass(frozen=True)
@@ -75,16 +73,6 @@ class HeadSettings:
 def revenue_deals(y: dict[str, np.ndarray]) -> int:
     """Won leads that declare revenue (> 0)."""
     return int(((y["won"] > 0) & (y["revenue"] > 0)).sum())
-
-
-def revenue_cap(won_revenue: np.ndarray) -> float:
-    """The deal size above which revenue is capped for fitting and for the expected revenue: the far-out
-    fence exp(Q3 + 3 IQR) of the log deal sizes, or the largest deal when there are too few to say."""
-    deals = won_revenue[won_revenue > 0]
-    if len(deals) < 5:
-        return float(deals.max()) if len(deals) else 0.0
-    q1, q3 = np.quantile(np.log(deals), [0.25, 0.75])
-    return float(min(deals.max(), np.exp(q3 + _LOG_FENCE_IQRS * (q3 - q1))))
 
 
 def id_hashes(ids: pd.Series, sort: bool = True) -> np.ndarray:
@@ -245,7 +233,7 @@ class LeadScorer:
                 heads[head], self.head_settings_[head] = self._train_head("binary", X, y[head], X_val, y_val[head])
         if "revenue" in y:
             deals = revenue_deals(y) + revenue_deals(y_val)
-            self.revenue_cap_ = revenue_cap(
+            self.revenue_cap_ = deal_cap(
                 np.concatenate([y["revenue"][y["won"] > 0], y_val["revenue"][y_val["won"] > 0]])
             )
             if deals >= self.training.min_positives:
@@ -294,7 +282,7 @@ class LeadScorer:
         X_recent, y_recent = self.transformer_.transform(recent), targets(recent, self.data)
         raw_recent = self.heads_output(X_recent).raw
         if "revenue" in y:
-            final.revenue_cap_ = revenue_cap(y["revenue"][y["won"] > 0])
+            final.revenue_cap_ = deal_cap(y["revenue"][y["won"] > 0])
         final.seen_ids_ = id_hashes(history[self.data.id])
         final.heads_ = heads
         final._calibrate({h: (raw_recent[h], y_recent[h]) for h in PROBABILITY_HEADS if h in heads})
@@ -323,7 +311,7 @@ class LeadScorer:
         if "revenue" in y:
             if not hasattr(self, "revenue_cap_"):
                 won = np.concatenate([y["revenue"][y["won"] > 0], y_val["revenue"][y_val["won"] > 0]])
-                self.revenue_cap_ = revenue_cap(won)
+                self.revenue_cap_ = deal_cap(won)
             self._fit_revenue(np.vstack([X, X_val]), {k: np.concatenate([y[k], y_val[k]]) for k in ("won", "revenue")})
         return self._take_references(X)
 

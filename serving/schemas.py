@@ -106,7 +106,7 @@ class Reason(_Body):
     head: str = Field(description="`accepted` or `won`")
     feature: str
     value: str = Field(description="The lead's value for the column as read by the model")
-    status: str = Field(description="ok, missing or unseen")
+    status: str = Field(description="ok, missing, rare, unseen, rare_or_unseen or invalid")
     contribution: float
     text: str
 

@@ -32,6 +32,7 @@ _INVALID = {
 _WARNINGS = {
     "missing": ("missing", "not given; scored as missing"),
     "unseen": ("unseen_category", "category not seen in training; scored like rare categories"),
+    "rare_or_unseen": ("unseen_category", "category rare or not seen in training; scored like rare categories"),
 }
 
 
@@ -109,7 +110,7 @@ class LeadChecker:
         errors.extend(self._out_of_range(matrix))
         if errors:
             raise ApiError(422, errors)
-        for i, j in np.argwhere((codes == "missing") | (codes == "unseen")):
+        for i, j in np.argwhere(np.isin(codes, list(_WARNINGS))):
             code, message = _WARNINGS[codes[i, j]]
             warnings[i].append(LeadWarning(field=self.names[j], code=code, message=message))
         return CheckedBatch(ids=ids, frame=frame, matrix=matrix, status=status, warnings=warnings)

@@ -120,7 +120,10 @@ def test_review_page_shows_labels_and_meanings(
     data = labelled.scorer.data
     holdout = labelled.split.holdout
     lead = holdout.loc[holdout["pdays"] == -1, [*labelled.scorer.transformer_.feature_names_in_, data.id]].head(1)
-    with asgi_app_without_metrics() as app, TestClient(app, client=("127.0.0.1", 50000)) as client:
+    with (
+        asgi_app_without_metrics() as app,
+        TestClient(app, base_url="http://localhost:3000", client=("127.0.0.1", 50000)) as client,
+    ):
         scored = client.post("/score", json={"leads": request_leads(lead, data.id)})
         assert scored.status_code == 200, scored.text
         with create_engine(f"sqlite:///{tmp_path / 'feedback.db'}").connect() as connection:

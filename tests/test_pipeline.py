@@ -296,6 +296,9 @@ def test_model_name_from_config_drives_train_and_score(workdir: Path, store: str
     gap = ["score", "--data", str(workdir / "gap.csv"), "--config", str(named), "--tracking-uri", store]
     result = runner.invoke(app, [*gap, "--out", str(workdir / "gap-scores.csv")])
     assert result.exit_code == 2 and "models:/named-test/1" in result.output and "--allow-missing" in result.output
+    result = runner.invoke(app, ["plan", "--revenue-target", "1M", *args])
+    assert result.exit_code == 0, result.output
+    assert "models:/named-test/1 (@champion)" in result.output, "plan uses [model].name, not models:/leadscore"
 
 
 def test_retrain_without_acceptance_column_is_a_config_error(workdir: Path, store: str) -> None:
