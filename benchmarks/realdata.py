@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from leadscore.training.fit import FitResult
 
 # Model libraries (lightgbm, sklearn, training/MLflow) are imported inside the functions that fit, so that
-# tests/test_realdata.py can use the loader without their seconds of import time.
+# tests/benchmarks/test_realdata.py can use the loader without their seconds of import time.
 
 DATA = Path(__file__).parent / "data" / "bank-full.csv.gz"
 RESULTS = Path(__file__).parent / "results" / "realdata.json"

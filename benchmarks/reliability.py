@@ -1,7 +1,7 @@
 """Reliability at full size: fuzzing, overload, hot swap under load, feedback faults, the PII canary and the
 adversarial cases (DNS rebinding, cross-site posts, token guessing, hostile text, bad files and outputs).
 
-The scenarios are the tests in tests/test_reliability_*.py; `make test` runs them with small counts, this
+The scenarios are the tests in tests/*/test_reliability_*.py; `make test` runs them with small counts, this
 script runs them with the issue's counts (LEADSCORE_FUZZ_EXAMPLES per operation and generation mode,
 LEADSCORE_LOAD_REQUESTS per burst), collects what they measured and prints the summary table. Every
 count in the table's "must be 0" rows is a failure of the issue's goals.
@@ -25,9 +25,9 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results" / "reliability.json"
 TESTS = [
-    "tests/test_reliability_service.py",
-    "tests/test_reliability_training.py",
-    "tests/test_reliability_adversarial.py",
+    "tests/serving/test_reliability_service.py",
+    "tests/training/test_reliability_training.py",
+    "tests/serving/test_reliability_adversarial.py",
 ]
 
 ROWS = [

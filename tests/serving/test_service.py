@@ -30,6 +30,8 @@ from leadscore.serving.service import LeadScoringService
 from leadscore.serving.settings import Settings, SettingsError
 from leadscore.serving.validation import LeadChecker
 
+pytestmark = pytest.mark.service
+
 PII = "jane.doe.4711@example.com"
 TOKEN = "test-token-5f1c"
 

@@ -21,7 +21,7 @@ from leadscore.models.artifact import save_scorer
 from leadscore.models.scorer import LeadScorer
 from leadscore.training.fit import fit_and_evaluate
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "qualification.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "qualification.md"
 COUNTRIES = ["US", "GB", "DE", "FR", "NL", "CA", "AU"]
 RULES = f"""
 [qualification]

@@ -13,7 +13,7 @@ from types import ModuleType
 import pandas as pd
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "realdata.py"
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "realdata.py"
 
 
 @pytest.fixture(scope="module")

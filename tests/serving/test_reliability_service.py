@@ -48,6 +48,8 @@ from leadscore.serving.local import LocalServer, local_server
 from leadscore.serving.validation import LeadChecker
 from leadscore.training import tracking
 
+pytestmark = pytest.mark.service
+
 FUZZ_EXAMPLES = int(os.environ.get("LEADSCORE_FUZZ_EXAMPLES", "50"))
 LOAD_REQUESTS = int(os.environ.get("LEADSCORE_LOAD_REQUESTS", "200"))
 MAX_CONCURRENCY = 4

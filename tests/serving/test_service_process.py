@@ -14,6 +14,8 @@ from conftest_serving import lead_records, train_model_dir
 
 from leadscore.serving.local import PROJECT, SERVICE, free_port, local_server
 
+pytestmark = pytest.mark.service
+
 PII = "jane.doe.4711@example.com"
 
 

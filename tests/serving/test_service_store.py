@@ -25,6 +25,8 @@ from leadscore.serving.settings import Settings, SettingsError
 from leadscore.serving.store import ScoreStore
 from leadscore.serving.ui import SESSION_COOKIE
 
+pytestmark = pytest.mark.service
+
 PII = "jane.doe.4711@gmail.com"
 TOKEN = "ui-token-93bd"
 

@@ -42,6 +42,8 @@ from leadscore.serving.feedback import FeedbackStore
 from leadscore.serving.local import local_server
 from leadscore.serving.schemas import MAX_TEXT, FeedbackRequest
 
+pytestmark = pytest.mark.service
+
 GUESSES = 100
 """Wrong tokens sent in a row, as in the issue."""
 LOCAL = "http://localhost:3000"

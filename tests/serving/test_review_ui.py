@@ -18,6 +18,8 @@ from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
 from leadscore.serving.demo import post_demo_leads
 from leadscore.serving.local import LocalServer, local_server
 
+pytestmark = [pytest.mark.service, pytest.mark.browser]
+
 CHROMIUM = Path(os.environ.get("LEADSCORE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
