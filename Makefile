@@ -18,7 +18,7 @@ export LEADSCORE_HOME := $(CURDIR)/.leadscore
 export BENTOML_HOME := $(CURDIR)/.leadscore/bentoml
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.leadscore/mlflow.db
 
-.PHONY: help install browser test lint run serve bento bench reliability clean
+.PHONY: help install browser test check lint run serve bento bench reliability clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lint: install ## Ruff and the import-layer contracts
 
 test: install browser lint ## Lint, then the whole test suite
 	$(PY) -m pytest -q
+
+check: lint ## Inner loop: lint, then the tests not marked slow, service or browser
+	$(PY) -m pytest -q -m "not slow and not service and not browser"
 
 $(DEMO)/leads.csv:
 	$(BIN)/leadscore demo-data --out $(DEMO) --n $(N)

@@ -225,6 +225,7 @@ def test_cost_table_errors_name_the_problem(tmp_path: Path) -> None:
     assert load_spend(path) == {"a": 1200.0}
 
 
+@pytest.mark.slow
 def test_report_cli_writes_self_contained_html_csv_and_logs_to_mlflow(
     cli: typer.Typer, files: Path, tmp_path: Path
 ) -> None:

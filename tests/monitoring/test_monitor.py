@@ -58,6 +58,7 @@ def _decide(url: str, rows: pd.DataFrame, seed: int) -> None:
         store.record(FeedbackRequest(event_id=f"e-{lead_id}", lead_id=lead_id, decision=decision, rep_id="r"), "local")
 
 
+@pytest.mark.slow
 def test_stable_traffic_no_retrain(tmp_path: Path, model: LoadedModel) -> None:
     url = f"sqlite:///{tmp_path / 'service.db'}"
     leads, _ = generate_funnel(3000, seed=11)

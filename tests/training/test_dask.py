@@ -22,6 +22,8 @@ from leadscore.scoring.distributed import score_distributed
 from leadscore.training.distributed import ClusterFit, train_distributed
 from leadscore.training.fit import FitResult, fit_and_evaluate
 
+pytestmark = pytest.mark.slow  # a local Dask cluster per module
+
 PARTS = 4
 
 

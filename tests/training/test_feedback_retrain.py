@@ -66,6 +66,7 @@ def test_join_rule_counts(leads: pd.DataFrame, demo_config: LeadscoreConfig) -> 
     assert out.loc[open_id, ["accepted", "won", "revenue"]].tolist() == [0, 0, 0]
 
 
+@pytest.mark.slow
 def test_retrain_moves_toward_feedback(tmp_path: Path, funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     leads = funnel[0]
     leads.to_csv(tmp_path / "leads.csv", index=False)

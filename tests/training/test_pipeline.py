@@ -47,6 +47,7 @@ def _config(workdir: Path, name: str, exclude: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_first_version_is_champion_with_full_run(first: TrainResult, store: str) -> None:
     assert first.version == "1" and first.decision.alias == "champion"
     client = mlflow.MlflowClient(store)
@@ -107,6 +108,7 @@ def _with_training(workdir: Path, name: str, training: str, exclude: str | None 
     return path
 
 
+@pytest.mark.slow
 def test_worse_model_becomes_challenger(first: TrainResult, workdir: Path, store: str) -> None:
     # Underfitted on purpose; the wide baseline tolerance lets it pass the quality gate, so the champion decides.
     weak = _with_training(workdir, "weak.toml", "num_leaves = 2\nnum_boost_round = 3\nbaseline_tolerance = 0.5")
@@ -120,6 +122,7 @@ def test_worse_model_becomes_challenger(first: TrainResult, workdir: Path, store
     assert "worse than the champion" in reason and "holdout leads neither was fitted on" in reason
 
 
+@pytest.mark.slow
 def test_model_worse_than_logistic_regression_is_not_promoted(workdir: Path, store: str) -> None:
     weak = _with_training(workdir, "weak-first.toml", "num_leaves = 2\nnum_boost_round = 3")
     result = train(workdir / "leads.csv", weak, store, "weak-first")
@@ -132,6 +135,7 @@ def test_model_worse_than_logistic_regression_is_not_promoted(workdir: Path, sto
     assert forced.decision.alias == "champion" and "promoted by request" in forced.decision.reason
 
 
+@pytest.mark.slow
 def test_leaky_champion_loses_to_honest_challenger(workdir: Path, store: str) -> None:
     leaky = _config(workdir, "with-leak.toml", '["email", "full_name"]')  # sales_status is recorded after the fact
     champion = train(workdir / "older.csv", leaky, store, "leak-test", allow_leaky=True)
@@ -141,6 +145,7 @@ def test_leaky_champion_loses_to_honest_challenger(workdir: Path, store: str) ->
     assert "['sales_status']" in honest.decision.reason and "no fair opponent" in honest.decision.reason
 
 
+@pytest.mark.slow
 def test_interrupt_while_registering_finishes_registration(
     workdir: Path, store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,6 +188,7 @@ def test_bad_data_fails_before_registering(
     assert client.get_model_version_by_alias("leads-test", "champion").version == champion
 
 
+@pytest.mark.slow
 def test_cli_train_score_list_promote(
     first: TrainResult, workdir: Path, store: str, funnel: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
@@ -281,6 +287,7 @@ def test_cli_errors_are_clear(workdir: Path, store: str, demo_config: LeadscoreC
     assert result.exit_code == 0 and "10000 rows" in result.output
 
 
+@pytest.mark.slow
 def test_model_name_from_config_drives_train_and_score(workdir: Path, store: str) -> None:
     named = workdir / "named.toml"
     named.write_text(CONFIG_TOML + '\n[model]\nname = "named-test"\n')

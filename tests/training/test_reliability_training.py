@@ -96,6 +96,7 @@ def test_messy_exports_validate(workdir: Path, name: str, write: object) -> None
     assert "1500 rows" in output and "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_messy_export_trains_and_keeps_the_original_column_names(workdir: Path) -> None:
     path = workdir / "train.csv"
     messy_export().to_csv(path, index=False, sep=";", encoding="cp1252")
@@ -140,6 +141,7 @@ def run_statuses(store: str) -> list[str]:
     return [run.info.status for run in client.search_runs([experiment.experiment_id])]
 
 
+@pytest.mark.slow
 def test_interrupted_and_too_few_positives_runs_leave_the_registry_alone(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

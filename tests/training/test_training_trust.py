@@ -52,6 +52,7 @@ def test_refit_stays_calibrated(late_campaign_fit: FitResult, funnel: tuple[pd.D
     assert scores["p_accept"].mean() == pytest.approx(leads["accepted"].mean(), rel=0.25)
 
 
+@pytest.mark.slow
 def test_column_filled_only_on_wins_stops_training(funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     leads = funnel[0].copy()
     wins = leads.index[leads["won"] == 1]
@@ -74,6 +75,7 @@ def test_column_too_good_to_be_known_early_stops_training(funnel: tuple[pd.DataF
         fit_and_evaluate(leads, parse_config_text(CONFIG_TOML))
 
 
+@pytest.mark.slow
 def test_sparse_heavy_tailed_revenue_adds_up(funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     """95% of wins declare no revenue and one deal is 8M: train anyway, stay within 3x of history."""
     leads = funnel[0].copy()
@@ -92,6 +94,7 @@ def test_sparse_heavy_tailed_revenue_adds_up(funnel: tuple[pd.DataFrame, pd.Data
     assert fit.scorer.revenue_cap_ < 8_000_000
 
 
+@pytest.mark.slow
 def test_revenue_head_off_by_more_than_3x_is_dropped(funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     """Deal sizes that jump 20x in the most recent leads: the head cannot hold on the holdout, so it goes."""
     leads = _by_time(funnel[0])
@@ -102,6 +105,7 @@ def test_revenue_head_off_by_more_than_3x_is_dropped(funnel: tuple[pd.DataFrame,
     assert fit.scorer.revenue_basis == "historical mean" and "revenue" not in fit.scorer.heads_
 
 
+@pytest.mark.slow
 def test_drift_between_folds_is_reported(funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     leads = _by_time(funnel[0])
     recent = leads.index[int(len(leads) * 0.8) :]
