@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from leadscore import settings
 from leadscore.models.uri import default_model_uri
 
 if TYPE_CHECKING:  # imported by the commands that use them, so `leadscore --help` loads no data or ML library
@@ -107,8 +107,7 @@ ModelNameOpt = Annotated[str, typer.Option("--model-name", help="Registered mode
 
 def _quiet_libraries() -> None:
     """Keep the terminal for our own output: MLflow and LightGBM chatter goes away."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    settings.apply_defaults()
     warnings.filterwarnings("ignore", module="mlflow")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
 

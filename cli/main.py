@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from leadscore import settings
 from leadscore.cli.common import (
     ConfigOpt,
     DaskOpt,
@@ -195,9 +196,7 @@ def retrain(
     promote_anyway: PromoteOpt = False,
 ) -> None:
     """Retrain with sales decisions joined in as acceptance labels; promoted only through the gates."""
-    from leadscore.training.tracking import default_feedback_url
-
-    feedback = feedback_db or default_feedback_url()
+    feedback = feedback_db or settings.feedback_url()
     _train_and_report(data, config, tracking_uri, model_name, allow_leaky, feedback, None, promote_anyway)
 
 
@@ -312,10 +311,9 @@ def monitor(
 
     from leadscore.monitoring.monitor import MIN_DECISIONS, log_monitor_run
     from leadscore.monitoring.monitor import monitor as run_monitor
-    from leadscore.training.tracking import default_feedback_url
 
     loaded = load_for_command(model, None, tracking_uri)
-    url = store or default_feedback_url()
+    url = store or settings.feedback_url()
     report = run_monitor(loaded, url, url, _since(since), psi_threshold, ece_threshold)
     if not report.rows:
         console.print(f"no scoring traffic recorded for model version {loaded.version} in {url}")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from leadscore import settings
 from leadscore.cli.common import (
     ConfigOpt,
     DataOpt,
@@ -79,7 +79,7 @@ def report_campaigns(
     for path in paths[:2]:
         out.print(f"wrote {path}")
     out.print(f"      and {len(paths) - 2} more files in {out_dir}")
-    if tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+    if tracking_uri or settings.explicit_tracking_uri():
         configure(tracking_uri)
         run_id = log_report(paths, {"data_path": str(data), "model_uri": loaded.uri})
         out.print(f"logged to MLflow run {run_id}")

@@ -7,13 +7,13 @@ the qualification rules read (as listed by `GET /model`) to `POST /score`, and p
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import httpx
 import pandas as pd
 
+from leadscore import settings
 from leadscore.serving.local import request_leads, wait_ready
 
 BATCH = 500
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         wait_ready(args.url, args.timeout)
-        scored = post_demo_leads(args.url, args.data, args.n, os.environ.get("LEADSCORE_API_TOKEN") or None)
+        scored = post_demo_leads(args.url, args.data, args.n, settings.api_token())
     except (TimeoutError, OSError, httpx.HTTPError) as err:
         print(f"demo leads not sent: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

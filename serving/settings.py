@@ -31,16 +31,15 @@ carries for the qualification rules are never stored, logged or shown on the rev
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from leadscore import settings
 from leadscore.features.config import ConfigError, parse_config_text
 from leadscore.features.qualification import QualificationConfig
 from leadscore.models.uri import DEFAULT_MODEL_URI
-from leadscore.serving import STATE_DIR
 
 UnknownFields = Literal["reject", "ignore"]
 
@@ -113,12 +112,12 @@ class Settings:
     """Everything the service reads from its environment."""
 
     model_uri: str = DEFAULT_MODEL_URI
-    tracking_uri: str = f"sqlite:///{STATE_DIR / 'mlflow.db'}"
+    tracking_uri: str = field(default_factory=settings.tracking_uri)
     api_token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
     allowed_hosts: frozenset[str] = frozenset()
     max_body_bytes: int = 10 * 1024 * 1024
-    feedback_db: str = f"sqlite:///{STATE_DIR / 'feedback.db'}"
+    feedback_db: str = field(default_factory=settings.feedback_url)
     max_batch: int = 1000
     unknown_fields: UnknownFields = "reject"
     reload_interval: int = 0
@@ -131,18 +130,19 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and check every variable; an unusable value raises `SettingsError`."""
-        env = os.environ if env is None else env
+        env = settings.environ() if env is None else env
+        state = settings.state_dir()
         unknown = env.get("LEADSCORE_UNKNOWN_FIELDS", "reject").strip().lower()
         if unknown not in ("reject", "ignore"):
             raise SettingsError("LEADSCORE_UNKNOWN_FIELDS must be 'reject' or 'ignore'")
         return cls(
             model_uri=env.get("LEADSCORE_MODEL_URI", "").strip() or cls.model_uri,
-            tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip() or cls.tracking_uri,
+            tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip() or f"sqlite:///{state / 'mlflow.db'}",
             api_token=_token(env),
             admin_token=_token(env, "LEADSCORE_ADMIN_TOKEN"),
             allowed_hosts=_hosts(env),
             max_body_bytes=_int(env, "LEADSCORE_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
-            feedback_db=env.get("LEADSCORE_FEEDBACK_DB", "").strip() or cls.feedback_db,
+            feedback_db=env.get("LEADSCORE_FEEDBACK_DB", "").strip() or f"sqlite:///{state / 'feedback.db'}",
             max_batch=_int(env, "LEADSCORE_MAX_BATCH", cls.max_batch, 1),
             unknown_fields="reject" if unknown == "reject" else "ignore",
             reload_interval=_int(env, "LEADSCORE_RELOAD_INTERVAL", cls.reload_interval, 0),

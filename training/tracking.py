@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -14,6 +13,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from leadscore import settings
 from leadscore.features.schema import FeatureSchema
 from leadscore.models.registry import ARTIFACT_KEY, LeadScorerPyfunc, LoadedModel, load_model
 from leadscore.models.scorer import LeadScorer
@@ -23,24 +23,9 @@ EXPERIMENT = "leadscore"
 PIP_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pandera", "pydantic", "mlflow", "pyarrow")
 
 
-def state_dir() -> Path:
-    """Local state (MLflow store, BentoML home, feedback db) lives here, inside the project, gitignored."""
-    return Path(os.environ.get("LEADSCORE_HOME", ".leadscore")).resolve()
-
-
-def default_tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI` if set, else a SQLite store under the project."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{state_dir() / 'mlflow.db'}"
-
-
-def default_feedback_url() -> str:
-    """`LEADSCORE_FEEDBACK_DB` if set, else the service's default SQLite file under the project."""
-    return os.environ.get("LEADSCORE_FEEDBACK_DB") or f"sqlite:///{state_dir() / 'feedback.db'}"
-
-
 def configure(tracking_uri: str | None = None) -> str:
     """Point MLflow at the store and make sure the experiment exists (artifacts next to a local store)."""
-    uri = tracking_uri or default_tracking_uri()
+    uri = tracking_uri or settings.tracking_uri()
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)

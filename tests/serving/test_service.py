@@ -22,13 +22,13 @@ from starlette.testclient import TestClient
 
 from leadscore.models.artifact import MODEL_FILE, ModelLoadError, load_scorer
 from leadscore.models.registry import ARTIFACT_KEY, LeadScorerPyfunc
-from leadscore.serving import STATE_DIR
 from leadscore.serving.auth import is_loopback
 from leadscore.serving.feedback import FeedbackStore
 from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.service import LeadScoringService
 from leadscore.serving.settings import Settings, SettingsError
 from leadscore.serving.validation import LeadChecker
+from leadscore.settings import state_dir
 
 pytestmark = pytest.mark.service
 
@@ -633,7 +633,7 @@ def test_settings_defaults_and_errors(tmp_path: Path) -> None:
         1000,
         "reject",
     )
-    assert settings.tracking_uri == f"sqlite:///{STATE_DIR / 'mlflow.db'}" and settings.api_token is None
+    assert settings.tracking_uri == f"sqlite:///{state_dir() / 'mlflow.db'}" and settings.api_token is None
     assert TOKEN not in repr(Settings.from_env({"LEADSCORE_API_TOKEN": TOKEN}))
     for env, variable in [
         ({"LEADSCORE_MAX_BATCH": "lots"}, "LEADSCORE_MAX_BATCH"),
