@@ -6,7 +6,7 @@ Tests, benchmarks and distributed training (`training.distributed`) use these wi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -45,10 +45,10 @@ class FitResult:
     split: Split
     metrics: dict[str, float]
     report: ValidationReport
-    leaky: list[LeakFinding] = field(default_factory=list)
-    evaluated: LeadScorer | None = None
-    quality: QualityCheck = field(default_factory=lambda: QualityCheck((), ("not checked",)))
-    notes: list[str] = field(default_factory=list)
+    leaky: list[LeakFinding]
+    evaluated: LeadScorer
+    quality: QualityCheck
+    notes: list[str]
     """Warnings about the numbers: drift between the folds, a revenue head dropped or unchecked."""
 
 

@@ -98,7 +98,6 @@ def compare_with_champion(champion: LoadedModel | None, fit: FitResult, config: 
         champion_value = evaluate_scorer(old, unseen)[metric]
     except MissingColumnsError as err:
         return no_contest(f"cannot score the new data ({err.columns} missing)")
-    assert fit.evaluated is not None
     return Comparison(version, metric, champion_value, evaluate_scorer(fit.evaluated, unseen)[metric], len(unseen))
 
 
@@ -194,7 +193,7 @@ def train(
         mlflow.log_metrics({k: v for k, v in fit.metrics.items() if pd.notna(v)})
         step("writing plots and the model")
         with tempfile.TemporaryDirectory(prefix="leadscore-run-") as tmp:
-            for path in training_plots(fit.evaluated or fit.scorer, fit.split.holdout, Path(tmp) / "plots"):
+            for path in training_plots(fit.evaluated, fit.split.holdout, Path(tmp) / "plots"):
                 mlflow.log_artifact(str(path), "plots")
             artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics)
             step("registering the model")

@@ -50,16 +50,6 @@ LOCAL = "http://localhost:3000"
 COUNTS: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    """Append this module's counts to the reliability report (if one is requested) after its tests."""
-    yield
-    path = os.environ.get("LEADSCORE_RELIABILITY_REPORT")
-    if path:
-        with Path(path).open("a") as fh:
-            fh.write(json.dumps(dict(COUNTS)) + "\n")
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_model_dir(tmp_path_factory.mktemp("models") / "champion", seed=0)

@@ -62,16 +62,6 @@ COUNTS: Counter[str] = Counter()
 """What this module measured; written to LEADSCORE_RELIABILITY_REPORT when the module ends."""
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    """Append this module's counts to the reliability report (if one is requested) after its tests."""
-    yield
-    path = os.environ.get("LEADSCORE_RELIABILITY_REPORT")
-    if path:
-        with Path(path).open("a") as fh:
-            fh.write(json.dumps(dict(COUNTS)) + "\n")
-
-
 def is_error_body(response: httpx.Response) -> bool:
     """JSON with a non-empty `detail` saying what was wrong: our `ErrorBody`, FastAPI's string detail
     (404/405/400) or BentoML's `error` (429/504)."""
