@@ -34,11 +34,11 @@ def user_errors() -> tuple[type[Exception], ...]:
     from leadscore.features.transform import MissingColumnsError
     from leadscore.features.validation import DataValidationError
     from leadscore.models.artifact import ModelLoadError
+    from leadscore.records.tables import StoreReadError
     from leadscore.training.evaluate import LeakageError
-    from leadscore.training.feedback import FeedbackStoreError
 
     return (
-        FeedbackStoreError,
+        StoreReadError,
         ConfigError,
         DataFileError,
         DataValidationError,

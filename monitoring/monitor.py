@@ -13,15 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from leadscore.models.drift import DRIFT, psi_status
 from leadscore.models.registry import LoadedModel
-from leadscore.training.feedback import TABLE as FEEDBACK_TABLE
-from leadscore.training.feedback import FeedbackStoreError, read_decisions
+from leadscore.records.tables import count_unscored_feedback, read_latest_decisions, read_traffic
 
-TRAFFIC_TABLE = "scored_leads"
 MIN_DECISIONS = 100
 """Fewer sales decisions than this say too little about calibration to recommend a retrain on."""
 
@@ -44,38 +40,6 @@ class MonitorReport:
     def status(self) -> dict[str, str]:
         """stable / watch / drift per column and for the score."""
         return {name: psi_status(value) for name, value in self.psi.items()}
-
-
-def read_traffic(url: str, since: datetime | None, model_version: str | None) -> pd.DataFrame:
-    """Recorded scoring traffic, optionally since a time and for one model version."""
-    clauses, params = [], {}
-    if since is not None:
-        clauses.append("scored_at >= :since")
-        params["since"] = since
-    if model_version is not None:
-        clauses.append("model_version = :version")
-        params["version"] = model_version
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    query = text(f"SELECT lead_id, scored_at, model_version, score, p_accept, bins FROM {TRAFFIC_TABLE}{where}")
-    try:
-        with create_engine(url).connect() as conn:
-            return pd.read_sql(query, conn, params=params)
-    except (SQLAlchemyError, pd.errors.DatabaseError) as err:
-        raise FeedbackStoreError(f"cannot read scoring traffic from {url}: {type(err).__name__}") from None
-
-
-def count_unscored_feedback(url: str) -> int:
-    """Feedback events marked `lead_scored = false` by the service (0 for a store from before the mark)."""
-    query = text(f"SELECT count(*) FROM {FEEDBACK_TABLE} WHERE lead_scored = :no")
-    try:
-        with create_engine(url).connect() as conn:
-            if not inspect(conn).has_table(FEEDBACK_TABLE):
-                return 0
-            if "lead_scored" not in {column["name"] for column in inspect(conn).get_columns(FEEDBACK_TABLE)}:
-                return 0
-            return int(conn.execute(query, {"no": False}).scalar() or 0)
-    except SQLAlchemyError as err:
-        raise FeedbackStoreError(f"cannot read feedback from {url}: {type(err).__name__}") from None
 
 
 def calibration_by_decile(traffic: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
@@ -111,7 +75,7 @@ def monitor(
         drifted = [name for name, value in psi.items() if value > psi_threshold]
         if drifted:
             reasons.append(f"population drift (PSI > {psi_threshold}) in: {', '.join(drifted)}")
-    decisions = read_decisions(feedback_url)
+    decisions = read_latest_decisions(feedback_url)
     calibration = calibration_by_decile(traffic, decisions) if len(traffic) and len(decisions) else pd.DataFrame()
     ece = None
     if not calibration.empty:

@@ -15,45 +15,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, Engine, MetaData, String, Text, create_engine, func, inspect, select, text
+from sqlalchemy import Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
+from leadscore.records.tables import Base, FeedbackEvent, latest_decisions, utc
 from leadscore.serving.schemas import FeedbackRequest
 
 
-class _Base(DeclarativeBase):
-    pass
-
-
-class FeedbackEvent(_Base):
-    """One decision by a sales rep; `event_id` is unique."""
-
-    __tablename__ = "feedback_events"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(128), unique=True)
-    lead_id: Mapped[str] = mapped_column(String(256), index=True)
-    decision: Mapped[str] = mapped_column(String(16))
-    reason_code: Mapped[str | None] = mapped_column(String(64))
-    note: Mapped[str | None] = mapped_column(Text)
-    rep_id: Mapped[str] = mapped_column(String(128))
-    model_version: Mapped[str | None] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    lead_scored: Mapped[bool | None] = mapped_column(Boolean)
-    """Whether this service had scored the lead (within retention) when the decision came; None before
-    this column existed."""
-
-    def same_event(self, other: FeedbackRequest) -> bool:
-        """Whether a resubmission carries the same decision (then it is a harmless retry)."""
-        return (self.lead_id, self.decision, self.reason_code, self.note, self.rep_id) == (
-            other.lead_id,
-            other.decision,
-            other.reason_code,
-            other.note,
-            other.rep_id,
-        )
+def _same_event(stored: FeedbackEvent, other: FeedbackRequest) -> bool:
+    """Whether a resubmission carries the same decision (then it is a harmless retry)."""
+    return (stored.lead_id, stored.decision, stored.reason_code, stored.note, stored.rep_id) == (
+        other.lead_id,
+        other.decision,
+        other.reason_code,
+        other.note,
+        other.rep_id,
+    )
 
 
 class FeedbackConflict(ValueError):
@@ -85,11 +64,6 @@ class Decision:
     received_at: datetime
 
 
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def sqlite_file(engine: Engine) -> Path | None:
     """The database file of a SQLite engine (None for other databases and in-memory SQLite)."""
     url = engine.url
@@ -98,18 +72,13 @@ def sqlite_file(engine: Engine) -> Path | None:
     return None
 
 
-SERVICE_TABLES: list[MetaData] = [_Base.metadata]
-"""Table definitions of every store in the service's database (the store of scored leads adds its own)."""
-
-
 def recreate(engine: Engine) -> None:
     """Drop pooled connections (after a SQLite file was deleted they fail as read-only), recreate a SQLite
     file's folder, and create missing tables of every store."""
     engine.dispose()
     if (path := sqlite_file(engine)) is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    for metadata in SERVICE_TABLES:
-        metadata.create_all(engine)
+    Base.metadata.create_all(engine)
 
 
 def _add_lead_scored(engine: Engine) -> None:
@@ -184,16 +153,15 @@ class FeedbackStore:
             except IntegrityError:
                 session.rollback()
             existing = session.scalars(select(FeedbackEvent).where(FeedbackEvent.event_id == event.event_id)).one()
-            if not existing.same_event(event):
+            if not _same_event(existing, event):
                 raise FeedbackConflict("this event_id is already stored with a different decision, lead, rep or note")
-            return Recorded(created=False, received_at=_utc(existing.received_at), lead_scored=existing.lead_scored)
+            return Recorded(created=False, received_at=utc(existing.received_at), lead_scored=existing.lead_scored)
 
     def latest_decisions(self) -> list[Decision]:
         """The most recent decision per lead (history stays in the table), ordered by lead id."""
-        latest = select(func.max(FeedbackEvent.id)).group_by(FeedbackEvent.lead_id)
-        query = select(FeedbackEvent).where(FeedbackEvent.id.in_(latest)).order_by(FeedbackEvent.lead_id)
+        query = latest_decisions().order_by(FeedbackEvent.lead_id)
         with Session(self.engine) as session:
             return [
-                Decision(e.lead_id, e.decision, e.reason_code, e.rep_id, _utc(e.received_at))
+                Decision(e.lead_id, e.decision, e.reason_code, e.rep_id, utc(e.received_at))
                 for e in session.scalars(query)
             ]

@@ -18,57 +18,17 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Boolean, DateTime, Engine, Float, Integer, String, Text, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from leadscore.serving.feedback import SERVICE_TABLES, FeedbackEvent, recreate
+from leadscore.records.tables import Base, FeedbackEvent, ScoredLead, latest_decisions, utc
+from leadscore.serving.feedback import recreate
 
 logger = logging.getLogger("bentoml.leadscore")
 
 PRUNE_EVERY = timedelta(hours=1)
 SortOrder = Literal["score", "score_asc", "recent"]
-
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class ScoredLead(_Base):
-    """One scored lead; column names `lead_id, scored_at, model_version, score, p_accept, bins` are read by
-    `monitoring.monitor`, keep them."""
-
-    __tablename__ = "scored_leads"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[str] = mapped_column(String(256), index=True)
-    scored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    model_version: Mapped[str] = mapped_column(String(64))
-    score: Mapped[int] = mapped_column(Integer)
-    grade: Mapped[str] = mapped_column(String(1))
-    p_accept: Mapped[float | None] = mapped_column(Float)
-    p_won: Mapped[float | None] = mapped_column(Float)
-    expected_revenue: Mapped[float | None] = mapped_column(Float)
-    campaign: Mapped[str | None] = mapped_column(String(256))
-    bins: Mapped[str] = mapped_column(Text)
-    fields_json: Mapped[str] = mapped_column(Text)
-    stage: Mapped[str | None] = mapped_column(String(32))
-    route: Mapped[str | None] = mapped_column(String(16))
-    review_flag: Mapped[bool | None] = mapped_column(Boolean)
-    rules_json: Mapped[str | None] = mapped_column(Text)
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        """The submitted model inputs (absent ones left out)."""
-        return json.loads(self.fields_json)
-
-    @property
-    def rules(self) -> dict[str, list[str]]:
-        """rules_met, rules_missed and nurture_reasons ({} without rules)."""
-        return json.loads(self.rules_json) if self.rules_json else {}
-
-
-SERVICE_TABLES.append(_Base.metadata)
 
 
 @dataclass(frozen=True)
@@ -78,11 +38,6 @@ class QueueRow:
     lead: ScoredLead
     decision: str | None
     reason_code: str | None
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def lead_rows(
@@ -131,7 +86,7 @@ class ScoreStore:
         self.retention = timedelta(days=retention_days)
         self._pruned_at: datetime | None = None
         self._prune_lock = threading.Lock()
-        _Base.metadata.create_all(engine)
+        Base.metadata.create_all(engine)
         self.prune()
 
     def record(self, rows: list[dict[str, Any]]) -> None:
@@ -161,11 +116,6 @@ class ScoreStore:
             logger.info("pruned %d scored leads older than %d days", deleted.rowcount, self.retention.days)
         return int(deleted.rowcount)
 
-    @staticmethod
-    def _latest_decisions() -> Any:
-        latest = select(func.max(FeedbackEvent.id)).group_by(FeedbackEvent.lead_id)
-        return select(FeedbackEvent).where(FeedbackEvent.id.in_(latest)).subquery()
-
     def queue(
         self,
         *,
@@ -177,7 +127,7 @@ class ScoreStore:
     ) -> list[QueueRow]:
         """Each lead's latest scoring with its latest decision, filtered and sorted for the review queue."""
         latest = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
-        decision = self._latest_decisions()
+        decision = latest_decisions().subquery()
         query = (
             select(ScoredLead, decision.c.decision, decision.c.reason_code)
             .outerjoin(decision, decision.c.lead_id == ScoredLead.lead_id)
@@ -223,7 +173,7 @@ class ScoreStore:
             events = list(session.scalars(query))
             session.expunge_all()
         for event in events:
-            event.received_at = _utc(event.received_at)
+            event.received_at = utc(event.received_at)
         return events
 
     def campaigns(self) -> list[str]:
@@ -235,7 +185,7 @@ class ScoreStore:
     def latest_with_decisions(self) -> pd.DataFrame:
         """Each lead's latest scoring (scores and campaign) with its latest decision (NaN if none)."""
         latest = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
-        decision = self._latest_decisions()
+        decision = latest_decisions().subquery()
         query = (
             select(
                 ScoredLead.lead_id,

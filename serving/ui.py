@@ -30,6 +30,7 @@ from leadscore.features.config import describe
 from leadscore.features.schema import FeatureSpec
 from leadscore.models.reasons import display_value
 from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer
+from leadscore.records.tables import ScoredLead
 from leadscore.serving.auth import authorize, token_matches
 from leadscore.serving.charts import Bar, campaign_chart, contribution_chart
 from leadscore.serving.errors import ApiError, shielded
@@ -37,7 +38,7 @@ from leadscore.serving.feedback import FeedbackConflict
 from leadscore.serving.guard import refuse_cross_site
 from leadscore.serving.reports import MIN_WINS, campaign_report
 from leadscore.serving.schemas import FeedbackRequest
-from leadscore.serving.store import ScoredLead, SortOrder
+from leadscore.serving.store import SortOrder
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "leadscore_session"

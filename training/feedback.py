@@ -1,9 +1,10 @@
 """Sales decisions from the feedback store become acceptance labels for the next training run.
 
-The store is the service's `feedback_events` table (any SQLAlchemy URL); training reads it as data and
-never imports the service. The join rule, counted in every run:
-- the latest decision per lead wins (by time received, then insertion order), so duplicates and
-  out-of-order retries count once;
+The decisions come from the service's database (any SQLAlchemy URL) through `records`, which defines
+"latest decision" for the service and for training alike; training never imports the service. The join
+rule, counted in every run:
+- the latest decision per lead wins (the last one the service stored; retries of an event store nothing),
+  so duplicates count once;
 - `accept` sets accepted = 1; `reject` sets accepted = 0 and, when the CRM has no win, won = 0 and
   revenue = 0 (a rejected lead cannot close);
 - a decision overrides the CRM's `accepted` value (sales' explicit word is the acceptance label),
@@ -16,17 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from leadscore.features.coerce import to_boolean, to_number
 from leadscore.features.config import ConfigError, DataConfig
-
-TABLE = "feedback_events"
-
-
-class FeedbackStoreError(RuntimeError):
-    """The feedback database cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -35,24 +28,6 @@ class FeedbackJoin:
 
     frame: pd.DataFrame
     counts: dict[str, int]
-
-
-def read_decisions(url: str) -> pd.DataFrame:
-    """Latest decision per lead: lead_id, decision, reason_code, received_at (empty frame if none yet)."""
-    columns = ["id", "lead_id", "decision", "reason_code", "received_at"]
-    query = text(f"SELECT {', '.join(columns)} FROM {TABLE}")
-    try:
-        with create_engine(url).connect() as conn:
-            if not inspect(conn).has_table(TABLE):  # the service has not stored any feedback yet
-                return pd.DataFrame(columns=columns[1:])
-            events = pd.read_sql(query, conn)
-    except (SQLAlchemyError, pd.errors.DatabaseError) as err:
-        raise FeedbackStoreError(f"cannot read feedback from {url}: {type(err).__name__}") from None
-    if events.empty:
-        return events.drop(columns="id")
-    events["received_at"] = pd.to_datetime(events["received_at"], utc=True, format="mixed")
-    latest = events.sort_values(["received_at", "id"]).groupby("lead_id", sort=False).tail(1)
-    return latest.drop(columns="id").reset_index(drop=True)
 
 
 def apply_feedback(raw: pd.DataFrame, decisions: pd.DataFrame, data: DataConfig) -> FeedbackJoin:

@@ -21,11 +21,12 @@ from leadscore.features.transform import MissingColumnsError
 from leadscore.models.artifact import save_scorer
 from leadscore.models.registry import LoadedModel
 from leadscore.models.scorer import targets
+from leadscore.records.tables import read_latest_decisions
 from leadscore.training import tracking
 from leadscore.training.evaluate import (
     evaluate_scorer,
 )
-from leadscore.training.feedback import apply_feedback, read_decisions, rejection_reasons
+from leadscore.training.feedback import apply_feedback, rejection_reasons
 from leadscore.training.fit import FitResult, Step, fit_and_evaluate, no_progress
 from leadscore.training.gate import Comparison, GateDecision, decide
 from leadscore.training.plots import training_plots
@@ -143,7 +144,7 @@ def train(
             "retrain joins sales decisions as acceptance labels: name the acceptance column in [data].accepted"
         )
     raw = None if dask_address else load_table(Path(data_path))
-    decisions = read_decisions(feedback_url) if feedback_url else None
+    decisions = read_latest_decisions(feedback_url) if feedback_url else None
     tracking.configure(tracking_uri)
     with mlflow.start_run() as run:
         feedback_counts: dict[str, int] = {}

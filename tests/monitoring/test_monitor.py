@@ -14,7 +14,8 @@ from leadscore.datasets.synthetic import generate_funnel
 from leadscore.features.config import LeadscoreConfig
 from leadscore.models.artifact import save_scorer
 from leadscore.models.registry import LoadedModel, load_model
-from leadscore.monitoring.monitor import TRAFFIC_TABLE, monitor
+from leadscore.monitoring.monitor import monitor
+from leadscore.records.tables import ScoredLead
 from leadscore.serving.feedback import FeedbackStore
 from leadscore.serving.schemas import FeedbackRequest
 from leadscore.training.fit import fit_and_evaluate
@@ -45,7 +46,7 @@ def _record(url: str, model: LoadedModel, leads: pd.DataFrame, when: datetime) -
             "bins": [",".join(map(str, r)) for r in bins],
         }
     )
-    rows.to_sql(TRAFFIC_TABLE, create_engine(url), if_exists="append", index=False)
+    rows.to_sql(ScoredLead.__tablename__, create_engine(url), if_exists="append", index=False)
     return rows
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from leadscore.datasets.synthetic import CONFIG_TOML
 from leadscore.features.config import LeadscoreConfig
+from leadscore.records.tables import read_latest_decisions
 from leadscore.serving.feedback import FeedbackStore
 from leadscore.serving.schemas import FeedbackRequest
-from leadscore.training.feedback import apply_feedback, read_decisions
+from leadscore.training.feedback import apply_feedback
 from leadscore.training.pipeline import train
 
 
@@ -27,14 +28,14 @@ def test_latest_decision_wins_and_duplicates_count_once(tmp_path: Path) -> None:
         _post(store, "e1", "L1", "accept")
     _post(store, "e2", "L1", "reject")
     _post(store, "e3", "L2", "reject")
-    decisions = read_decisions(f"sqlite:///{tmp_path / 'fb.db'}")
+    decisions = read_latest_decisions(f"sqlite:///{tmp_path / 'fb.db'}")
     assert len(decisions) == 2
     assert dict(zip(decisions["lead_id"], decisions["decision"], strict=True)) == {"L1": "reject", "L2": "reject"}
 
 
 def test_empty_store_reads_empty(tmp_path: Path) -> None:
     FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
-    assert read_decisions(f"sqlite:///{tmp_path / 'fb.db'}").empty
+    assert read_latest_decisions(f"sqlite:///{tmp_path / 'fb.db'}").empty
 
 
 def test_join_rule_counts(leads: pd.DataFrame, demo_config: LeadscoreConfig) -> None:
@@ -99,10 +100,10 @@ def test_retrain_moves_toward_feedback(tmp_path: Path, funnel: tuple[pd.DataFram
 
 
 def test_unreadable_store_is_clear(tmp_path: Path) -> None:
-    from leadscore.training.feedback import FeedbackStoreError
+    from leadscore.records.tables import StoreReadError
 
-    with pytest.raises(FeedbackStoreError, match="cannot read feedback"):
-        read_decisions(f"sqlite:///{tmp_path / 'missing' / 'nope.db'}")
+    with pytest.raises(StoreReadError, match="cannot read feedback"):
+        read_latest_decisions(f"sqlite:///{tmp_path / 'missing' / 'nope.db'}")
 
 
 def test_cli_retrain_unreadable_store_exits_2(tmp_path: Path, funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
