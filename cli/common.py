@@ -92,13 +92,16 @@ def load_for_command(model: str | None, config: LeadscoreConfig | None, tracking
 
 
 @contextmanager
-def missing_columns_hint(loaded: LoadedModel, hint: str) -> Iterator[None]:
-    """Missing-column errors name the model used and what this command offers to do about it."""
+def missing_columns_hint(loaded: LoadedModel | None, hint: str) -> Iterator[None]:
+    """Missing-column errors name the model used and what this command offers to do about it (no model
+    loaded: nothing to add)."""
     from leadscore.features.transform import MissingColumnsError
 
     try:
         yield
     except MissingColumnsError as err:
+        if loaded is None:
+            raise
         raise err.within(f" ({loaded.label}); {hint}") from None
 
 

@@ -248,31 +248,30 @@ def _score(
     dask: str | None,
     strict: bool,
 ) -> None:
+    from leadscore.features.contract import GRADES
     from leadscore.scoring.batch import count_rows, score_file
 
     if dask:
         from leadscore.scoring.distributed import score_distributed
 
         with step_progress(f"scoring partitions on {dask}"):
-            counts = score_distributed(loaded.scorer, data, out_path, dask, allow_missing, reasons, rules)
-        grades = ", ".join(f"{g}: {counts.get(g, 0)}" for g in "ABCD")
-        out.print(
-            f"scored {sum(counts.values())} leads on {dask} -> {out_path} (partitioned Parquet)", f"grades {grades}"
-        )
-        return
-    with row_progress("scoring leads", count_rows(Path(data))) as advance:
-        summary = score_file(
-            loaded.scorer, Path(data), Path(out_path), allow_missing, reasons, advance, rules=rules, strict=strict
-        )
+            summary = score_distributed(loaded.scorer, data, out_path, dask, allow_missing, reasons, rules)
+        where = f"on {dask} -> {out_path} (partitioned Parquet)"
+    else:
+        with row_progress("scoring leads", count_rows(Path(data))) as advance:
+            summary = score_file(
+                loaded.scorer, Path(data), Path(out_path), allow_missing, reasons, advance, rules=rules, strict=strict
+            )
+        where = f"with {loaded.label} -> {out_path}"
     if summary.short_rows:
         console.print(f"[yellow]warning:[/] {escape(summary.short_rows_message(Path(data)))}; --strict refuses them")
     if summary.missing_columns:
         console.print(f"[yellow]warning:[/] scored with missing columns: {summary.missing_columns}")
     for col, n in summary.invalid_values.items():
         console.print(f"[yellow]warning:[/] column '{col}': {n} unreadable values scored as missing")
-    grades = ", ".join(f"{g}: {summary.grades.get(g, 0)}" for g in "ABCD")
+    grades = ", ".join(f"{g}: {summary.grades.get(g, 0)}" for g in GRADES)
     out.print(
-        f"scored {summary.rows} leads with {loaded.label} -> {out_path}",
+        f"scored {summary.rows} leads {where}",
         f"grades {grades}",
         *([f"routes {', '.join(f'{k}: {v}' for k, v in sorted(summary.routes.items()))}"] if rules else []),
         sep="\n",

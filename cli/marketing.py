@@ -30,6 +30,10 @@ if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` lo
 
     from leadscore.marketing.planner import Plan
 
+_MODEL_HINT = "add them to the data, or name a model trained without them (--model)"
+_PLAN_OPTIONS = {"target": "--revenue-target", "mix": "--mix", "confidence": "--confidence"}
+"""`PlanError.argument` -> the option that sets it."""
+
 report_app = typer.Typer(
     help="Reports for marketing: which campaigns bring accepted leads and revenue.", no_args_is_help=True
 )
@@ -55,24 +59,21 @@ def report_campaigns(
     Logged to MLflow when --tracking-uri or MLFLOW_TRACKING_URI is set.
     """
     from leadscore.datasets.files import load_config, load_table
-    from leadscore.marketing.history import load_spend, require_column, score_leads
-    from leadscore.marketing.report import basis_text, build_report, log_report, write_report
+    from leadscore.marketing.history import load_spend
+    from leadscore.marketing.report import basis_text, campaign_report, log_report, write_report
     from leadscore.training.tracking import configure
 
     cfg = load_config(config)
     frame = load_table(data)
-    require_column(frame, cfg.data.campaign, "campaign", data)
     spend = load_spend(costs) if costs else None
     with step_progress("campaign report") as step:
         step("loading the model")
         loaded = load_for_command(model, cfg, tracking_uri)
         step(f"scoring and explaining {len(frame):,} leads")
-        with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
-            scored = score_leads(loaded.scorer, frame, cfg.data)
-        report = build_report(scored, frame, cfg.data, spend, min_leads, confidence, data, min_wins)
+        with missing_columns_hint(loaded, _MODEL_HINT):
+            report = campaign_report(loaded.scorer, frame, cfg.data, spend, min_leads, confidence, data, min_wins)
         step("writing the report")
-        head = "won" if "won" in loaded.scorer.heads_ else "accepted"
-        paths = write_report(report, out_dir, data.name, loaded.label, head)
+        paths = write_report(report, out_dir, data.name, loaded.label)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
     out.print(_report_table(report.campaigns, confidence, basis_text(report)))
@@ -185,30 +186,29 @@ def plan(
 ) -> None:
     """How many leads, sales-accepted leads and wins a revenue target needs, overall and per campaign."""
     from leadscore.datasets.files import load_config, load_table
-    from leadscore.marketing.history import require_column, score_leads
-    from leadscore.marketing.planner import PlanError, parse_amount, parse_mix, plan_quota
+    from leadscore.marketing.planner import PlanError, parse_amount, parse_mix, plan_from_history
 
     cfg = load_config(config)
     frame = load_table(data)
-    campaign = require_column(frame, cfg.data.campaign, "campaign", data)
     try:
         target = parse_amount(revenue_target)
         shares = parse_mix(mix) if mix is not None else None
         loaded = load_for_command(model, cfg, tracking_uri)
-        with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
-            scored = score_leads(loaded.scorer, frame, cfg.data, explain=False)
-        result = plan_quota(
-            scored,
-            frame[campaign],
-            target,
-            mix=shares,
-            period=period,
-            confidence=confidence,
-            n_sims=simulations,
-            seed=seed,
-        )
+        with missing_columns_hint(loaded, _MODEL_HINT):
+            result = plan_from_history(
+                loaded.scorer,
+                frame,
+                cfg.data,
+                target,
+                data,
+                mix=shares,
+                period=period,
+                confidence=confidence,
+                n_sims=simulations,
+                seed=seed,
+            )
     except PlanError as err:
-        raise typer.BadParameter(str(err)) from None
+        raise typer.BadParameter(str(err), param_hint=_PLAN_OPTIONS.get(err.argument)) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -158,24 +158,22 @@ def check(
     passes and fails: which rules earn their keep and which cost revenue."""
     from leadscore.datasets.files import load_config, load_table
     from leadscore.features.config import ConfigError
-    from leadscore.marketing.qualification import check_qualification, suggest_thresholds
+    from leadscore.marketing.qualification import check_definition
 
     cfg = load_config(config)
-    if cfg.qualification is None:
+    if cfg.qualification is None:  # before the data and the model load
         raise ConfigError(f"{config} has no qualification rules; docs/qualification.md shows how to add them")
     frame = load_table(data)
-    scores = None
     with step_progress("checking the lead definition") as step:
+        loaded = None
         if suggest or model:
             step("loading the model")
             loaded = load_for_command(model, cfg, tracking_uri)
-            with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
-                scores = loaded.scorer.predict(frame)
         step(f"applying the rules to {len(frame):,} leads")
-        report = check_qualification(frame, cfg, cfg.qualification, scores)
-        suggestion = None
-        if suggest and scores is not None:
-            suggestion = suggest_thresholds(report, scores["score"], keep_wins, cut_volume)
+        with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
+            report, suggestion = check_definition(
+                frame, cfg, loaded.scorer if loaded else None, suggest, keep_wins, cut_volume
+            )
     if as_json:
         payload = report.to_dict() | {"suggestion": suggestion.to_dict() if suggestion else None}
         typer.echo(json.dumps(payload, indent=2, default=_json_default))

@@ -10,7 +10,7 @@ from typing import Any
 import dask.dataframe as dd
 from distributed import Client
 
-from leadscore.datasets.files import DataFileError
+from leadscore.datasets.files import parquet_errors
 
 CONNECT_TIMEOUT = "20s"
 
@@ -24,12 +24,10 @@ def connect(scheduler_address: str) -> Client:
     try:
         return Client(scheduler_address, timeout=CONNECT_TIMEOUT, set_as_default=True)
     except (OSError, ValueError) as err:
-        raise ClusterError(f"cannot reach the Dask scheduler at {scheduler_address!r} (--dask): {err}") from None
+        raise ClusterError(f"cannot reach the Dask scheduler at {scheduler_address!r}: {err}") from None
 
 
 def read_leads(data_dir: str, storage_options: dict[str, Any] | None = None) -> dd.DataFrame:
     """Partitioned Parquet as a Dask DataFrame; a clear error when it cannot be read."""
-    try:
+    with parquet_errors(data_dir, "partitioned Parquet", detail=True):
         return dd.read_parquet(data_dir, storage_options=storage_options)
-    except Exception as err:  # fsspec and pyarrow raise many types; all mean "not readable Parquet here"
-        raise DataFileError(f"{data_dir} is not readable partitioned Parquet: {type(err).__name__}: {err}") from None

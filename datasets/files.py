@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -29,14 +30,26 @@ def load_config(path: Path) -> LeadscoreConfig:
     return parse_config_text(text, source=str(path))
 
 
-def _delimiter(path: Path, encoding: str) -> str:
+@contextmanager
+def parquet_errors(source: object, what: str = "Parquet", detail: bool = False) -> Iterator[None]:
+    """Any failure inside is a `DataFileError` saying `source` is not readable `what`: pyarrow and fsspec raise
+    many types, all meaning that. `detail` adds the library's message (say, a missing bucket), which for a
+    local file could quote cell values, so it is off by default."""
+    try:
+        yield
+    except Exception as err:
+        suffix = f": {err}" if detail else ""
+        raise DataFileError(f"{source} is not readable {what}: {type(err).__name__}{suffix}") from None
+
+
+def detect_delimiter(path: Path, encoding: str) -> str:
     """Comma, semicolon or tab, whichever the header line uses most (CRM exports vary by locale)."""
     with path.open(encoding=encoding, errors="replace") as fh:
         header = fh.readline()
     return max([",", ";", "\t"], key=header.count)
 
 
-def _encodings(path: Path) -> tuple[str, ...]:
+def text_encodings(path: Path) -> tuple[str, ...]:
     """Encodings to try: UTF-16 when the file starts with its byte-order mark (Excel's "Unicode text"),
     else UTF-8 (with or without BOM), then Windows-1252. A NUL byte in any other file means it is not text."""
     with path.open("rb") as fh:
@@ -52,8 +65,13 @@ def csv_chunks(path: Path, rows: int | None = None) -> Iterator[pd.DataFrame]:
     """CSV cells as text, `rows` at a time (None: the whole file at once), with a detected delimiter, in
     UTF-16 (with BOM), UTF-8 (with or without BOM), else Windows-1252. Training and batch scoring both read
     through here, so an export that trains also scores."""
-    for encoding in _encodings(path):
-        options = {"sep": _delimiter(path, encoding), "encoding": encoding, "dtype": str, "keep_default_na": False}
+    for encoding in text_encodings(path):
+        options = {
+            "sep": detect_delimiter(path, encoding),
+            "encoding": encoding,
+            "dtype": str,
+            "keep_default_na": False,
+        }
         yielded = False
         try:
             if rows is None:
@@ -76,10 +94,8 @@ def load_table(path: Path) -> pd.DataFrame:
         raise DataFileError(f"data file {path} does not exist")
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in (".parquet", ".pq"):
-        try:
+        with parquet_errors(path):
             return pd.read_parquet(path)
-        except Exception as err:  # pyarrow raises many types; all mean "not readable Parquet"
-            raise DataFileError(f"{path} is not readable Parquet: {type(err).__name__}") from None
     if suffix not in READABLE:
         raise DataFileError(f"{path}: unsupported file type {suffix!r}; use CSV or Parquet")
     try:

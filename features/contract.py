@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pydantic import BaseModel, ConfigDict
+
+Grade = Literal["A", "B", "C", "D"]
+GRADES: tuple[Grade, ...] = get_args(Grade)
+"""Lead grades, best first: the scorer assigns them from score floors, `[qualification].min_grade` names one."""
 
 
 class ConfigError(ValueError):

@@ -22,7 +22,7 @@ import pandas as pd
 from pydantic import Field, StrictStr, field_validator, model_validator
 
 from leadscore.features.coerce import normalize_text, to_boolean, to_number
-from leadscore.features.contract import ConfigError, Strict
+from leadscore.features.contract import GRADES, ConfigError, Grade, Strict
 
 Section = Literal["fit", "readiness", "exclude"]
 Policy = Literal["pass", "fail"]
@@ -30,7 +30,6 @@ STAGES: tuple[str, ...] = ("response", "marketing-qualified", "sales-ready")
 """A lead's stage, lowest first."""
 ROUTES: tuple[str, ...] = ("sales", "nurture", "disqualify")
 """Where a lead goes next."""
-GRADES: tuple[str, ...] = ("A", "B", "C", "D")
 EMAIL_DOMAIN = "email_domain"
 """The one derived field: the part after "@" of the `email_column`, unless the data has its own column."""
 DEFAULT_MISSING: dict[str, Policy] = {"fit": "fail", "readiness": "fail", "exclude": "pass"}
@@ -159,7 +158,7 @@ class QualificationConfig(Strict):
     """
 
     min_score: float | None = Field(None, ge=0, le=100, strict=True)
-    min_grade: Literal["A", "B", "C", "D"] | None = None
+    min_grade: Grade | None = None
     flag_score: float = Field(80, ge=0, le=100, strict=True)
     readiness_mode: Literal["all", "any"] = "all"
     email_column: str = Field("email", min_length=1)

@@ -27,15 +27,19 @@ class ScoredLeads:
     contributions: pd.DataFrame | None
 
 
+def explained_head(scorer: LeadScorer) -> str:
+    """The head whose SHAP values explain campaigns: the win head, else acceptance."""
+    return "won" if "won" in scorer.heads_ else "accepted"
+
+
 def score_leads(scorer: LeadScorer, frame: pd.DataFrame, data: DataConfig, explain: bool = True) -> ScoredLeads:
-    """Score every lead; with `explain`, per-column SHAP of the win head (acceptance when there is none)."""
+    """Score every lead; with `explain`, per-column SHAP of `explained_head`."""
     X = scorer.transformer_.transform(frame)
     scores = scorer.predict_matrix(X)
     scores.index = frame.index
     contributions = None
     if explain:
-        head = "won" if "won" in scorer.heads_ else "accepted"
-        contributions = scorer.contributions(X, head)
+        contributions = scorer.contributions(X, explained_head(scorer))
         contributions.index = frame.index
     return ScoredLeads(scores, outcome_frame(frame, data), contributions)
 

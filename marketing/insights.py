@@ -27,11 +27,11 @@ import pandas as pd
 
 from leadscore.features.coerce import normalize_text, to_boolean, to_number
 from leadscore.features.config import DataConfig
+from leadscore.features.contract import GRADES
 from leadscore.features.validation import DataValidationError, Problem, ValidationReport
 from leadscore.marketing.limits import MIN_WINS, TOO_FEW
 from leadscore.models.revenue import deal_cap
 
-GRADES = ("A", "B", "C", "D")
 NOT_GIVEN = "(not given)"
 """Group label for leads whose campaign/channel cell is empty."""
 TOP_DRIVERS = 3

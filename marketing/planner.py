@@ -7,12 +7,14 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from leadscore.marketing.history import ScoredLeads
+from leadscore.features.config import DataConfig
+from leadscore.marketing.history import ScoredLeads, require_column, score_leads
 from leadscore.marketing.insights import (
     closed_revenue,
     group_labels,
@@ -20,10 +22,16 @@ from leadscore.marketing.insights import (
     revenue_evidence,
     summary_records,
 )
+from leadscore.models.scorer import LeadScorer
 
 
 class PlanError(ValueError):
-    """A revenue plan that cannot be made from these inputs; the message says which input and why."""
+    """A revenue plan that cannot be made from these inputs; `argument` names the input at fault (a
+    parameter of `plan_quota` or of a parser here), the message says why."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument = argument
+        super().__init__(message)
 
 
 _MIX_TOLERANCE = 1e-3
@@ -86,7 +94,7 @@ def parse_amount(text: str) -> float:
     """A money amount as people type it: 2500000, 2,500,000, 2.5M or 250k."""
     match = re.fullmatch(r"\s*(?P<number>-?[0-9][0-9,_]*(?:\.[0-9]+)?)\s*(?P<unit>[kKmMbB]?)\s*", text)
     if not match:
-        raise PlanError(f"--revenue-target {text!r} is not an amount (e.g. 2500000, 2.5M or 250k)")
+        raise PlanError("target", f"revenue target {text!r} is not an amount (e.g. 2500000, 2.5M or 250k)")
     number = float(re.sub(r"[,_]", "", match["number"]))
     return number * {"": 1, "k": 1e3, "m": 1e6, "b": 1e9}[match["unit"].lower()]
 
@@ -97,30 +105,30 @@ def parse_mix(text: str) -> dict[str, float]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         match = re.fullmatch(r"(?P<name>[^=]+?)\s*=\s*(?P<share>-?[0-9.]+)\s*(?P<pct>%?)", item)
         if not match:
-            raise PlanError(f"--mix item {item!r} is not campaign=share (e.g. webinar=0.4)")
+            raise PlanError("mix", f"mix item {item!r} is not campaign=share (e.g. webinar=0.4)")
         name = match["name"].strip()
         try:
             share = float(match["share"]) / (100 if match["pct"] else 1)
         except ValueError:
-            raise PlanError(f"--mix share for {name!r} is not a number") from None
+            raise PlanError("mix", f"mix share for {name!r} is not a number") from None
         if name in mix:
-            raise PlanError(f"--mix names campaign {name!r} twice")
+            raise PlanError("mix", f"mix names campaign {name!r} twice")
         mix[name] = share
     if not mix:
-        raise PlanError("--mix is empty; give campaign=share pairs")
+        raise PlanError("mix", "mix is empty; give campaign=share pairs")
     return mix
 
 
 def _check_mix(mix: Mapping[str, float], known: pd.Index) -> dict[str, float]:
     unknown = sorted(set(mix) - set(known))
     if unknown:
-        raise PlanError(f"--mix names campaign(s) not in the data: {unknown}; known: {sorted(known)}")
+        raise PlanError("mix", f"mix names campaign(s) not in the data: {unknown}; known: {sorted(known)}")
     bad = sorted(name for name, share in mix.items() if not 0 <= share <= 1)
     if bad:
-        raise PlanError(f"--mix shares must be between 0 and 1; not so for {bad}")
+        raise PlanError("mix", f"mix shares must be between 0 and 1; not so for {bad}")
     total = sum(mix.values())
     if abs(total - 1) > _MIX_TOLERANCE:
-        raise PlanError(f"--mix shares must sum to 1; they sum to {total:.4g}")
+        raise PlanError("mix", f"mix shares must sum to 1; they sum to {total:.4g}")
     return {name: share / total for name, share in mix.items() if share > 0}
 
 
@@ -219,14 +227,14 @@ def plan_quota(
     everything is rounded up. The model's expected revenue per lead is compared, not planned with.
     """
     if not math.isfinite(target) or target <= 0:
-        raise PlanError(f"--revenue-target must be a positive amount, got {target:,.0f}")
+        raise PlanError("target", f"revenue target must be a positive amount, got {target:,.0f}")
     if not 0 < confidence < 1:
-        raise PlanError(f"--confidence must be between 0 and 1, got {confidence}")
+        raise PlanError("confidence", f"confidence must be between 0 and 1, got {confidence}")
     evidence = revenue_evidence(scored.outcomes)
     if evidence is None:
-        raise PlanError("the planner needs revenue: name a revenue column in the config")
+        raise PlanError("scored", "the planner needs revenue: name a revenue column in the config")
     if evidence.declared == 0:
-        raise PlanError("no closed lead declares revenue: there is nothing to plan a revenue target from")
+        raise PlanError("scored", "no closed lead declares revenue: there is nothing to plan a revenue target from")
     labels = group_labels(campaigns)
     funnel = _funnel(labels, scored, evidence.cap)
     shares = _check_mix(mix, funnel.index) if mix is not None else funnel["historical_share"].to_dict()
@@ -235,11 +243,15 @@ def plan_quota(
     plan = plan.sort_values("share", ascending=False, kind="stable")
     no_history = sorted(plan.index[plan["closed_leads"] == 0])
     if no_history:
-        raise PlanError(f"campaign(s) {no_history} have no closed leads to learn funnel rates from; leave them out")
+        raise PlanError(
+            "mix", f"campaign(s) {no_history} have no closed leads to learn funnel rates from; leave them out"
+        )
     share = plan["share"]
     per_lead = float((share * plan["revenue_per_lead"]).sum())
     if per_lead <= 0:
-        raise PlanError(f"no campaign in the mix {sorted(plan.index)} declares revenue: the target cannot be planned")
+        raise PlanError(
+            "mix", f"no campaign in the mix {sorted(plan.index)} declares revenue: the target cannot be planned"
+        )
     raw_per_lead = float((share * plan["raw_revenue_per_lead"]).sum())
 
     revenue = closed_revenue(scored.outcomes)
@@ -279,6 +291,27 @@ def plan_quota(
         evidence=evidence.note(),
         warnings=warnings,
         campaigns=plan,
+    )
+
+
+def plan_from_history(
+    scorer: LeadScorer,
+    frame: pd.DataFrame,
+    data: DataConfig,
+    target: float,
+    source: Path | str = "data",
+    *,
+    mix: Mapping[str, float] | None = None,
+    period: str | None = None,
+    confidence: float = 0.8,
+    n_sims: int = 2000,
+    seed: int = 0,
+) -> Plan:
+    """`plan_quota` for a historical lead file: checks its campaign column, then scores it (no explanations)."""
+    campaign = require_column(frame, data.campaign, "campaign", source)
+    scored = score_leads(scorer, frame, data, explain=False)
+    return plan_quota(
+        scored, frame[campaign], target, mix=mix, period=period, confidence=confidence, n_sims=n_sims, seed=seed
     )
 
 

@@ -18,9 +18,8 @@ import pandas as pd
 
 from leadscore.features.config import OUTCOMES, ConfigError, LeadscoreConfig
 from leadscore.features.qualification import QualificationConfig, RuleResults, evaluate_rules
-from leadscore.features.validation import prepare_training_frame
-from leadscore.marketing.insights import revenue_evidence
-from leadscore.models.scorer import targets
+from leadscore.marketing.insights import outcome_frame, revenue_evidence
+from leadscore.models.scorer import LeadScorer
 
 _SCORES = np.arange(101)
 MAX_CUT = 0.5
@@ -74,15 +73,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
         for row in frame.to_dict("records")
     ]
-
-
-def outcome_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> pd.DataFrame:
-    """accepted / won (0-1) and revenue as the contract reads them; unconfigured outcomes are NaN columns.
-
-    Goes through the training validation so "yes"/"1"/"true" and bad rows mean what they mean in training.
-    """
-    prepared = prepare_training_frame(frame, config)
-    return pd.DataFrame(targets(prepared.frame, config.data), index=frame.index, columns=list(OUTCOMES))
 
 
 def _value_column(outcomes: pd.DataFrame) -> str:
@@ -195,9 +185,30 @@ def check_qualification(
 
     `scores` (the model's frame for `frame`) adds the score threshold; without it that rule is not checked.
     """
-    outcomes = outcome_frame(frame, config)
+    outcomes = outcome_frame(frame, config.data).reindex(columns=list(OUTCOMES))
     results = evaluate_rules(frame, rules, missing_values=config.data.missing_values, scores=scores)
     return CheckReport(len(frame), _rule_rows(results, outcomes), _funnel_rows(results, outcomes), results, outcomes)
+
+
+def check_definition(
+    frame: pd.DataFrame,
+    config: LeadscoreConfig,
+    scorer: LeadScorer | None = None,
+    suggest: bool = False,
+    keep_wins: float = 0.9,
+    cut_volume: float = 0.3,
+) -> tuple[CheckReport, Suggestion | None]:
+    """The config's qualification rules measured on historical leads (`check_qualification`); with a
+    `scorer` the score threshold is checked too, and `suggest` proposes one (`suggest_thresholds`)."""
+    if config.qualification is None:
+        raise ConfigError("the config has no qualification rules; docs/qualification.md shows how to add them")
+    scores = scorer.predict(frame) if scorer is not None else None
+    report = check_qualification(frame, config, config.qualification, scores)
+    if not suggest:
+        return report, None
+    if scores is None:
+        raise ValueError("suggesting a min_score needs a model's scores")
+    return report, suggest_thresholds(report, scores["score"], keep_wins, cut_volume)
 
 
 def _kept_by_threshold(score: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -214,10 +225,10 @@ def suggest_thresholds(report: CheckReport, score: pd.Series, keep_wins: float, 
     exactly when any threshold does; it is proposed only then, and only if it cuts some volume."""
     outcomes = report.outcomes
     if outcomes["won"].isna().all():
-        raise ConfigError("--suggest needs won or revenue outcomes: name them in [data]")
+        raise ConfigError("suggesting a min_score needs won or revenue outcomes: name them in [data]")
     won = outcomes["won"].to_numpy(float)
     if won.sum() == 0:
-        raise ConfigError("--suggest needs historical wins, and the data has none")
+        raise ConfigError("suggesting a min_score needs historical wins, and the data has none")
     values = score.to_numpy(float)
     revenue = outcomes["revenue"].fillna(0.0).to_numpy(float)
     volume = _kept_by_threshold(values, np.ones(len(values)))

@@ -24,9 +24,9 @@ from jinja2 import Environment
 
 from leadscore.datasets.files import DataFileError
 from leadscore.features.config import DataConfig
-from leadscore.marketing.history import ScoredLeads, require_column
+from leadscore.features.contract import GRADES
+from leadscore.marketing.history import ScoredLeads, explained_head, require_column, score_leads
 from leadscore.marketing.insights import (
-    GRADES,
     MIN_WINS,
     TOO_FEW,
     campaign_summary,
@@ -35,6 +35,7 @@ from leadscore.marketing.insights import (
     ranking_metric,
     revenue_evidence,
 )
+from leadscore.models.scorer import LeadScorer
 
 matplotlib.rcParams["text.parse_math"] = False  # campaign names are drawn as written: "$" is not math
 
@@ -52,6 +53,25 @@ class CampaignReport:
     unknown_spend: tuple[str, ...] = ()
     evidence: str | None = None
     """How much revenue the wins declare and the deal cap (`RevenueEvidence.note`); None without revenue."""
+    head: str = "won"
+    """The head whose SHAP values `drivers` are."""
+
+
+def campaign_report(
+    scorer: LeadScorer,
+    frame: pd.DataFrame,
+    data: DataConfig,
+    spend: Mapping[str, float] | None = None,
+    min_leads: int = 100,
+    confidence: float = 0.9,
+    source: Path | str = "data",
+    min_wins: int = MIN_WINS,
+) -> CampaignReport:
+    """Score and explain every lead of a historical file, then summarise it per campaign (`build_report`).
+    The campaign column is checked before the (slow) scoring."""
+    require_column(frame, data.campaign, "campaign", source)
+    scored = score_leads(scorer, frame, data)
+    return build_report(scored, frame, data, spend, min_leads, confidence, source, min_wins, explained_head(scorer))
 
 
 def build_report(
@@ -63,8 +83,10 @@ def build_report(
     confidence: float = 0.9,
     source: Path | str = "data",
     min_wins: int = MIN_WINS,
+    head: str = "won",
 ) -> CampaignReport:
-    """Per campaign (and per channel when configured) summaries of a scored lead file."""
+    """Per campaign (and per channel when configured) summaries of a scored lead file; `head` is the one
+    whose SHAP values `scored` holds."""
     campaign = require_column(frame, data.campaign, "campaign", source)
     if is_open(scored.outcomes).all():
         raise DataFileError(f"{source} has no lead with an outcome yet: campaigns are compared on outcomes")
@@ -88,7 +110,7 @@ def build_report(
     unknown = tuple(sorted(set(spend or {}) - set(campaigns.index)))
     evidence = revenue_evidence(scored.outcomes)
     note = None if evidence is None else evidence.note()
-    return CampaignReport(campaigns, channels, drivers, confidence, min_leads, min_wins, unknown, note)
+    return CampaignReport(campaigns, channels, drivers, confidence, min_leads, min_wins, unknown, note, head)
 
 
 _VERDICT_COLOURS = {"keep": "#2e7d32", "hold": "#607d8b", "cut": "#c62828", TOO_FEW: "#bdbdbd"}
@@ -276,7 +298,7 @@ def basis_text(report: CampaignReport) -> str:
     return text + (f" Revenue: {report.evidence}." if report.evidence else "")
 
 
-def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str, model: str, head: str) -> str:
+def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str, model: str) -> str:
     """The self-contained report page: tables, charts as data: URIs, the mean SHAP table."""
     summary = report.campaigns
     ranked, small = summary[~summary["small_sample"]], summary[summary["small_sample"]]
@@ -311,17 +333,17 @@ def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str
             for name, png in charts.items()
         ],
         drivers=None if report.drivers is None else _driver_cells(report.drivers),
-        head=head,
+        head=report.head,
     )
 
 
-def write_report(report: CampaignReport, out_dir: Path, source: str, model: str, head: str) -> list[Path]:
+def write_report(report: CampaignReport, out_dir: Path, source: str, model: str) -> list[Path]:
     """Write report.html (self-contained), campaigns.csv, channels.csv, campaign_drivers.csv (mean SHAP per
     column, as shap_<column>) and the chart PNGs."""
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = report_charts(report)
     paths = [out_dir / "report.html", out_dir / "campaigns.csv"]
-    paths[0].write_text(render_html(report, charts, source, model, head), encoding="utf-8")
+    paths[0].write_text(render_html(report, charts, source, model), encoding="utf-8")
     report.campaigns.to_csv(paths[1])
     if report.channels is not None:
         paths.append(out_dir / "channels.csv")

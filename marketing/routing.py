@@ -51,7 +51,7 @@ def route_leads(
     id_col = scorer.transformer_.schema_.id_column
     require_column(frame, id_col, "id", source)
     if by is not None and by not in frame.columns:
-        raise DataFileError(f"{source} has no owner column '{by}' (--by)")
+        raise DataFileError(f"{source} has no owner column '{by}'")
     open_mask = is_open(outcome_frame(frame, scorer.data))
     owners = normalize_text(frame[by].astype("string"), ("",)) if by else pd.Series("all", index=frame.index)
     candidates = frame[open_mask & owners.notna()]

@@ -22,12 +22,13 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from leadscore.features.config import DataConfig, Labels, TrainingConfig, describe
+from leadscore.features.contract import GRADES
 from leadscore.features.transform import LeadTransformer
 from leadscore.models.drift import build_reference
 from leadscore.models.reasons import Reason, display_value, sentence
 from leadscore.models.revenue import deal_cap
 
-GRADE_THRESHOLDS: dict[str, float] = {"A": 80.0, "B": 50.0, "C": 20.0}
+GRADE_THRESHOLDS: dict[str, float] = dict(zip(GRADES[:-1], (80.0, 50.0, 20.0), strict=True))
 """Score floors for grades A/B/C; anything lower is D. A = top 20% of past leads, B = next 30%."""
 PROBABILITY_HEADS = ("accepted", "won")
 _LGB_FORBIDDEN = re.compile(r'[",:\[\]{}]')
@@ -413,7 +414,8 @@ class LeadScorer:
     def grade(self, score: np.ndarray) -> np.ndarray:
         """A/B/C/D from the stored thresholds."""
         t = self.grade_thresholds_
-        return np.select([score >= t["A"], score >= t["B"], score >= t["C"]], ["A", "B", "C"], default="D")
+        floors = GRADES[:-1]
+        return np.select([score >= t[g] for g in floors], list(floors), default=GRADES[-1])
 
     def predict_matrix(self, X: np.ndarray, heads: HeadOutput | None = None) -> pd.DataFrame:
         """Scores for a transformed matrix: score, grade, p_accept, p_won, expected_revenue.

@@ -24,7 +24,7 @@ from typing import TextIO
 import pandas as pd
 import pyarrow.dataset as ds
 
-from leadscore.datasets.files import DataFileError, _delimiter, _encodings, csv_chunks
+from leadscore.datasets.files import DataFileError, csv_chunks, detect_delimiter, parquet_errors, text_encodings
 from leadscore.features.qualification import QualificationConfig, apply_qualification
 from leadscore.features.transform import MissingColumnsError
 from leadscore.models.scorer import LeadScorer
@@ -66,10 +66,8 @@ def _is_parquet(path: Path) -> bool:
 
 
 def _parquet(path: Path) -> ds.Dataset:
-    try:
+    with parquet_errors(path):
         return ds.dataset(path, format="parquet", partitioning="hive")
-    except Exception as err:  # pyarrow raises many types; all mean "not readable Parquet"
-        raise DataFileError(f"{path} is not readable Parquet: {type(err).__name__}") from None
 
 
 def count_rows(path: Path) -> int | None:
@@ -107,10 +105,10 @@ def iter_chunks(path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
 def short_rows(path: Path) -> tuple[int, list[int]]:
     """CSV rows with fewer fields than the header: (count, first `SHOWN_LINES` line numbers). Read with the
     delimiter and encoding the scoring reader uses; blank lines are skipped, as pandas does."""
-    encoding = _encodings(path)[0]
+    encoding = text_encodings(path)[0]
     count, lines = 0, []
     with path.open(encoding=encoding, errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=_delimiter(path, encoding))
+        reader = csv.reader(fh, delimiter=detect_delimiter(path, encoding))
         width = len(next(reader, []))
         for record in reader:
             if record and len(record) < width:
@@ -165,7 +163,7 @@ def _output(out: Path) -> tuple[Path, bool]:
     except OSError as err:
         raise DataFileError(f"cannot write {out}: {err.strerror}") from None
     if stat.S_ISDIR(mode):
-        raise DataFileError(f"--out {out} is a directory; name a file to write, e.g. {out / 'scores.csv'}")
+        raise DataFileError(f"{out} is a directory; name a file to write, e.g. {out / 'scores.csv'}")
     return target, not stat.S_ISREG(mode)
 
 
@@ -187,7 +185,7 @@ def score_file(
     if Path(data).is_file() and not _is_parquet(Path(data)):
         summary.short_rows, summary.short_lines = short_rows(Path(data))
         if strict and summary.short_rows:
-            raise DataFileError(summary.short_rows_message(data) + "; nothing scored (--strict)")
+            raise DataFileError(summary.short_rows_message(data) + "; nothing scored (strict: such rows are refused)")
     target, in_place = _output(out)
     partial = target if in_place else target.with_name(target.name + ".partial")
     try:

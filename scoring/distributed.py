@@ -16,7 +16,7 @@ from leadscore.datasets.files import DataFileError
 from leadscore.features.qualification import QualificationConfig
 from leadscore.features.transform import MissingColumnsError
 from leadscore.models.scorer import LeadScorer
-from leadscore.scoring.batch import score_chunk
+from leadscore.scoring.batch import BatchSummary, score_chunk
 
 
 def _score_partition(
@@ -34,8 +34,8 @@ def score_distributed(
     reasons: int = 0,
     rules: QualificationConfig | None = None,
     storage_options: dict[str, Any] | None = None,
-) -> dict[str, int]:
-    """Score every partition in parallel into partitioned Parquet at `out_dir`; returns rows per grade.
+) -> BatchSummary:
+    """Score every partition in parallel into partitioned Parquet at `out_dir`; returns rows and rows per grade.
     The columns are those of the single-machine `score_file` (with `rules`: stage, route and rules missed).
 
     The model is broadcast to the workers once; the output appears at `out_dir` only when every
@@ -62,4 +62,5 @@ def score_distributed(
         finally:
             if fs.exists(partial):
                 fs.rm(partial, recursive=True)
-    return {str(g): int(n) for g, n in grades.items()}
+    counts = {str(g): int(n) for g, n in grades.items()}
+    return BatchSummary(rows=sum(counts.values()), missing_columns=missing, grades=counts)

@@ -12,8 +12,8 @@ from typing import TypeVar
 
 import pandas as pd
 
+from leadscore.features.contract import GRADES
 from leadscore.marketing.insights import (
-    GRADES,
     MIN_WINS,
     campaign_summary,
     group_labels,

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from leadscore.features.contract import Grade
+
 MAX_TEXT = 256
 """Characters in any lead value: a category or a free-text field longer than this is a data error, and an
 unbounded one is stored and shown on the review page for every reader."""
@@ -116,7 +118,7 @@ class LeadScore(_Body):
 
     id: str
     score: int = Field(ge=0, le=100, description="Percentile of expected value among past leads")
-    grade: Literal["A", "B", "C", "D"]
+    grade: Grade
     p_accept: float | None = Field(description="P(sales accepts the lead); null if the model has no such head")
     p_won: float | None = Field(description="P(deal won); null if the model has no such head")
     expected_revenue: float | None = Field(description="p_won x E[revenue | won]; null without a revenue head")

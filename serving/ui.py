@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from leadscore.features.config import describe
+from leadscore.features.contract import GRADES
 from leadscore.features.schema import FeatureSpec
 from leadscore.models.reasons import display_value
 from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer
@@ -51,7 +52,6 @@ REASON_CODES = {
     "duplicate": "Duplicate",
     "other": "Other (add a note)",
 }
-GRADES = ("A", "B", "C", "D")
 SORTS: dict[str, str] = {"score": "Score, highest first", "score_asc": "Score, lowest first", "recent": "Newest first"}
 
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -138,7 +138,7 @@ def train(
     config = load_config(config_path)
     model_name = model_name or config.model.name
     if dask_address and feedback_url:
-        raise ConfigError("sales feedback cannot be joined on a Dask cluster yet: retrain without --dask")
+        raise ConfigError("sales feedback cannot be joined on a Dask cluster yet: retrain from a local lead file")
     if feedback_url and not config.data.accepted:
         raise ConfigError(
             "retrain joins sales decisions as acceptance labels: name the acceptance column in [data].accepted"

@@ -78,7 +78,7 @@ def test_distributed_scores_equal_single_machine_scores(
 ) -> None:
     out = lead_dir.parent / "scores"
     rules = config.qualification
-    grades = score_distributed(local_fit.scorer, str(lead_dir), str(out), cluster.scheduler_address, rules=rules)
+    summary = score_distributed(local_fit.scorer, str(lead_dir), str(out), cluster.scheduler_address, rules=rules)
     assert len(list(out.glob("*.parquet"))) == PARTS
     assert not list(lead_dir.parent.glob("*.partial"))
     scored = pd.read_parquet(out).set_index("lead_id")
@@ -88,7 +88,8 @@ def test_distributed_scores_equal_single_machine_scores(
     assert (scored["grade"] == expected["grade"]).all() and (scored["score"] == expected["score"]).all()
     for col in ("p_accept", "p_won", "expected_revenue"):
         np.testing.assert_allclose(scored[col], expected[col], rtol=1e-9)
-    assert grades == expected["grade"].value_counts().to_dict()
+    assert summary.grades == expected["grade"].value_counts().to_dict()
+    assert summary.rows == len(expected)
     single = lead_dir.parent / "single.csv"
     score_file(local_fit.scorer, lead_dir, single, reasons=0, rules=rules)
     routed = pd.read_csv(single, dtype={"lead_id": str}, keep_default_na=False).set_index("lead_id")
