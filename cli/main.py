@@ -249,7 +249,7 @@ def _score(
     strict: bool,
 ) -> None:
     from leadscore.features.contract import GRADES
-    from leadscore.scoring.batch import count_rows, score_file
+    from leadscore.scoring.batch import ShortRowsError, count_rows, score_file
 
     if dask:
         from leadscore.scoring.distributed import score_distributed
@@ -259,9 +259,19 @@ def _score(
         where = f"on {dask} -> {out_path} (partitioned Parquet)"
     else:
         with row_progress("scoring leads", count_rows(Path(data))) as advance:
-            summary = score_file(
-                loaded.scorer, Path(data), Path(out_path), allow_missing, reasons, advance, rules=rules, strict=strict
-            )
+            try:
+                summary = score_file(
+                    loaded.scorer,
+                    Path(data),
+                    Path(out_path),
+                    allow_missing,
+                    reasons,
+                    advance,
+                    rules=rules,
+                    strict=strict,
+                )
+            except ShortRowsError as err:
+                raise ShortRowsError(f"{err}; without --strict they are scored as missing") from None
         where = f"with {loaded.label} -> {out_path}"
     if summary.short_rows:
         console.print(f"[yellow]warning:[/] {escape(summary.short_rows_message(Path(data)))}; --strict refuses them")

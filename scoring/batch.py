@@ -39,6 +39,10 @@ SHOWN_LINES = 10
 """Line numbers of short rows listed in a warning; the count covers all of them."""
 
 
+class ShortRowsError(DataFileError):
+    """`strict` scoring refused a CSV with rows shorter than its header."""
+
+
 @dataclass
 class BatchSummary:
     """What a scoring run did, for the CLI to print."""
@@ -185,7 +189,7 @@ def score_file(
     if Path(data).is_file() and not _is_parquet(Path(data)):
         summary.short_rows, summary.short_lines = short_rows(Path(data))
         if strict and summary.short_rows:
-            raise DataFileError(summary.short_rows_message(data) + "; nothing scored (strict: such rows are refused)")
+            raise ShortRowsError(summary.short_rows_message(data) + "; nothing scored (strict: such rows are refused)")
     target, in_place = _output(out)
     partial = target if in_place else target.with_name(target.name + ".partial")
     try:

@@ -51,6 +51,42 @@ def lead_records(n: int, seed: int = 1, shift: bool = False, keep: tuple[str, ..
     return request_leads(leads.drop(columns=sorted(data.non_feature_columns - {data.id, *keep})), data.id)
 
 
+SERVICE_VARIABLES = (
+    "LEADSCORE_API_TOKEN",
+    "LEADSCORE_API_TOKEN_FILE",
+    "LEADSCORE_ADMIN_TOKEN",
+    "LEADSCORE_ADMIN_TOKEN_FILE",
+    "LEADSCORE_ALLOWED_HOSTS",
+    "LEADSCORE_MAX_BODY_BYTES",
+    "LEADSCORE_UNKNOWN_FIELDS",
+    "LEADSCORE_MAX_BATCH",
+    "MLFLOW_TRACKING_URI",
+)
+"""Service settings a developer's shell may hold that would change what the tests see."""
+
+
+def service_env(
+    monkeypatch: pytest.MonkeyPatch, model_dir: Path, database: Path, config: Path | str = "none"
+) -> pytest.MonkeyPatch:
+    """A clean service environment: `model_dir` served, a fresh feedback `database`, qualification rules
+    from `config` ("none": no rules, whatever ./demo holds), no token, no extra hosts, no alias polling."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEADSCORE_MODEL_URI", str(model_dir))
+    monkeypatch.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{database}")
+    monkeypatch.setenv("LEADSCORE_CONFIG", str(config))
+    monkeypatch.setenv("LEADSCORE_RELOAD_INTERVAL", "0")
+    return monkeypatch
+
+
+def start(app: Any, host: str = "127.0.0.1", base_url: str = "http://localhost:3000") -> Any:
+    """A TestClient for `app` whose requests come from `host`; entered (`with`), it starts a service
+    instance, which clients not entered share."""
+    from starlette.testclient import TestClient
+
+    return TestClient(app, base_url=base_url, client=(host, 50000))
+
+
 @contextmanager
 def asgi_app_without_metrics() -> Iterator[Any]:
     """The service's ASGI app with metrics off: Prometheus metrics register process-wide, and

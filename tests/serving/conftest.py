@@ -1,4 +1,8 @@
-"""Shared by the serving tests: the reliability report that `make reliability` collects."""
+"""Shared by the serving tests: one trained model, the client of the in-process service, and the
+reliability report that `make reliability` collects.
+
+A module defines `env` (its service environment, usually `conftest_serving.service_env`) and `asgi_app`;
+`client` then serves that environment."""
 
 from __future__ import annotations
 
@@ -6,8 +10,25 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest_serving import start, train_model_dir
+from starlette.testclient import TestClient
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One small trained model for every serving test that needs *a* model; tests that break a model
+    break a copy."""
+    return train_model_dir(tmp_path_factory.mktemp("models") / "champion", seed=0)
+
+
+@pytest.fixture
+def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
+    """A client of a fresh service instance in the module's `env`."""
+    with start(asgi_app) as c:
+        yield c
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -27,7 +27,7 @@ from typing import Any
 import bentoml
 import pandas as pd
 import pytest
-from conftest_serving import asgi_app_without_metrics, lead_records, train_model_dir
+from conftest_serving import asgi_app_without_metrics, lead_records, service_env, start
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
@@ -51,11 +51,6 @@ COUNTS: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_model_dir(tmp_path_factory.mktemp("models") / "champion", seed=0)
-
-
-@pytest.fixture(scope="module")
 def asgi_app() -> Iterator[Any]:
     with asgi_app_without_metrics() as app:
         yield app
@@ -69,34 +64,7 @@ def leads() -> list[dict[str, Any]]:
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> pytest.MonkeyPatch:
     """The model, a fresh feedback database, no tokens, no rules, no extra hosts."""
-    for name in (
-        "LEADSCORE_API_TOKEN",
-        "LEADSCORE_API_TOKEN_FILE",
-        "LEADSCORE_ADMIN_TOKEN",
-        "LEADSCORE_ADMIN_TOKEN_FILE",
-        "LEADSCORE_ALLOWED_HOSTS",
-        "LEADSCORE_MAX_BODY_BYTES",
-        "LEADSCORE_UNKNOWN_FIELDS",
-        "LEADSCORE_MAX_BATCH",
-        "MLFLOW_TRACKING_URI",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEADSCORE_MODEL_URI", str(model_dir))
-    monkeypatch.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{tmp_path / 'db' / 'feedback.db'}")
-    monkeypatch.setenv("LEADSCORE_CONFIG", "none")
-    monkeypatch.setenv("LEADSCORE_RELOAD_INTERVAL", "0")
-    return monkeypatch
-
-
-def start(app: Any, client: str = "127.0.0.1", base_url: str = LOCAL) -> TestClient:
-    """A client for `app`; entered (`with`), it starts a service instance, which clients not entered share."""
-    return TestClient(app, base_url=base_url, client=(client, 50000))
-
-
-@pytest.fixture
-def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
-    with start(asgi_app) as c:
-        yield c
+    return service_env(monkeypatch, model_dir, tmp_path / "db" / "feedback.db")
 
 
 def event(n: int, lead_id: str | None = None) -> dict[str, Any]:
@@ -175,12 +143,12 @@ def test_admin_routes_take_their_own_token(env: pytest.MonkeyPatch, asgi_app: An
     env.setenv("LEADSCORE_API_TOKEN", "scoring-token")
     scoring = {"Authorization": "Bearer scoring-token"}
     with start(asgi_app) as local:
-        remote = start(asgi_app, client="203.0.113.7")
+        remote = start(asgi_app, host="203.0.113.7")
         refused = [remote.post("/admin/reload", headers=scoring)]
         assert detail(refused[0])[""].startswith("no admin token is configured")
         assert local.post("/admin/reload", headers=scoring).status_code == 200
     env.setenv("LEADSCORE_ADMIN_TOKEN", "admin-token")
-    with start(asgi_app, client="203.0.113.7") as remote:
+    with start(asgi_app, host="203.0.113.7") as remote:
         refused.append(remote.post("/admin/reload", headers=scoring))
         assert remote.post("/admin/reload", headers={"Authorization": "Bearer admin-token"}).status_code == 200
         assert remote.get("/model", headers={"Authorization": "Bearer admin-token"}).status_code == 401
@@ -195,8 +163,8 @@ def test_admin_routes_take_their_own_token(env: pytest.MonkeyPatch, asgi_app: An
 def test_wrong_tokens_are_throttled_per_client(env: pytest.MonkeyPatch, asgi_app: Any) -> None:
     env.setenv("LEADSCORE_API_TOKEN", "the-real-token")
     real = {"Authorization": "Bearer the-real-token"}
-    with start(asgi_app, client="203.0.113.7") as guesser:
-        crm = start(asgi_app, client="198.51.100.2")
+    with start(asgi_app, host="203.0.113.7") as guesser:
+        crm = start(asgi_app, host="198.51.100.2")
         bearer = [guesser.get("/model", headers={"Authorization": f"Bearer guess-{n}"}) for n in range(GUESSES)]
         after = guesser.get("/model", headers=real)
         assert crm.get("/model", headers=real).status_code == 200  # other clients are not locked out

@@ -34,7 +34,7 @@ import httpx
 import mlflow
 import pytest
 import schemathesis
-from conftest_serving import asgi_app_without_metrics, lead_records, train_model_dir
+from conftest_serving import asgi_app_without_metrics, lead_records, service_env, train_model_dir
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 from sqlalchemy.exc import OperationalError
@@ -482,18 +482,7 @@ def asgi_app() -> Iterator[Any]:
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> pytest.MonkeyPatch:
     """The in-process service's environment: the v1 artifact, a fresh feedback database, no token."""
-    for name in ("LEADSCORE_API_TOKEN", "LEADSCORE_API_TOKEN_FILE", "LEADSCORE_UNKNOWN_FIELDS", "LEADSCORE_MAX_BATCH"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEADSCORE_MODEL_URI", str(model_dir))
-    monkeypatch.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{tmp_path / 'feedback.db'}")
-    monkeypatch.setenv("LEADSCORE_RELOAD_INTERVAL", "0")
-    return monkeypatch
-
-
-@pytest.fixture
-def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
-    with TestClient(asgi_app, base_url="http://localhost:3000", client=("127.0.0.1", 50000)) as c:
-        yield c
+    return service_env(monkeypatch, model_dir, tmp_path / "feedback.db")
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_serving import METRICS, lead_records, train_model_dir
+from conftest_serving import METRICS, lead_records, service_env, start, train_model_dir
 from starlette.testclient import TestClient
 
 from leadscore.models.artifact import MODEL_FILE, ModelLoadError, load_scorer
@@ -37,11 +37,6 @@ TOKEN = "test-token-5f1c"
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_model_dir(tmp_path_factory.mktemp("models") / "champion", seed=0)
-
-
-@pytest.fixture(scope="session")
 def other_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_model_dir(tmp_path_factory.mktemp("models") / "challenger", seed=1)
 
@@ -53,20 +48,8 @@ def leads() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> pytest.MonkeyPatch:
-    """A clean service environment: the test model, a fresh feedback database, no token."""
-    for name in (
-        "LEADSCORE_API_TOKEN",
-        "LEADSCORE_API_TOKEN_FILE",
-        "LEADSCORE_UNKNOWN_FIELDS",
-        "LEADSCORE_MAX_BATCH",
-        "LEADSCORE_RELOAD_INTERVAL",
-        "MLFLOW_TRACKING_URI",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEADSCORE_MODEL_URI", str(model_dir))
-    monkeypatch.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{tmp_path / 'feedback.db'}")
-    monkeypatch.setenv("LEADSCORE_CONFIG", "none")  # no qualification rules, whatever ./demo holds
-    return monkeypatch
+    """A clean service environment: the test model, a fresh feedback database, no token, no rules."""
+    return service_env(monkeypatch, model_dir, tmp_path / "feedback.db")
 
 
 @pytest.fixture(scope="session")
@@ -77,22 +60,11 @@ def asgi_app() -> Any:
     return LeadScoringService.to_asgi()
 
 
-def start(app: Any, host: str = "127.0.0.1") -> TestClient:
-    """A client for `app` whose requests come from `host`."""
-    return TestClient(app, base_url="http://localhost:3000", client=(host, 50000))
-
-
 def limited_app(monkeypatch: pytest.MonkeyPatch, timeout: int, max_concurrency: int) -> Any:
     """An app with other traffic limits (and metrics off, as they are registered by the session app)."""
     monkeypatch.setitem(LeadScoringService.config, "traffic", {"timeout": timeout, "max_concurrency": max_concurrency})
     monkeypatch.setitem(LeadScoringService.config, "metrics", {"enabled": False})
     return LeadScoringService.to_asgi()
-
-
-@pytest.fixture
-def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
-    with start(asgi_app) as c:
-        yield c
 
 
 def score(client: TestClient, leads: list[dict[str, Any]], **params: Any) -> dict[str, Any]:

@@ -10,18 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest_serving import lead_records, train_model_dir
+from conftest_serving import lead_records
 
 from leadscore.serving.local import PROJECT, SERVICE, free_port, local_server
 
 pytestmark = pytest.mark.service
 
 PII = "jane.doe.4711@example.com"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_model_dir(tmp_path_factory.mktemp("models") / "champion")
 
 
 def serve_env(model_uri: str, tmp_path: Path) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest_serving import asgi_app_without_metrics, lead_records, train_model_dir
+from conftest_serving import asgi_app_without_metrics, lead_records, service_env, start
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
@@ -32,11 +32,6 @@ TOKEN = "ui-token-93bd"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_model_dir(tmp_path_factory.mktemp("models") / "champion", seed=0)
-
-
-@pytest.fixture(scope="module")
 def asgi_app() -> Iterator[Any]:
     with asgi_app_without_metrics() as app:
         yield app
@@ -50,23 +45,8 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path, db: Path) -> pytest.MonkeyPatch:
     """Test model, fresh database, the demo qualification rules, no token."""
-    for name in ("LEADSCORE_API_TOKEN", "LEADSCORE_API_TOKEN_FILE", "LEADSCORE_UNKNOWN_FIELDS", "MLFLOW_TRACKING_URI"):
-        monkeypatch.delenv(name, raising=False)
     (tmp_path / "leadscore.toml").write_text(CONFIG_TOML)
-    monkeypatch.setenv("LEADSCORE_MODEL_URI", str(model_dir))
-    monkeypatch.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{db}")
-    monkeypatch.setenv("LEADSCORE_CONFIG", str(tmp_path / "leadscore.toml"))
-    return monkeypatch
-
-
-def start(app: Any, host: str = "127.0.0.1") -> TestClient:
-    return TestClient(app, base_url="http://localhost:3000", client=(host, 50000))
-
-
-@pytest.fixture
-def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
-    with start(asgi_app) as c:
-        yield c
+    return service_env(monkeypatch, model_dir, db, tmp_path / "leadscore.toml")
 
 
 def score(client: TestClient, leads: list[dict[str, Any]]) -> list[dict[str, Any]]:
