@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -13,6 +14,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
 from leadscore.features.config import LeadscoreConfig, parse_config_text
+
+if TYPE_CHECKING:
+    from leadscore.training.fit import FitResult
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +29,15 @@ def demo_config() -> LeadscoreConfig:
 def funnel() -> tuple[pd.DataFrame, pd.DataFrame]:
     """(leads, truth) with 10000 generated leads; treat as read-only."""
     return generate_funnel(10000, seed=1)
+
+
+@pytest.fixture(scope="session")
+def fitted(funnel: tuple[pd.DataFrame, pd.DataFrame], demo_config: LeadscoreConfig) -> FitResult:
+    """The one model of the session, fitted on `funnel` with the demo config, for every test that needs *a*
+    trained model; treat as read-only."""
+    from leadscore.training.fit import fit_and_evaluate
+
+    return fit_and_evaluate(funnel[0], demo_config)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from leadscore.marketing.planner import PlanError, parse_amount, parse_mix, plan
 from leadscore.marketing.report import CampaignReport, basis_text, build_report
 from leadscore.marketing.routing import route_leads
 from leadscore.models.artifact import save_scorer
-from leadscore.training.fit import FitResult, fit_and_evaluate
+from leadscore.training.fit import FitResult
 
 OPEN = 600
 """The most recent leads get their outcomes blanked: they are the open pipeline."""
@@ -38,11 +38,6 @@ GOOD, BAD = "partner_referral_q", "content_syndication_ebook"
 CHANNEL_TOML = CONFIG_TOML  # the demo config names the channel column
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def fitted(funnel: tuple[pd.DataFrame, pd.DataFrame], demo_config: LeadscoreConfig) -> FitResult:
-    return fit_and_evaluate(funnel[0], demo_config)
 
 
 @pytest.fixture(scope="module")

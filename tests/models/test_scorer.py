@@ -17,11 +17,6 @@ from leadscore.models.scorer import GRADE_THRESHOLDS, LeadScorer
 from leadscore.training.fit import FitResult, fit_and_evaluate
 
 
-@pytest.fixture(scope="module")
-def fitted(funnel: tuple[pd.DataFrame, pd.DataFrame], demo_config: LeadscoreConfig) -> FitResult:
-    return fit_and_evaluate(funnel[0], demo_config)
-
-
 def test_recovers_true_structure(fitted: FitResult, funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     holdout = fitted.split.holdout
     truth = funnel[1].set_index("lead_id").loc[holdout["lead_id"]]
