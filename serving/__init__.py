@@ -1,6 +1,7 @@
 """The BentoML scoring service the CRM calls (`leadscore.serving.service:LeadScoringService`).
 
-May import marketing (campaign statistics), models, features and settings; never training, datasets or the CLI.
+May import marketing (campaign statistics), records (its database tables), models, features and settings;
+never training, datasets or the CLI.
 
 Importing the package sets environment defaults (`leadscore.settings.apply_defaults`) before BentoML or
 MLflow read them: no usage tracking or telemetry leaves the machine (leads are customer data), no download
