@@ -100,7 +100,7 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the lookup tables: they are a cache, rebuilt on first use."""
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ hands out the live __dict__
         state.pop("_tables", None)
         return state
 
@@ -225,11 +225,10 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
                 learned = [*numbers.items(), *zip(text, self._reference(spec, [misses[k] for k in text]), strict=True)]
             else:
                 learned = list(zip(misses, self._reference(spec, list(misses.values())), strict=True))
-            if len(table.ids) + len(learned) > MEMO_LIMIT:
-                self.__dict__.pop("_tables", None)  # start again from the fitted entries next time
-                table = LookupTable(table.width)
             table.learn([k for k, _ in learned], [e for _, e in learned])
             ids = list(map(table.ids.__getitem__, keys))
+            if len(table.ids) > MEMO_LIMIT:
+                self.__dict__.pop("_tables", None)  # the next batch starts again from the fitted entries
         rows = np.array(ids, dtype=np.intp)
         return table.pieces[rows], table.codes[rows]
 
