@@ -50,6 +50,15 @@ def _key(value: object) -> tuple[type, object]:
     return (float, repr(value)) if value.__class__ is float else (value.__class__, value)
 
 
+def _fits(number: object) -> bool:
+    """Whether a JSON number converts to a float (an integer of 309 digits does not)."""
+    try:
+        float(number)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+    return True
+
+
 class LookupTable:
     """One column's raw value -> encoding cache: keys map to rows of `pieces` and `codes`, so a batch is
     encoded by one dictionary look-up per value and two array takes. Rows are only ever appended, under a
@@ -210,7 +219,10 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
         from the column's table, which learns values it has not seen from one `_encode` call."""
         types = set(map(type, values))
         if spec.kind == "numeric" and types <= _NUMBERS:
-            return np.array(values, dtype=float)[:, None], np.zeros(len(values), dtype=np.int8)
+            try:
+                return np.array(values, dtype=float)[:, None], np.zeros(len(values), dtype=np.int8)
+            except OverflowError:  # an integer beyond any float: the reference reads it from its text
+                pass
         table = self.lookup_tables()[spec.name]
         if float in types or spec.kind == "numeric":
             keys = [_key(v) for v in values]
@@ -220,7 +232,7 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
         if None in ids:
             misses = {key: value for key, value, i in zip(keys, values, ids, strict=True) if i is None}
             if spec.kind == "numeric":  # numbers among text: their own float, as `to_number` reads them
-                numbers = {k: ((float(v),), 0) for k, v in misses.items() if type(v) in _NUMBERS}
+                numbers = {k: ((float(v),), 0) for k, v in misses.items() if type(v) in _NUMBERS and _fits(v)}
                 text = [k for k in misses if k not in numbers]
                 learned = [*numbers.items(), *zip(text, self._reference(spec, [misses[k] for k in text]), strict=True)]
             else:

@@ -494,13 +494,24 @@ class LeadScorer:
             ]
             picked.append((head, contrib, columns))
         reasons: list[list[Reason]] = [[] for _ in range(len(X))]
+        words: dict[tuple[Any, ...], tuple[str | None, str]] = {}  # a batch repeats its categories
         for head, contrib, columns in picked:
             for i, row in enumerate(columns):
                 for j in row:
                     spec, state = specs[j], states[i, j]
                     given = None if raw[j] is None or state == "missing" else raw[j][i]
-                    label, meaning = describe(self.labels, spec.name, given)
-                    value = display_value(given, spec.kind, state, meaning)
+                    shown = repr(given) if type(given) is float else given  # -0.0 == 0.0, yet reads "-0"
+                    key: tuple[Any, ...] | None = (j, state, type(given), shown)
+                    try:
+                        cached = words.get(key)  # type: ignore[arg-type]
+                    except TypeError:  # an unhashable cell of a frame
+                        key, cached = None, None
+                    if cached is None:
+                        label, meaning = describe(self.labels, spec.name, given)
+                        cached = (label, display_value(given, spec.kind, state, meaning))
+                        if key is not None:
+                            words[key] = cached
+                    label, value = cached
                     size = float(contrib[i, j])
                     text = sentence(head, spec.name, value, size, label)
                     reasons[i].append(Reason(head, spec.name, value, state, round(size, 4), text))

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.background import BackgroundTask
 
 from leadscore.models.artifact import ModelLoadError
 from leadscore.models.registry import load_model
@@ -81,17 +80,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _authorized(
+async def _authorized(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
-    """Route dependency: bearer token when one is configured, else local clients only."""
+    """Route dependency: bearer token when one is configured, else local clients only. Async, as the other
+    dependencies here: they do no I/O, and a sync one costs each request a hop through the thread pool."""
     service: LeadScoringService = bentoml.get_current_service()
     client = request.client.host if request.client else None
     supplied = credentials.credentials if credentials else None
     authorize(service.settings.api_token, supplied, client, service.auth_failures)
 
 
-def _admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+async def _admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
     """Route dependency for `/admin/*`: the admin token, or a local client when none is configured."""
     service: LeadScoringService = bentoml.get_current_service()
     client = request.client.host if request.client else None
@@ -99,7 +101,7 @@ def _admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials
     authorize_admin(service.settings.api_token, service.settings.admin_token, supplied, client, service.auth_failures)
 
 
-def _json_body(request: Request) -> None:
+async def _json_body(request: Request) -> None:
     """Route dependency: a body must be JSON, or undeclared; a browser's cross-site "simple" POST always
     declares text/plain, a form or multipart."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -247,8 +249,8 @@ class LeadScoringService:
             # Plain rows of checked values, encoded once: `ScoreResponse` documents them; validating them
             # again would cost as much as the scoring.
             result = _RESPONSE_ENCODER.encode({"leads": rows})
-        ticket = self._remember(model, batch, scores, stages)
-        return Response(result, media_type="application/json", background=BackgroundTask(self.scored.wait, ticket))
+        self._remember(model, batch, scores, stages)
+        return Response(result, media_type="application/json")
 
     def _remember(
         self,
@@ -256,9 +258,9 @@ class LeadScoringService:
         batch: CheckedBatch,
         scores: list[dict[str, Any]],
         stages: list[dict[str, Any]] | None,
-    ) -> int:
-        """Queue the scored leads for the review page, drift and campaigns (`ScoreStore.submit`: written off
-        the request's critical path); returns the store's ticket, which the response waits for once sent."""
+    ) -> None:
+        """Queue the scored leads for the review page, drift and campaigns (`ScoreStore.submit`: written by
+        the store's writer thread, off the request's critical path and out of its concurrency slot)."""
         scorer = model.loaded.scorer
         scored_at = datetime.now(UTC)
 
@@ -275,7 +277,7 @@ class LeadScoringService:
                 scored_at=scored_at,
             )
 
-        return self.scored.submit(rows)
+        self.scored.submit(rows)
 
     @app.post(
         "/feedback",

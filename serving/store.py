@@ -5,13 +5,13 @@ the qualification outcome, the model's input values (model feature columns only:
 PII by construction, so e-mail or name sent for the rules never land here) and their drift bins, which
 `leadscore monitor` reads. Rows older than the retention period are pruned.
 
-Writes are off the request's critical path: `/score` hands its batch to `submit`, a writer thread builds
-the rows and inserts what has queued up in one transaction, and the request waits for that write only after
-its response has been sent (so a client that got its scores finds them stored once its request has ended).
+Writes are off the request's critical path: `/score` hands its batch to `submit` and answers; a writer
+thread builds the rows and inserts what has queued up in one transaction. Reads here wait for the writes
+submitted before them, so the review page, drift and `/feedback`'s "was it scored" see every answered lead.
 The queue is bounded (`QUEUE_BATCHES`); when it is full the request writes its own rows. `close` (service
 shutdown) writes everything queued. What a crash (SIGKILL, OOM, power) can lose: the batches queued or
-being written at that moment, whose scores may already have been sent, at most `QUEUE_BATCHES` requests
-and in practice the last few milliseconds of traffic. Reads here wait for the writes submitted before them.
+being written at that moment, whose scores were already sent: at most `QUEUE_BATCHES` requests, in practice
+the last few milliseconds of traffic.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ PRUNE_EVERY = timedelta(hours=1)
 QUEUE_BATCHES = 64
 """Scored batches (requests) waiting for the writer at most; past that a request writes its own rows."""
 WAIT_SECONDS = 30.0
-"""How long a finished request waits for its rows to be written before giving up (the write goes on)."""
+"""How long a read waits for earlier writes before reading anyway (the writes go on)."""
 RowsBuilder = Callable[[], list[dict[str, Any]]]
 SortOrder = Literal["score", "score_asc", "recent"]
 

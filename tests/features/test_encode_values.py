@@ -16,7 +16,7 @@ from leadscore.features.transform import STATUSES, LeadTransformer
 
 JUNK: list[object] = [
     None, "", " ", "N/A", "null", "Select", "-", "maybe", "yes", "No", " TRUE ", "y", "f", True, False, 0, 1, -1, 2,
-    0.0, -0.0, 1.0, 1.5, -5.5, 1e-7, 1e16, 10**13, 2**70, "1,234", " 12 ", "1_000", "1e5", "nan", "inf", "abc",
+    0.0, -0.0, 1.0, 1.5, -5.5, 1e-7, 1e16, 10**13, 2**70, 10**400, "1,234", " 12 ", "1_000", "1e5", "nan", "inf", "abc",
     "2024-01-02", "2024-02-30", "03/04/2024 10:00", "1700000000", "Director", "director", "DIRECTOR", "US", "us",
     "__other__", "x" * 40, "ünïcödé", "1.0", "0", "01",
 ]  # fmt: skip
