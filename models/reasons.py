@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from leadscore.features.config import humanize
@@ -25,8 +25,15 @@ class Reason:
     text: str
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form for the API and CSV output."""
-        return asdict(self)
+        """JSON-able form for the API and CSV output (field by field: `asdict` deep-copies, slowly)."""
+        return {
+            "head": self.head,
+            "feature": self.feature,
+            "value": self.value,
+            "status": self.status,
+            "contribution": self.contribution,
+            "text": self.text,
+        }
 
 
 _STATUS_NOTES = {

@@ -12,12 +12,14 @@ value among the training leads, so 90 means "better than 90% of past leads".
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -114,7 +116,9 @@ class Calibrator:
         if self.method == "isotonic":
             out = self.map_.predict(p_raw)
         else:
-            out = self.map_.predict_proba(_logit(p_raw)[:, None])[:, 1]
+            # `LogisticRegression.predict_proba`'s own arithmetic for a binary fit (expit of X @ coef.T +
+            # intercept), without its input checks, which cost more than the boosters on one lead.
+            out = expit((_logit(p_raw)[:, None] @ self.map_.coef_.T + self.map_.intercept_).reshape(-1))
         return np.clip(out, 1e-6, 1 - 1e-6)
 
 
@@ -417,22 +421,25 @@ class LeadScorer:
         floors = GRADES[:-1]
         return np.select([score >= t[g] for g in floors], list(floors), default=GRADES[-1])
 
-    def predict_matrix(self, X: np.ndarray, heads: HeadOutput | None = None) -> pd.DataFrame:
-        """Scores for a transformed matrix: score, grade, p_accept, p_won, expected_revenue.
+    def predict_columns(self, X: np.ndarray, heads: HeadOutput | None = None) -> dict[str, np.ndarray]:
+        """Scores for a transformed matrix by column: score, grade, p_accept, p_won, expected_revenue (NaN for
+        a head the model does not have).
 
         Pass `heads` when `heads_output(X)` is already at hand, so the heads do not predict twice."""
         pred = self._predict_matrix(X, heads)
         score = self._score(self._value(pred))
         nan = np.full(len(X), np.nan)
-        return pd.DataFrame(
-            {
-                "score": score.astype(int),
-                "grade": self.grade(score),
-                "p_accept": pred.get("accepted", nan),
-                "p_won": pred.get("won", nan),
-                "expected_revenue": pred.get("expected_revenue", nan),
-            }
-        )
+        return {
+            "score": score.astype(int),
+            "grade": self.grade(score),
+            "p_accept": pred.get("accepted", nan),
+            "p_won": pred.get("won", nan),
+            "expected_revenue": pred.get("expected_revenue", nan),
+        }
+
+    def predict_matrix(self, X: np.ndarray, heads: HeadOutput | None = None) -> pd.DataFrame:
+        """`predict_columns` as a frame."""
+        return pd.DataFrame(self.predict_columns(X, heads))
 
     def predict(self, leads: pd.DataFrame, allow_missing: bool = False) -> pd.DataFrame:
         """Score raw lead rows (any column order, extra columns ignored); index follows `leads`."""
@@ -441,11 +448,17 @@ class LeadScorer:
         return out
 
     # ---------------------------------------------------------------- explaining
-    def contributions(self, X: np.ndarray, head: str) -> pd.DataFrame:
-        """Exact TreeSHAP contributions (log-odds for probability heads) summed per original column."""
+    def source_contributions(self, X: np.ndarray, head: str) -> np.ndarray:
+        """Exact TreeSHAP contributions (log-odds for probability heads) summed per original column, as a
+        rows x input columns array in schema order (a datetime column's two pieces are adjacent)."""
         contrib = self.heads_[head].predict(X, pred_contrib=True, num_threads=threads_for(len(X)))[:, :-1]
-        per_piece = pd.DataFrame(contrib, columns=self.transformer_.feature_names_out_)
-        return per_piece.T.groupby(self.transformer_.sources_, sort=False).sum().T
+        sources = self.transformer_.sources_
+        starts = [j for j, name in enumerate(sources) if j == 0 or sources[j - 1] != name]
+        return np.add.reduceat(contrib, starts, axis=1) if len(starts) < len(sources) else contrib
+
+    def contributions(self, X: np.ndarray, head: str) -> pd.DataFrame:
+        """`source_contributions` as a frame with the input column names."""
+        return pd.DataFrame(self.source_contributions(X, head), columns=self.transformer_.schema_.names)
 
     def explain(self, leads: pd.DataFrame, k: int = 3, allow_missing: bool = False) -> list[list[Reason]]:
         """Per lead, the top `k` positive and `k` negative reasons for the acceptance and win heads."""
@@ -453,27 +466,63 @@ class LeadScorer:
         return self.explain_transformed(leads, X, status, k)
 
     def explain_transformed(
-        self, leads: pd.DataFrame, X: np.ndarray, status: pd.DataFrame, k: int = 3
+        self,
+        leads: pd.DataFrame | Mapping[str, Sequence[object]],
+        X: np.ndarray,
+        status: pd.DataFrame | np.ndarray,
+        k: int = 3,
     ) -> list[list[Reason]]:
-        """`explain` for leads already transformed (callers that also score reuse the matrix)."""
+        """`explain` for leads already transformed (callers that also score reuse the matrix). `leads` holds
+        the raw values by column name (a frame, or lists), `status` the status words per input column.
+
+        Contributions are computed once per head for the whole batch and the top and bottom `k` columns
+        picked for every lead at once; only the picked reasons are put into words."""
         specs = self.transformer_.schema_.features
-        states = status.to_numpy()
-        raw = [leads[s.name].to_numpy(object) if s.name in leads.columns else None for s in specs]
-        per_head = {h: self.contributions(X, h).to_numpy() for h in PROBABILITY_HEADS if h in self.heads_}
-        reasons: list[list[Reason]] = []
-        for i in range(len(leads)):
-            row: list[Reason] = []
-            for head, contrib in per_head.items():
-                c = contrib[i]
-                order = np.argsort(c, kind="stable")
-                picked = [j for j in order[::-1][:k] if c[j] > 0] + [j for j in order[:k] if c[j] < 0]
-                for j in picked:
+        states = status.to_numpy() if isinstance(status, pd.DataFrame) else status
+        raw = [_raw_column(leads, s.name) for s in specs]
+        picked: list[tuple[str, np.ndarray, list[list[int]]]] = []
+        for head in PROBABILITY_HEADS:
+            if head not in self.heads_:
+                continue
+            contrib = self.source_contributions(X, head)
+            order = np.argsort(contrib, axis=1, kind="stable")
+            top, bottom = order[:, ::-1][:, :k], order[:, :k]
+            keep_top = np.take_along_axis(contrib, top, axis=1) > 0
+            keep_bottom = np.take_along_axis(contrib, bottom, axis=1) < 0
+            rows = zip(top.tolist(), keep_top.tolist(), bottom.tolist(), keep_bottom.tolist(), strict=True)
+            columns = [
+                [j for j, keep in zip(t, kt, strict=True) if keep] + [j for j, keep in zip(b, kb, strict=True) if keep]
+                for t, kt, b, kb in rows
+            ]
+            picked.append((head, contrib, columns))
+        reasons: list[list[Reason]] = [[] for _ in range(len(X))]
+        words: dict[tuple[Any, ...], tuple[str | None, str]] = {}  # a batch repeats its categories
+        for head, contrib, columns in picked:
+            for i, row in enumerate(columns):
+                for j in row:
                     spec, state = specs[j], states[i, j]
                     given = None if raw[j] is None or state == "missing" else raw[j][i]
-                    label, meaning = describe(self.labels, spec.name, given)
-                    value = display_value(given, spec.kind, state, meaning)
-                    size = float(c[j])
+                    shown = repr(given) if type(given) is float else given  # -0.0 == 0.0, yet reads "-0"
+                    key: tuple[Any, ...] | None = (j, state, type(given), shown)
+                    try:
+                        cached = words.get(key)  # type: ignore[arg-type]
+                    except TypeError:  # an unhashable cell of a frame
+                        key, cached = None, None
+                    if cached is None:
+                        label, meaning = describe(self.labels, spec.name, given)
+                        cached = (label, display_value(given, spec.kind, state, meaning))
+                        if key is not None:
+                            words[key] = cached
+                    label, value = cached
+                    size = float(contrib[i, j])
                     text = sentence(head, spec.name, value, size, label)
-                    row.append(Reason(head, spec.name, value, state, round(size, 4), text))
-            reasons.append(row)
+                    reasons[i].append(Reason(head, spec.name, value, state, round(size, 4), text))
         return reasons
+
+
+def _raw_column(leads: pd.DataFrame | Mapping[str, Sequence[object]], name: str) -> Sequence[object] | None:
+    """A column's raw values by row position, or None when the leads do not have it."""
+    if name not in leads:
+        return None
+    column = leads[name]
+    return column.to_numpy(object) if isinstance(column, pd.Series) else column

@@ -6,13 +6,12 @@ Rules may read fields the model does not use (the e-mail domain, say). Those fie
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from leadscore.features.qualification import EMAIL_DOMAIN, QualificationConfig, apply_qualification
-from leadscore.serving.schemas import Lead
 
 
 def rule_fields(rules: QualificationConfig | None) -> frozenset[str]:
@@ -28,15 +27,16 @@ def rule_fields(rules: QualificationConfig | None) -> frozenset[str]:
 def qualify(
     rules: QualificationConfig,
     model_frame: pd.DataFrame,
-    leads: Sequence[Lead],
+    leads: Sequence[Mapping[str, Any]],
     scores: pd.DataFrame,
     missing_values: Sequence[str],
 ) -> list[dict[str, Any]]:
     """Stage, route, rules met/missed, review flag and nurture reasons per lead, in request order.
 
-    `model_frame` holds the model's columns as submitted; rule-only fields are read from the leads.
+    `model_frame` holds the model's columns as submitted; rule-only fields are read from the leads (as
+    decoded: `id` and the fields sent).
     """
-    sent = [lead.model_extra or {} for lead in leads]
+    sent = leads
     # Only fields some lead sent: an all-empty `email_domain` column would hide the domain derived from `email`.
     extra = sorted({name for row in sent for name in row} & rule_fields(rules) - set(model_frame.columns))
     columns = {name: [row.get(name) for row in sent] for name in extra}

@@ -11,10 +11,13 @@ Run: `bentoml serve serving.service:LeadScoringService` (settings: see `serving.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Annotated, Any
 
 import bentoml
+import msgspec
+import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -42,7 +45,7 @@ from leadscore.serving.schemas import (
 from leadscore.serving.settings import Settings, SettingsError
 from leadscore.serving.store import ScoreStore, lead_rows
 from leadscore.serving.ui import mount_ui
-from leadscore.serving.validation import CheckedBatch
+from leadscore.serving.validation import CheckedBatch, decode_leads, reference_leads
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -77,17 +80,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _authorized(
+async def _authorized(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
-    """Route dependency: bearer token when one is configured, else local clients only."""
+    """Route dependency: bearer token when one is configured, else local clients only. Async, as the other
+    dependencies here: they do no I/O, and a sync one costs each request a hop through the thread pool."""
     service: LeadScoringService = bentoml.get_current_service()
     client = request.client.host if request.client else None
     supplied = credentials.credentials if credentials else None
     authorize(service.settings.api_token, supplied, client, service.auth_failures)
 
 
-def _admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+async def _admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
     """Route dependency for `/admin/*`: the admin token, or a local client when none is configured."""
     service: LeadScoringService = bentoml.get_current_service()
     client = request.client.host if request.client else None
@@ -95,7 +101,7 @@ def _admin(request: Request, credentials: Annotated[HTTPAuthorizationCredentials
     authorize_admin(service.settings.api_token, service.settings.admin_token, supplied, client, service.auth_failures)
 
 
-def _json_body(request: Request) -> None:
+async def _json_body(request: Request) -> None:
     """Route dependency: a body must be JSON, or undeclared; a browser's cross-site "simple" POST always
     declares text/plain, a form or multipart."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -103,14 +109,49 @@ def _json_body(request: Request) -> None:
         raise ApiError.single(415, "Content-Type", "send the body as application/json")
 
 
+async def _raw_body(request: Request) -> bytes:
+    """Route dependency: the body as sent; `/score` decodes and validates it in one pass itself
+    (`validation.decode_leads`), instead of FastAPI's JSON parse plus a pydantic model per lead. A body
+    without a Content-Type is refused as FastAPI refuses it (it does not read it as JSON)."""
+    body = await request.body()
+    if body and not request.headers.get("content-type"):
+        reference_leads(body, declared_json=False)
+    return body
+
+
 _AUTH = [Depends(_authorized)]
 _AUTH_JSON = [Depends(_authorized), Depends(_json_body)]
+_SCORE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}}},
+    }
+}
+"""`/score`'s body in the OpenAPI schema: still `ScoreRequest`, which `decode_leads` enforces."""
+_RESPONSE_ENCODER = msgspec.json.Encoder()
+_NO_RULES = dict.fromkeys(("stage", "route", "rules_met", "rules_missed", "review_flag", "nurture_reasons"))
+"""`LeadScore`'s qualification fields when no rules are configured."""
 
 
-def _records(scores: pd.DataFrame) -> list[dict[str, Any]]:
-    """Score rows as plain dicts, built column-wise (per-row pandas access is slow); NaN, which marks
-    a head the model does not have, becomes None."""
-    columns = {name: [None if v != v else v for v in scores[name].tolist()] for name in scores.columns}  # v != v: NaN
+def _openapi_with_score_request() -> dict[str, Any]:
+    """FastAPI's schema plus `ScoreRequest` and `Lead`, which no route parameter declares any more."""
+    if app.openapi_schema is None:
+        schema = _fastapi_openapi()
+        definitions = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(definitions.pop("$defs", {}))
+        components["ScoreRequest"] = definitions
+    return app.openapi_schema
+
+
+_fastapi_openapi = app.openapi
+app.openapi = _openapi_with_score_request  # type: ignore[method-assign]
+
+
+def _records(table: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Score rows as plain dicts, built column-wise; NaN, which marks a head the model does not have,
+    becomes None."""
+    columns = {name: [None if v != v else v for v in values.tolist()] for name, values in table.items()}  # NaN
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
@@ -150,8 +191,9 @@ class LeadScoringService:
 
     @bentoml.on_shutdown
     def close(self) -> None:
-        """Stop alias polling and release database connections."""
+        """Stop alias polling, write the scored leads still queued, and release database connections."""
         self.models.stop_polling()
+        self.scored.close()
         self.feedback.engine.dispose()
 
     def __is_ready__(self) -> bool:
@@ -161,6 +203,7 @@ class LeadScoringService:
     @app.post(
         "/score",
         dependencies=_AUTH_JSON,
+        openapi_extra=_SCORE_BODY,
         response_model=ScoreResponse,
         responses={
             **_ERRORS,
@@ -170,26 +213,28 @@ class LeadScoringService:
     )
     def score(
         self,
-        body: ScoreRequest,
+        body: Annotated[bytes, Depends(_raw_body)],
         explain: Annotated[bool, Query(description="Add the top reasons per head to each lead (slower)")] = False,
     ) -> Response:
         """Score one or many leads; missing fields and unseen categories are scored and reported in `warnings`."""
-        if len(body.leads) > self.settings.max_batch:
+        leads = decode_leads(body)
+        if len(leads) > self.settings.max_batch:
             raise ApiError.single(
                 413,
                 "leads",
-                f"{len(body.leads)} leads in one request; the limit is {self.settings.max_batch} "
+                f"{len(leads)} leads in one request; the limit is {self.settings.max_batch} "
                 "(LEADSCORE_MAX_BATCH): split the batch",
             )
         model = self.models.current  # read once: a concurrent swap does not affect this request
         with shielded("scoring"):
-            batch = model.checker.check(body.leads)
+            batch = model.checker.check(leads)
             scorer = model.loaded.scorer
-            table = scorer.predict_matrix(batch.matrix)
+            table = scorer.predict_columns(batch.matrix)
             scores = _records(table)
             rules = self.settings.qualification
-            stages = qualify(rules, batch.frame, body.leads, table, scorer.data.missing_values) if rules else None
-            reasons = scorer.explain_transformed(batch.frame, batch.matrix, batch.status) if explain else None
+            missing = scorer.data.missing_values
+            stages = qualify(rules, batch.frame, leads, pd.DataFrame(table), missing) if rules else None
+            reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status) if explain else None
             rows = [
                 {
                     "id": batch.ids[i],
@@ -197,42 +242,42 @@ class LeadScoringService:
                     "model_version": model.version,
                     "warnings": batch.warnings[i],
                     "reasons": [r.to_dict() for r in reasons[i]] if reasons is not None else None,
-                    **(stages[i] if stages is not None else {}),
+                    **(stages[i] if stages is not None else _NO_RULES),
                 }
-                for i in range(len(body.leads))
+                for i in range(len(leads))
             ]
-            # One validation of plain rows, serialised here: faster than a model per lead, and FastAPI
-            # would validate a returned model a second time.
-            result = ScoreResponse.model_validate({"leads": rows}).model_dump_json()
-        self._remember(model, batch.ids, scores, batch, stages)
+            # Plain rows of checked values, encoded once: `ScoreResponse` documents them; validating them
+            # again would cost as much as the scoring.
+            result = _RESPONSE_ENCODER.encode({"leads": rows})
+        self._remember(model, batch, scores, stages)
         return Response(result, media_type="application/json")
 
     def _remember(
         self,
         model: ServingModel,
-        lead_ids: list[str],
-        scores: list[dict[str, Any]],
         batch: CheckedBatch,
+        scores: list[dict[str, Any]],
         stages: list[dict[str, Any]] | None,
     ) -> None:
-        """Store the scored leads for the review page, drift and campaigns. A failure here is logged (type
-        only: messages may quote values) and does not fail the scoring, which already succeeded."""
+        """Queue the scored leads for the review page, drift and campaigns (`ScoreStore.submit`: written by
+        the store's writer thread, off the request's critical path and out of its concurrency slot)."""
         scorer = model.loaded.scorer
-        try:
+        scored_at = datetime.now(UTC)
+
+        def rows() -> list[dict[str, Any]]:
             bins = scorer.drift_reference_.bin_matrix(batch.matrix)
-            self.scored.record(
-                lead_rows(
-                    lead_ids,
-                    scores,
-                    batch.frame,
-                    bins,
-                    stages,
-                    model_version=model.version,
-                    campaign_column=scorer.data.campaign,
-                )
+            return lead_rows(
+                batch.ids,
+                scores,
+                batch.columns,
+                bins,
+                stages,
+                model_version=model.version,
+                campaign_column=scorer.data.campaign,
+                scored_at=scored_at,
             )
-        except Exception as err:
-            logger.error("scored leads not stored: %s (message withheld: may hold lead data)", type(err).__name__)
+
+        self.scored.submit(rows)
 
     @app.post(
         "/feedback",

@@ -4,14 +4,23 @@ One row per lead per `/score` call, in the feedback database (table `scored_lead
 the qualification outcome, the model's input values (model feature columns only: a model's schema excludes
 PII by construction, so e-mail or name sent for the rules never land here) and their drift bins, which
 `leadscore monitor` reads. Rows older than the retention period are pruned.
+
+Writes are off the request's critical path: `/score` hands its batch to `submit` and answers; a writer
+thread builds the rows and inserts what has queued up in one transaction. Reads here wait for the writes
+submitted before them, so the review page, drift and `/feedback`'s "was it scored" see every answered lead.
+The queue is bounded (`QUEUE_BATCHES`); when it is full the request writes its own rows. `close` (service
+shutdown) writes everything queued. What a crash (SIGKILL, OOM, power) can lose: the batches queued or
+being written at that moment, whose scores were already sent: at most `QUEUE_BATCHES` requests, in practice
+the last few milliseconds of traffic.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -28,6 +37,11 @@ from leadscore.serving.feedback import recreate
 logger = logging.getLogger("bentoml.leadscore")
 
 PRUNE_EVERY = timedelta(hours=1)
+QUEUE_BATCHES = 64
+"""Scored batches (requests) waiting for the writer at most; past that a request writes its own rows."""
+WAIT_SECONDS = 30.0
+"""How long a read waits for earlier writes before reading anyway (the writes go on)."""
+RowsBuilder = Callable[[], list[dict[str, Any]]]
 SortOrder = Literal["score", "score_asc", "recent"]
 
 
@@ -43,17 +57,17 @@ class QueueRow:
 def lead_rows(
     lead_ids: Sequence[str],
     scores: Sequence[Mapping[str, Any]],
-    frame: pd.DataFrame,
+    values: Mapping[str, Sequence[Any]],
     bins: np.ndarray,
     qualification: Sequence[Mapping[str, Any]] | None,
     *,
     model_version: str,
     campaign_column: str | None,
+    scored_at: datetime,
 ) -> list[dict[str, Any]]:
-    """Rows for `ScoreStore.record` from one scored batch; `frame` holds the model columns as submitted."""
-    now = datetime.now(UTC)
-    values = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    campaigns = frame[campaign_column].tolist() if campaign_column in frame.columns else [None] * len(frame)
+    """Rows for `ScoreStore.record` from one scored batch; `values` holds the model columns as submitted,
+    by column name (absent columns left out)."""
+    campaigns = values.get(campaign_column, [None] * len(lead_ids)) if campaign_column else [None] * len(lead_ids)
     bin_text = [",".join(map(str, row)) for row in bins.tolist()]
     rows = []
     for i, lead_id in enumerate(lead_ids):
@@ -61,12 +75,12 @@ def lead_rows(
         rows.append(
             {
                 "lead_id": lead_id,
-                "scored_at": now,
+                "scored_at": scored_at,
                 "model_version": model_version,
                 **{k: scores[i][k] for k in ("score", "grade", "p_accept", "p_won", "expected_revenue")},
-                "campaign": None if campaigns[i] is None or campaigns[i] != campaigns[i] else str(campaigns[i]),
+                "campaign": None if campaigns[i] is None else str(campaigns[i]),
                 "bins": bin_text[i],
-                "fields_json": json.dumps({k: v for k, v in values[i].items() if v is not None}),
+                "fields_json": json.dumps({k: v[i] for k, v in values.items() if v[i] is not None}),
                 "stage": q["stage"] if q else None,
                 "route": q["route"] if q else None,
                 "review_flag": q["review_flag"] if q else None,
@@ -86,8 +100,78 @@ class ScoreStore:
         self.retention = timedelta(days=retention_days)
         self._pruned_at: datetime | None = None
         self._prune_lock = threading.Lock()
+        self._queue: queue.Queue[RowsBuilder | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._progress = threading.Condition()
+        self._submitted = 0
+        self._written = 0
+        self._closed = False
+        self._writer: threading.Thread | None = None
         Base.metadata.create_all(engine)
         self.prune()
+
+    def submit(self, build: RowsBuilder) -> int:
+        """Queue one batch for the writer thread, which calls `build` for its rows; returns a ticket for
+        `wait`. When the queue is full (or the store closed) the rows are written here and now."""
+        with self._progress:
+            if not self._closed:
+                try:
+                    self._queue.put_nowait(build)
+                except queue.Full:
+                    pass
+                else:
+                    self._submitted += 1
+                    if self._writer is None:
+                        self._writer = threading.Thread(target=self._write_queued, name="leadscore-store", daemon=True)
+                        self._writer.start()
+                    return self._submitted
+        self._write([build])
+        return 0
+
+    def wait(self, ticket: int, timeout: float = WAIT_SECONDS) -> bool:
+        """Block until the batch with this ticket (and every one before it) is written or failed."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._written >= ticket, timeout)
+
+    def flush(self) -> bool:
+        """Wait for every batch submitted so far."""
+        return self.wait(self._submitted)
+
+    def close(self) -> None:
+        """Write everything queued and stop the writer (service shutdown); later batches are written inline."""
+        with self._progress:
+            self._closed = True
+            writer = self._writer
+        if writer is not None:
+            self._queue.put(None)
+            writer.join()
+
+    def _write_queued(self) -> None:
+        """Writer thread: take what has queued up (at least one batch) and write it in one transaction."""
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            builds = [build for build in batch if build is not None]
+            if builds:
+                self._write(builds)
+            with self._progress:
+                self._written += len(builds)
+                self._progress.notify_all()
+            if len(builds) < len(batch):
+                return
+
+    def _write(self, builds: list[RowsBuilder]) -> None:
+        """Build and record rows; a failure is logged (type only: messages may quote values), never raised:
+        the scoring it records already succeeded."""
+        try:
+            rows = [row for build in builds for row in build()]
+            if rows:
+                self.record(rows)
+        except Exception as err:
+            logger.error("scored leads not stored: %s (message withheld: may hold lead data)", type(err).__name__)
 
     def record(self, rows: list[dict[str, Any]]) -> None:
         """One bulk insert (retried once after recreating a deleted database); prunes old rows when the last
@@ -126,6 +210,7 @@ class ScoreStore:
         limit: int = 200,
     ) -> list[QueueRow]:
         """Each lead's latest scoring with its latest decision, filtered and sorted for the review queue."""
+        self.flush()
         latest = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
         decision = latest_decisions().subquery()
         query = (
@@ -152,6 +237,7 @@ class ScoreStore:
     def seen(self, lead_id: str) -> bool | None:
         """Whether this lead id was scored here (within the retention period); None if the database does
         not answer (the feedback write then decides what happens)."""
+        self.flush()
         query = select(ScoredLead.id).where(ScoredLead.lead_id == lead_id).limit(1)
         try:
             with self.engine.connect() as connection:
@@ -161,6 +247,7 @@ class ScoreStore:
 
     def get(self, row_id: int) -> ScoredLead | None:
         """One stored scoring by row id."""
+        self.flush()
         with Session(self.engine) as session:
             lead = session.get(ScoredLead, row_id)
             session.expunge_all()
@@ -178,12 +265,14 @@ class ScoreStore:
 
     def campaigns(self) -> list[str]:
         """Campaign names seen in stored leads, for the queue's filter."""
+        self.flush()
         query = select(ScoredLead.campaign).where(ScoredLead.campaign.is_not(None)).distinct()
         with Session(self.engine) as session:
             return sorted(session.scalars(query))
 
     def latest_with_decisions(self) -> pd.DataFrame:
         """Each lead's latest scoring (scores and campaign) with its latest decision (NaN if none)."""
+        self.flush()
         latest = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
         decision = latest_decisions().subquery()
         query = (
@@ -206,6 +295,7 @@ class ScoreStore:
 
     def traffic(self, since: datetime, model_version: str) -> tuple[np.ndarray, np.ndarray]:
         """(bins, scores) of one model version's traffic since a time: what drift is computed from."""
+        self.flush()
         query = select(ScoredLead.bins, ScoredLead.score).where(
             ScoredLead.scored_at >= since, ScoredLead.model_version == model_version
         )

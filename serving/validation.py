@@ -1,25 +1,90 @@
-"""Check a batch of leads against the model's feature schema and turn it into the model's matrix.
+"""Decode a `/score` body, check its leads against the model's feature schema, and build the model's matrix.
 
-pydantic has already refused non-scalar values and NaN/Infinity. What needs the model is checked here,
-vectorised over the whole batch: unknown fields, values the shared transformer cannot read (text for
-a number, "maybe" for a boolean, an unparseable date) and numbers out of range. The transformer is the
-one training used, so "missing", "unseen" and "invalid" mean exactly what they meant at fit time, and
-columns are picked by name, so field order never changes a score.
+`decode_leads` reads the body in one pass with msgspec, typed as `ScoreRequest` allows (an object with a
+non-empty `leads` list of objects whose values are text of at most MAX_TEXT characters, numbers, booleans
+or null); anything it does not accept goes through the reference path, FastAPI's own (stdlib `json` and
+pydantic's `ScoreRequest`), which either accepts it too or gives the 422 the API has always given. So
+errors are pydantic's by construction and valid bodies never build a model object per lead.
+
+What needs the model is checked here, vectorised over the whole batch: unknown fields, values the shared
+transformer cannot read (text for a number, "maybe" for a boolean, an unparseable date) and numbers out of
+range. The transformer is the one training used (`encode_values`, its lookup-table entry point), so
+"missing", "unseen" and "invalid" mean exactly what they meant at fit time, and columns are picked by name,
+so field order never changes a score.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from leadscore.features.config import DataConfig
-from leadscore.features.transform import LeadTransformer
-from leadscore.serving.errors import ApiError, safe_name
-from leadscore.serving.schemas import MAX_TEXT, FieldError, Lead, LeadWarning
+from leadscore.features.transform import STATUSES, LeadTransformer
+from leadscore.serving.errors import ApiError, safe_name, validation_errors
+from leadscore.serving.schemas import MAX_TEXT, FieldError, ScoreRequest
 from leadscore.serving.settings import UnknownFields
+
+_LARGEST = float(np.finfo(float).max)
+_Value = (
+    Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+    | int
+    | Annotated[float, msgspec.Meta(ge=-_LARGEST, le=_LARGEST)]
+    | bool
+    | None
+)
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True):
+    """What `ScoreRequest` accepts, minus `id`'s own rules (checked after decoding)."""
+
+    leads: Annotated[list[dict[str, _Value]], msgspec.Meta(min_length=1)]
+
+
+_DECODER = msgspec.json.Decoder(_Body)
+Row = Mapping[str, Any]
+"""One lead as decoded: `id` (optional) and raw feature values by name."""
+
+
+def decode_leads(body: bytes) -> list[dict[str, Any]]:
+    """The leads of a `/score` body as plain dicts; raises `ApiError` (422, or 400 for undecodable bytes)
+    exactly as FastAPI's validation of `ScoreRequest` would."""
+    try:
+        leads = _DECODER.decode(body).leads
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return reference_leads(body)
+    for lead in leads:
+        lead_id = lead.get("id")
+        if lead_id is not None and (lead_id.__class__ is not str or not lead_id):
+            return reference_leads(body)
+    return leads
+
+
+def reference_leads(body: bytes, declared_json: bool = True) -> list[dict[str, Any]]:
+    """FastAPI's way: stdlib `json` (only for a body declared as JSON; an undeclared one stays bytes),
+    then pydantic's `ScoreRequest` on the result (the errors of both, in the API's error format)."""
+    if not body:
+        raise ApiError(422, validation_errors([{"type": "missing", "loc": ("body",), "msg": "Field required"}]))
+    try:
+        document = json.loads(body) if declared_json else body
+    except json.JSONDecodeError as err:
+        invalid = {"type": "json_invalid", "loc": ("body", err.pos), "msg": "JSON decode error"}
+        raise ApiError(422, validation_errors([invalid])) from None
+    except Exception:
+        raise ApiError.single(400, "body", "There was an error parsing the body") from None
+    try:
+        request = ScoreRequest.model_validate(document, from_attributes=True)
+    except ValidationError as err:
+        located = [{**e, "loc": ("body", *e["loc"])} for e in err.errors(include_input=False, include_url=False)]
+        raise ApiError(422, validation_errors(located)) from None
+    return [{**(lead.model_extra or {}), "id": lead.id} for lead in request.leads]
 
 MAX_MAGNITUDE = 1e12
 """Numbers beyond this are data errors (a pasted phone number, a unit mix-up), not signal."""
@@ -34,18 +99,33 @@ _WARNINGS = {
     "unseen": ("unseen_category", "category not seen in training; scored like rare categories"),
     "rare_or_unseen": ("unseen_category", "category rare or not seen in training; scored like rare categories"),
 }
+_WARNING_CODES = {STATUSES.index(status): warning for status, warning in _WARNINGS.items()}
+_INVALID_CODE = STATUSES.index("invalid")
 
 
 @dataclass(frozen=True)
 class CheckedBatch:
-    """A valid batch: lead ids, raw values by column, the model matrix and per-value status (all three
-    reused by explanations, so a batch is transformed once), and warnings per lead."""
+    """A valid batch: lead ids, raw values by model column (absent columns left out), the model matrix
+    and per-value status codes (all three reused by explanations and the score store, so a batch is
+    transformed once), and warnings per lead as response-ready dicts."""
 
     ids: list[str]
-    frame: pd.DataFrame
+    columns: dict[str, list[Any]]
     matrix: np.ndarray
-    status: pd.DataFrame
-    warnings: list[list[LeadWarning]]
+    codes: np.ndarray
+    warnings: list[list[dict[str, str]]]
+    names: list[str]
+
+    @cached_property
+    def status(self) -> np.ndarray:
+        """Status words (`features.transform.STATUSES`), rows x input columns."""
+        return np.array(STATUSES, dtype=object)[self.codes]
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The model columns as a frame (absent ones all missing), for the qualification rules."""
+        rows = len(self.ids)
+        return pd.DataFrame({name: self.columns.get(name, [None] * rows) for name in self.names}, dtype=object)
 
 
 class LeadChecker:
@@ -69,57 +149,47 @@ class LeadChecker:
         self.declared = declared_columns(data) if data is not None else {}
         for name in (*schema.names, *rule_fields):
             self.declared.pop(name, None)
-        self.known = frozenset(schema.names) | frozenset(schema.dropped) | rule_fields
+        self.known = frozenset(schema.names) | frozenset(schema.dropped) | rule_fields | {"id"}
         numeric = [spec for spec in schema.features if spec.kind == "numeric"]
         self.numeric_names = [spec.name for spec in numeric]
         self.numeric_columns = np.array([transformer.feature_names_out_.index(n) for n in self.numeric_names], int)
         self.non_negative = np.array([spec.non_negative for spec in numeric], bool)
 
-    def check(self, leads: Sequence[Lead]) -> CheckedBatch:
+    def check(self, leads: Sequence[Row]) -> CheckedBatch:
         """Validate and transform; raises `ApiError(422)` naming every bad field (never its value)."""
         errors: list[FieldError] = []
-        warnings: list[list[LeadWarning]] = [[] for _ in leads]
-        rows = [lead.model_extra or {} for lead in leads]
+        warnings: list[list[dict[str, str]]] = [[] for _ in leads]
         ids = [self._lead_id(i, lead, errors) for i, lead in enumerate(leads)]
-        for i, row in enumerate(rows):
+        for i, row in enumerate(leads):
             for name in sorted(row.keys() - self.known):
                 if name in self.declared:
-                    if name != self.id_column or leads[i].id is not None:
+                    if name != self.id_column or row.get("id") is not None:
                         message = f"the model's config names it as {self.declared[name]}; not a model input, ignored"
-                        warnings[i].append(LeadWarning(field=name, code="declared_field_ignored", message=message))
+                        warnings[i].append({"field": name, "code": "declared_field_ignored", "message": message})
                 elif self.unknown_fields == "reject":
                     errors.append(
                         FieldError(field=f"leads[{i}].{safe_name(name)}", error="unknown field for this model")
                     )
                 else:
-                    warnings[i].append(
-                        LeadWarning(
-                            field=safe_name(name), code="unknown_field_ignored", message="not a model input; ignored"
-                        )
-                    )
-        frame = pd.DataFrame(rows, columns=self.names)
-        for name in self.numeric_names:
-            if pd.api.types.is_bool_dtype(frame[name]):
-                # An all-boolean column would be read as 1/0; mixed with numbers it is invalid. Make it
-                # invalid either way, so a lead's result never depends on the rest of its batch.
-                frame[name] = frame[name].astype(object)
-        matrix, status = self.transformer.transform_with_status(frame, allow_missing=True)
-        codes = status.to_numpy()
-        for i, j in np.argwhere(codes == "invalid"):
+                    message = "not a model input; ignored"
+                    warnings[i].append({"field": safe_name(name), "code": "unknown_field_ignored", "message": message})
+        columns = {name: [row.get(name) for row in leads] for name in self.names if any(name in row for row in leads)}
+        matrix, codes = self.transformer.encode_values(columns, len(leads))
+        for i, j in np.argwhere(codes == _INVALID_CODE):
             errors.append(FieldError(field=f"leads[{i}].{self.names[j]}", error=_INVALID[self.kinds[j]]))
         errors.extend(self._out_of_range(matrix))
         if errors:
             raise ApiError(422, errors)
-        for i, j in np.argwhere(np.isin(codes, list(_WARNINGS))):
-            code, message = _WARNINGS[codes[i, j]]
-            warnings[i].append(LeadWarning(field=self.names[j], code=code, message=message))
-        return CheckedBatch(ids=ids, frame=frame, matrix=matrix, status=status, warnings=warnings)
+        for i, j in np.argwhere(np.isin(codes, list(_WARNING_CODES))):
+            code, message = _WARNING_CODES[codes[i, j]]
+            warnings[i].append({"field": self.names[j], "code": code, "message": message})
+        return CheckedBatch(ids=ids, columns=columns, matrix=matrix, codes=codes, warnings=warnings, names=self.names)
 
-    def _lead_id(self, i: int, lead: Lead, errors: list[FieldError]) -> str:
+    def _lead_id(self, i: int, lead: Row, errors: list[FieldError]) -> str:
         """`id`, else the value under the model's id column (text, or a whole number as text)."""
-        if lead.id is not None:
-            return lead.id
-        value = (lead.model_extra or {}).get(self.id_column)
+        if (lead_id := lead.get("id")) is not None:
+            return lead_id
+        value = lead.get(self.id_column)
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if isinstance(value, str) and value:

@@ -67,8 +67,8 @@ def test_every_score_call_records_its_leads(client: TestClient, db: Path) -> Non
     leads = lead_records(30, keep=("email",))
     first = score(client, leads[:20])
     second = score(client, leads[20:])
+    features = [f["name"] for f in client.get("/model").json()["features"]]  # its drift read waits for the writes
     rows = stored(db)
-    features = [f["name"] for f in client.get("/model").json()["features"]]
     assert list(rows["lead_id"]) == [lead["id"] for lead in leads]
     assert list(rows["score"]) == [lead["score"] for lead in first + second]
     assert list(rows["route"]) == [lead["route"] for lead in first + second]
@@ -88,6 +88,7 @@ def test_a_failing_store_does_not_fail_scoring_and_logs_no_values(
 
     monkeypatch.setattr(ScoreStore, "record", broken)
     assert len(score(client, lead_records(3))) == 3
+    client.get("/campaigns")  # reads wait for the writer, which has tried by then
     assert "scored leads not stored: ValueError" in caplog.text
     assert PII not in caplog.text
 
@@ -107,6 +108,7 @@ def test_retention_prunes_old_rows_on_start_and_hourly(
         with engine.begin() as connection:
             connection.execute(text("UPDATE scored_leads SET scored_at = :old WHERE id = 5"), {"old": old})
         score(client, lead_records(2))
+        client.get("/campaigns")  # reads wait for the writer
         assert len(stored(db)) == 8  # last prune is recent: not pruned again yet
     store = ScoreStore(engine, retention_days=2)
     assert len(stored(db)) == 7
