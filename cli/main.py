@@ -31,6 +31,8 @@ from leadscore.cli.marketing import register as register_marketing
 from leadscore.cli.qualification import register as register_qualification
 
 if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` loads no data or ML library
+    import pandas as pd
+
     from leadscore.features.qualification import QualificationConfig
     from leadscore.models.registry import LoadedModel
 
@@ -224,9 +226,18 @@ def score(
     strict: Annotated[
         bool, typer.Option(help="Refuse a CSV with rows shorter than its header (e.g. a cut-off last line).")
     ] = False,
+    responses: Annotated[
+        Path | None,
+        typer.Option(
+            "--responses", help="Response events (default: [responses].path of --config) for models that use them."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Read responses before this time (default: now), e.g. 2026-06-30.")
+    ] = None,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
-    from leadscore.datasets.files import load_config
+    from leadscore.datasets.files import load_config, scoring_responses
 
     cfg = load_config(config) if config else None
     rules = cfg.qualification if cfg else None
@@ -234,8 +245,9 @@ def score(
         note = escape(f"{config} has no [qualification] table: no stage or route columns")
         console.print(f"[yellow]warning:[/] {note}")
     loaded = load_for_command(model, cfg, tracking_uri)
+    behaviour = scoring_responses(loaded.scorer, cfg, config, responses, as_of)
     with missing_columns_hint(loaded, "add them, or pass --allow-missing to score them as missing"):
-        _score(loaded, data, out_path, allow_missing, reasons, rules, dask, strict)
+        _score(loaded, data, out_path, allow_missing, reasons, rules, dask, strict, behaviour)
 
 
 def _score(
@@ -247,6 +259,7 @@ def _score(
     rules: QualificationConfig | None,
     dask: str | None,
     strict: bool,
+    behaviour: tuple[pd.DataFrame | None, pd.Timestamp | None] = (None, None),
 ) -> None:
     from leadscore.scoring.batch import count_rows, score_file
 
@@ -262,7 +275,16 @@ def _score(
         return
     with row_progress("scoring leads", count_rows(Path(data))) as advance:
         summary = score_file(
-            loaded.scorer, Path(data), Path(out_path), allow_missing, reasons, advance, rules=rules, strict=strict
+            loaded.scorer,
+            Path(data),
+            Path(out_path),
+            allow_missing,
+            reasons,
+            advance,
+            rules=rules,
+            strict=strict,
+            responses=behaviour[0],
+            as_of=behaviour[1],
         )
     if summary.short_rows:
         console.print(f"[yellow]warning:[/] {escape(summary.short_rows_message(Path(data)))}; --strict refuses them")

@@ -22,6 +22,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from leadscore.features.config import DataConfig, Labels, TrainingConfig, describe
+from leadscore.features.responses import PREFIX, ResponseSpec, empty_responses, response_features
 from leadscore.features.transform import LeadTransformer
 from leadscore.models.drift import build_reference
 from leadscore.models.reasons import Reason, display_value, sentence
@@ -152,10 +153,32 @@ class LeadScorer:
     """`[labels]` of the config: column labels and value meanings for reasons (class default: models pickled
     before labels existed load with none)."""
 
-    def __init__(self, data: DataConfig, training: TrainingConfig | None = None, labels: Labels | None = None) -> None:
+    responses: ResponseSpec | None = None
+    """How the behavioural features are rebuilt from response events (class default: models without them)."""
+
+    def __init__(
+        self,
+        data: DataConfig,
+        training: TrainingConfig | None = None,
+        labels: Labels | None = None,
+        responses: ResponseSpec | None = None,
+    ) -> None:
         self.data = data
         self.training = training or TrainingConfig()
         self.labels = dict(labels or {})
+        self.responses = responses
+
+    def with_responses(
+        self, leads: pd.DataFrame, responses: pd.DataFrame | None, as_of: pd.Series | pd.Timestamp
+    ) -> pd.DataFrame:
+        """`leads` plus this model's behavioural columns from `responses` (validated, canonical) strictly before
+        `as_of`; unchanged for a model without them. Columns of the same name in `leads` are replaced, so a
+        client cannot supply its own counts."""
+        if self.responses is None:
+            return leads
+        events = responses if responses is not None else empty_responses()
+        features = response_features(leads[self.data.id], as_of, events, self.responses)
+        return pd.concat([leads.drop(columns=list(features.columns), errors="ignore"), features], axis=1)
 
     # ---------------------------------------------------------------- fitting
     def lgb_params(self, objective: str, rows: int, settings: dict[str, float] | None = None) -> dict[str, Any]:
@@ -453,11 +476,19 @@ class LeadScorer:
     def explain_transformed(
         self, leads: pd.DataFrame, X: np.ndarray, status: pd.DataFrame, k: int = 3
     ) -> list[list[Reason]]:
-        """`explain` for leads already transformed (callers that also score reuse the matrix)."""
-        specs = self.transformer_.schema_.features
+        """`explain` for leads already transformed (callers that also score reuse the matrix). The behavioural
+        columns speak as one reason, "Responses: 3 responses in the last 30 days, last one 2 days ago"."""
+        specs = list(self.transformer_.schema_.features)
         states = status.to_numpy()
         raw = [leads[s.name].to_numpy(object) if s.name in leads.columns else None for s in specs]
+        behaviour = [j for j, s in enumerate(specs) if self.responses is not None and s.name.startswith(PREFIX)]
         per_head = {h: self.contributions(X, h).to_numpy() for h in PROBABILITY_HEADS if h in self.heads_}
+        if behaviour:
+            kept = [j for j in range(len(specs)) if j not in set(behaviour)]
+            per_head = {h: np.column_stack([c[:, kept], c[:, behaviour].sum(axis=1)]) for h, c in per_head.items()}
+            states = np.column_stack([states[:, kept], np.full(len(leads), "ok", dtype=object)])
+            raw = [raw[j] for j in kept]
+            specs = [specs[j] for j in kept]
         reasons: list[list[Reason]] = []
         for i in range(len(leads)):
             row: list[Reason] = []
@@ -466,11 +497,16 @@ class LeadScorer:
                 order = np.argsort(c, kind="stable")
                 picked = [j for j in order[::-1][:k] if c[j] > 0] + [j for j in order[:k] if c[j] < 0]
                 for j in picked:
+                    size = float(c[j])
+                    if j == len(specs):  # the behavioural columns, together
+                        value = self.responses.describe(leads.iloc[i])
+                        text = sentence(head, "responses", value, size)
+                        row.append(Reason(head, "responses", value, "ok", round(size, 4), text))
+                        continue
                     spec, state = specs[j], states[i, j]
                     given = None if raw[j] is None or state == "missing" else raw[j][i]
                     label, meaning = describe(self.labels, spec.name, given)
                     value = display_value(given, spec.kind, state, meaning)
-                    size = float(c[j])
                     text = sentence(head, spec.name, value, size, label)
                     row.append(Reason(head, spec.name, value, state, round(size, 4), text))
             reasons.append(row)
