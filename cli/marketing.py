@@ -28,6 +28,7 @@ from leadscore.marketing.limits import MIN_WINS, TOO_FEW
 if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` loads no data or ML library
     import pandas as pd
 
+    from leadscore.marketing.attribution import Attribution
     from leadscore.marketing.planner import Plan
 
 report_app = typer.Typer(
@@ -54,28 +55,42 @@ def report_campaigns(
 
     Logged to MLflow when --tracking-uri or MLFLOW_TRACKING_URI is set.
     """
-    from leadscore.datasets.files import load_config, load_table
-    from leadscore.marketing.history import load_spend, require_column, score_leads
+    from leadscore.datasets.files import load_config
+    from leadscore.marketing.history import load_history, load_spend, require_column, score_leads
     from leadscore.marketing.report import basis_text, build_report, log_report, write_report
     from leadscore.training.tracking import configure
 
     cfg = load_config(config)
-    frame = load_table(data)
-    require_column(frame, cfg.data.campaign, "campaign", data)
     spend = load_spend(costs) if costs else None
     with step_progress("campaign report") as step:
         step("loading the model")
         loaded = load_for_command(model, cfg, tracking_uri)
+        history = load_history(data, cfg, config, loaded.scorer)
+        frame = history.frame
+        require_column(frame, cfg.data.campaign, "campaign", data)
         step(f"scoring and explaining {len(frame):,} leads")
         with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
             scored = score_leads(loaded.scorer, frame, cfg.data)
-        report = build_report(scored, frame, cfg.data, spend, min_leads, confidence, data, min_wins)
+        report = build_report(
+            scored,
+            frame,
+            cfg.data,
+            spend,
+            min_leads,
+            confidence,
+            data,
+            min_wins,
+            history.responses,
+            history.decision_days,
+        )
         step("writing the report")
         head = "won" if "won" in loaded.scorer.heads_ else "accepted"
         paths = write_report(report, out_dir, data.name, loaded.label, head)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
     out.print(_report_table(report.campaigns, confidence, basis_text(report)))
+    if report.attribution is not None:
+        out.print(_attribution_table(report.attribution, "won_leads" if "won_rate" in report.campaigns else "leads"))
     for path in paths[:2]:
         out.print(f"wrote {path}")
     out.print(f"      and {len(paths) - 2} more files in {out_dir}")
@@ -111,6 +126,22 @@ def _report_table(summary: pd.DataFrame, confidence: float, caption: str | None 
     styles = {"keep": "green", "cut": "red", TOO_FEW: "dim"}
     for row in display_rows(summary):
         table.add_row(*(row[key] for key in columns.values()), style=styles.get(row["verdict"]))
+    return table
+
+
+def _attribution_table(attribution: Attribution, metric: str) -> Table:
+    """One credited metric, campaign x rule side by side, with what it rests on and the verdicts' rule."""
+    from leadscore.marketing.attribution import METRICS
+    from leadscore.marketing.report import attribution_cells
+
+    cells = next(t for t in attribution_cells(attribution) if t["title"].lower().startswith(METRICS[metric]))
+    table = Table(title=f"{cells['title']} to every campaign a lead responded to before its decision")
+    table.caption = attribution.note()
+    table.add_column("campaign")
+    for rule in cells["rules"]:
+        table.add_column(rule, justify="right")
+    for name, values in cells["rows"]:
+        table.add_row(name, *values)
     return table
 
 
@@ -184,17 +215,19 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """How many leads, sales-accepted leads and wins a revenue target needs, overall and per campaign."""
-    from leadscore.datasets.files import load_config, load_table
-    from leadscore.marketing.history import require_column, score_leads
+    from leadscore.datasets.files import load_config
+    from leadscore.marketing.attribution import campaign_attribution
+    from leadscore.marketing.history import load_history, require_column, score_leads
     from leadscore.marketing.planner import PlanError, parse_amount, parse_mix, plan_quota
 
     cfg = load_config(config)
-    frame = load_table(data)
-    campaign = require_column(frame, cfg.data.campaign, "campaign", data)
     try:
         target = parse_amount(revenue_target)
         shares = parse_mix(mix) if mix is not None else None
         loaded = load_for_command(model, cfg, tracking_uri)
+        history = load_history(data, cfg, config, loaded.scorer)
+        frame = history.frame
+        campaign = require_column(frame, cfg.data.campaign, "campaign", data)
         with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
             scored = score_leads(loaded.scorer, frame, cfg.data, explain=False)
         result = plan_quota(
@@ -209,10 +242,17 @@ def plan(
         )
     except PlanError as err:
         raise typer.BadParameter(str(err)) from None
+    credit = None
+    if history.responses is not None:
+        credit = campaign_attribution(
+            frame, scored.scores, scored.outcomes, cfg.data, history.responses, history.decision_days
+        )
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps(result.to_dict() | ({"attribution": credit.to_dict()} if credit else {}), indent=2))
     else:
         out.print(_plan_table(result))
+        if credit is not None:
+            out.print(_attribution_table(credit, "closed_revenue" if "closed_revenue" in credit.totals else "leads"))
     for warning in result.warnings:
         console.print(f"[bold red]warning:[/] {warning}")
 
