@@ -100,6 +100,53 @@ def report_campaigns(
         out.print(f"logged to MLflow run {run_id}")
 
 
+@report_app.command("accounts")
+@friendly_errors
+def report_accounts(
+    data: DataOpt,
+    config: ConfigOpt,
+    out_path: Annotated[Path, typer.Option("--out", help="CSV of every account: people, engaged, P(win), revenue.")],
+    model: ModelUriOpt = None,
+    tracking_uri: TrackingOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Score as of this time (default: now), e.g. 2026-06-30.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Accounts to print.")] = 15,
+) -> None:
+    """Per account: engaged people, P(at least one win), expected revenue and the top reasons."""
+    from leadscore.datasets.files import load_config, parse_as_of
+    from leadscore.marketing.accounts import account_report
+
+    cfg = load_config(config)
+    with step_progress("account report") as step:
+        loaded = load_for_command(model, cfg, tracking_uri)
+        step("scoring and explaining the leads, rolling them up to accounts")
+        with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
+            report = account_report(data, cfg, config, loaded.scorer, parse_as_of(as_of))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    table = report.accounts.assign(top_reasons=report.accounts["top_reasons"].map(" | ".join))
+    table.to_csv(out_path, index=False)
+    out.print(_accounts_table(report.accounts.head(top), report.as_of, report.note))
+    out.print(f"wrote {len(report.accounts):,} accounts ({len(report.people):,} people) -> {out_path}")
+
+
+def _accounts_table(accounts: pd.DataFrame, as_of: pd.Timestamp, note: str) -> Table:
+    table = Table(title=f"Accounts by expected revenue, as of {as_of:%Y-%m-%d %H:%M} UTC", caption=note)
+    for title in ("account", "people", "engaged", "P(≥1 win)", "expected revenue", "top reasons"):
+        table.add_column(title, justify="left" if title in ("account", "top reasons") else "right")
+    for row in accounts.itertuples():
+        reasons = "\n".join(row.top_reasons) or "–"
+        table.add_row(
+            row.account,
+            str(row.people),
+            str(row.engaged_people),
+            f"{row.p_any_win:.0%}",
+            f"{row.expected_revenue:,.0f}",
+            reasons,
+        )
+    return table
+
+
 def _report_columns(summary: pd.DataFrame) -> dict[str, str]:
     """Column title -> display cell, for the outcomes this data has: win rate, acceptance, revenue, ROI."""
     columns = {"#": "rank", "campaign": "name", "verdict": "verdict", "leads": "leads"}

@@ -135,10 +135,14 @@ def scoring_responses(
             "the model uses response features: pass --config naming a leadscore.toml with [responses] (and "
             "--responses FILE to read other events than its path)"
         )
-    moment = pd.Timestamp.now(tz="UTC")
-    if as_of is not None:
-        parsed = pd.to_datetime(pd.Series([as_of]), errors="coerce", utc=True).iloc[0]
-        if pd.isna(parsed):
-            raise ConfigError(f"--as-of {as_of!r} is not a date or timestamp (e.g. 2026-06-30T12:00)")
-        moment = parsed
-    return load_responses(config, config_path, path), moment
+    return load_responses(config, config_path, path), parse_as_of(as_of) or pd.Timestamp.now(tz="UTC")
+
+
+def parse_as_of(text: str | None) -> pd.Timestamp | None:
+    """`--as-of` as a UTC time (None when not given); a clear error for text that is no time."""
+    if text is None:
+        return None
+    parsed = pd.to_datetime(pd.Series([text]), errors="coerce", utc=True).iloc[0]
+    if pd.isna(parsed):
+        raise ConfigError(f"--as-of {text!r} is not a date or timestamp (e.g. 2026-06-30T12:00)")
+    return parsed
