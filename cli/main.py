@@ -68,15 +68,20 @@ def demo_data(
 @friendly_errors
 def validate(data: DataOpt, config: ConfigOpt) -> None:
     """Check a lead file against the contract; lists every problem at once (exit 2 if any)."""
-    from leadscore.datasets.files import load_config, load_table
-    from leadscore.features.validation import prepare_training_frame
+    from leadscore.datasets.files import load_config, load_responses, load_table
+    from leadscore.features.validation import orphan_responses, prepare_training_frame
 
     cfg = load_config(config)
     frame = load_table(data)
     prepared = prepare_training_frame(frame, cfg)
-    for warning in prepared.report.warnings:
+    responses = load_responses(cfg, config)
+    warnings = prepared.report.warnings
+    if responses is not None and cfg.responses is not None:
+        warnings = [*warnings, *orphan_responses(responses, prepared.frame[cfg.data.id], cfg.responses)]
+    for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
-    out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}")
+    events = "" if responses is None else f", {len(responses)} response events"
+    out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}{events}")
 
 
 def _summary_table(metrics: dict[str, float]) -> Table:

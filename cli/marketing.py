@@ -115,7 +115,7 @@ def report_accounts(
 ) -> None:
     """Per account: engaged people, P(at least one win), expected revenue and the top reasons."""
     from leadscore.datasets.files import load_config, parse_as_of
-    from leadscore.marketing.accounts import account_report
+    from leadscore.marketing.account_report import account_report
 
     cfg = load_config(config)
     with step_progress("account report") as step:

@@ -26,8 +26,10 @@ from leadscore.serving.auth import FailureLimiter, authorize, authorize_admin
 from leadscore.serving.errors import ApiError, install_error_handlers, shielded
 from leadscore.serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from leadscore.serving.guard import RequestGuard
+from leadscore.serving.journeys import behaviour, mount_journeys, record_accounts, served_attribution
 from leadscore.serving.model import ModelHolder, ServingModel
 from leadscore.serving.reports import TimedCache, campaign_report, drift_report
+from leadscore.serving.responses import ResponseStore
 from leadscore.serving.rules import qualify, rule_fields
 from leadscore.serving.schemas import (
     CampaignsResponse,
@@ -105,6 +107,7 @@ def _json_body(request: Request) -> None:
 
 _AUTH = [Depends(_authorized)]
 _AUTH_JSON = [Depends(_authorized), Depends(_json_body)]
+mount_journeys(app, _AUTH, _AUTH_JSON, _ERRORS)
 
 
 def _records(scores: pd.DataFrame) -> list[dict[str, Any]]:
@@ -144,6 +147,7 @@ class LeadScoringService:
         self.models = ModelHolder(self.settings)
         self.feedback = FeedbackStore(self.settings.feedback_db)
         self.scored = ScoreStore(self.feedback.engine, self.settings.retention_days)
+        self.responses = ResponseStore(self.feedback.engine)
         self.drift_cache = TimedCache()
         self.models.start_polling()
         logger.info("serving model version %s from %s", self.models.current.version, self.settings.model_uri)
@@ -183,7 +187,8 @@ class LeadScoringService:
             )
         model = self.models.current  # read once: a concurrent swap does not affect this request
         with shielded("scoring"):
-            batch = model.checker.check(body.leads)
+            derive = behaviour(model.loaded.scorer, self.responses)  # a model without responses: plain check
+            batch = model.checker.check(body.leads, derive) if derive else model.checker.check(body.leads)
             scorer = model.loaded.scorer
             table = scorer.predict_matrix(batch.matrix)
             scores = _records(table)
@@ -205,6 +210,7 @@ class LeadScoringService:
             # would validate a returned model a second time.
             result = ScoreResponse.model_validate({"leads": rows}).model_dump_json()
         self._remember(model, batch.ids, scores, batch, stages)
+        record_accounts(self.responses, model.loaded.scorer.data.account, batch.ids, body.leads)
         return Response(result, media_type="application/json")
 
     def _remember(
@@ -293,7 +299,9 @@ class LeadScoringService:
         """Per campaign, from the stored scored leads and sales decisions: leads, mean score, grade shares,
         acceptance rate with its interval, best first."""
         with shielded("summarising campaigns"):
-            return campaign_report(self.scored, min_leads)
+            report = campaign_report(self.scored, min_leads)
+            credit = served_attribution(self.scored.latest_with_decisions(), self.responses.events())
+        return report.model_copy(update={"attribution": credit.to_dict() if credit else None})
 
     @app.post(
         "/admin/reload",

@@ -233,7 +233,8 @@ class ScoreStore:
             return sorted(session.scalars(query))
 
     def latest_with_decisions(self) -> pd.DataFrame:
-        """Each lead's latest scoring (scores and campaign) with its latest decision (NaN if none)."""
+        """Each lead's latest scoring (scores and campaign) with its latest decision and its time (NaN if
+        none)."""
         latest = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
         decision = self._latest_decisions()
         query = (
@@ -246,6 +247,7 @@ class ScoreStore:
                 ScoredLead.p_won,
                 ScoredLead.expected_revenue,
                 decision.c.decision,
+                decision.c.received_at.label("decided_at"),
             )
             .outerjoin(decision, decision.c.lead_id == ScoredLead.lead_id)
             .where(ScoredLead.id.in_(latest))

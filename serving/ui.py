@@ -35,6 +35,7 @@ from leadscore.serving.charts import Bar, campaign_chart, contribution_chart
 from leadscore.serving.errors import ApiError, shielded
 from leadscore.serving.feedback import FeedbackConflict
 from leadscore.serving.guard import refuse_cross_site
+from leadscore.serving.journeys import AccountId, account_info, latest_scored
 from leadscore.serving.reports import MIN_WINS, campaign_report
 from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.store import ScoredLead, SortOrder
@@ -159,6 +160,7 @@ def queue(
             grade=grade if grade in GRADES else None, campaign=campaign or None, awaiting=awaiting, sort=order
         )
         campaigns = service.scored.campaigns()
+        newly = service.responses.newly_sales_ready()
     return _page(
         request,
         "queue.html",
@@ -168,6 +170,7 @@ def queue(
         sorts=SORTS,
         filters={"grade": grade or "", "campaign": campaign or "", "awaiting": awaiting, "sort": order},
         reason_codes=REASON_CODES,
+        newly=newly,
     )
 
 
@@ -212,6 +215,7 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
             name, value = _shown(scorer, spec, frame.at[0, spec.name], status.iat[0, j])
             fields.append({"name": name, "value": value, "status": status.iat[0, j]})
         history = service.scored.history(lead.lead_id)
+        account = service.responses.account_of(lead.lead_id)
         rules = service.settings.qualification
     return _page(
         request,
@@ -227,6 +231,7 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         event_id=uuid.uuid4().hex,
         rep_id=request.cookies.get(REP_COOKIE, ""),
         error=error,
+        account=account,
     )
 
 
@@ -299,6 +304,15 @@ def decide(
 
 
 # ------------------------------------------------------------------------------------------ campaigns
+
+
+@router.get("/accounts/{account}", response_class=HTMLResponse)
+def account_view(request: Request, account: AccountId) -> Response:
+    _check_access(request)
+    with shielded("showing an account"):
+        info = account_info(account)
+        rows = {row.lead_id: row.id for row in latest_scored([p.lead_id for p in info.people])}
+    return _page(request, "account.html", info=info, rows=rows)
 
 
 @router.get("/campaigns", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ columns are picked by name, so field order never changes a score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,8 @@ from leadscore.serving.errors import ApiError, safe_name
 from leadscore.serving.schemas import MAX_TEXT, FieldError, Lead, LeadWarning
 from leadscore.serving.settings import UnknownFields
 
+Derive = Callable[[list[str]], pd.DataFrame]
+"""Columns the service computes per lead id (positionally aligned with the ids)."""
 MAX_MAGNITUDE = 1e12
 """Numbers beyond this are data errors (a pasted phone number, a unit mix-up), not signal."""
 
@@ -75,8 +77,10 @@ class LeadChecker:
         self.numeric_columns = np.array([transformer.feature_names_out_.index(n) for n in self.numeric_names], int)
         self.non_negative = np.array([spec.non_negative for spec in numeric], bool)
 
-    def check(self, leads: Sequence[Lead]) -> CheckedBatch:
-        """Validate and transform; raises `ApiError(422)` naming every bad field (never its value)."""
+    def check(self, leads: Sequence[Lead], derive: Derive | None = None) -> CheckedBatch:
+        """Validate and transform; raises `ApiError(422)` naming every bad field (never its value). `derive`
+        computes columns from the lead ids (behaviour from stored responses): they replace what was sent,
+        and, being the service's own, carry no warnings."""
         errors: list[FieldError] = []
         warnings: list[list[LeadWarning]] = [[] for _ in leads]
         rows = [lead.model_extra or {} for lead in leads]
@@ -98,6 +102,12 @@ class LeadChecker:
                         )
                     )
         frame = pd.DataFrame(rows, columns=self.names)
+        derived: frozenset[str] = frozenset()
+        if derive is not None:
+            extra = derive(ids)
+            for name in extra.columns.intersection(self.names):
+                frame[name] = extra[name].to_numpy()
+            derived = frozenset(extra.columns)
         for name in self.numeric_names:
             if pd.api.types.is_bool_dtype(frame[name]):
                 # An all-boolean column would be read as 1/0; mixed with numbers it is invalid. Make it
@@ -111,6 +121,8 @@ class LeadChecker:
         if errors:
             raise ApiError(422, errors)
         for i, j in np.argwhere(np.isin(codes, list(_WARNINGS))):
+            if self.names[j] in derived:
+                continue
             code, message = _WARNINGS[codes[i, j]]
             warnings[i].append(LeadWarning(field=self.names[j], code=code, message=message))
         return CheckedBatch(ids=ids, frame=frame, matrix=matrix, status=status, warnings=warnings)
@@ -152,7 +164,7 @@ class LeadChecker:
 def declared_columns(data: DataConfig) -> dict[str, str]:
     """Columns the config gives a role (name -> role): parts of a CRM record that are not model inputs."""
     roles = {data.id: "the id column", **{column: role for role, column in data.outcome_columns.items()}}
-    for role in ("created_at", "campaign", "channel"):
+    for role in ("created_at", "campaign", "channel", "account"):
         if column := getattr(data, role):
             roles[column] = role
     roles.update({column: "excluded" for column in data.exclude})

@@ -10,7 +10,8 @@ import pytest
 
 from leadscore.datasets.synthetic import JOURNEY_CONFIG_TOML, Journeys
 from leadscore.features.config import ConfigError, parse_config_text
-from leadscore.marketing.accounts import account_report, engaged, roll_up
+from leadscore.marketing.account_report import account_report
+from leadscore.marketing.accounts import engaged, roll_up
 from leadscore.models.reasons import Reason
 from leadscore.training.fit import FitResult
 
