@@ -67,13 +67,13 @@ def post_demo_responses(
             answer = client.post("/responses", json=body).raise_for_status().json()
             if answer["newly_sales_ready"]:
                 newly.append(row.lead_id)
-    example = newly[0] if newly else (str(events["lead_id"].iloc[-1]) if len(events) else None)
-    return {
-        "posted": len(events),
-        "newly_sales_ready": len(newly),
-        "lead": example,
-        "account": None if account is None or example is None else str(account[example]),
-    }
+    responders = list(dict.fromkeys(newly + events["lead_id"].tolist()[::-1]))
+    example, example_account = (responders[0] if responders else None), None
+    if account is not None and responders:  # the account with the most people among those replayed
+        sizes = account.value_counts()
+        example = max(responders, key=lambda lead: (sizes[account[lead]], lead in newly))
+        example_account = str(account[example])
+    return {"posted": len(events), "newly_sales_ready": len(newly), "lead": example, "account": example_account}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -96,10 +96,9 @@ def test_from_a_lead_to_its_account(page: Page, server: tuple[LocalServer, pd.Da
     assert page.locator("#account-reasons li").count() == len(api["top_reasons"])
     shot = shoot(page, "review_account.png")
     README_SHOT.write_bytes(shot.read_bytes())
-    first = rows.first.locator("a")
-    if first.count():
-        first.click()
-        expect(page.get_by_role("heading", name="Lead ")).to_be_visible()
+    person = rows.first.get_attribute("data-lead")
+    rows.first.locator("a").click()
+    expect(page.get_by_role("heading", name=f"Lead {person}")).to_be_visible()
 
 
 def test_unknown_account_is_a_clear_404(
