@@ -100,10 +100,13 @@ class Attribution:
 
     def note(self) -> str:
         """What the credit rests on, and the rule the verdicts use."""
-        return (
-            f"{self.leads_with_responses:,} of {self.leads:,} leads have responses before their decision; the "
-            f"others count their own campaign as their one touch. {VERDICT_RULE}."
+        others = (
+            ""
+            if self.leads_with_responses == self.leads
+            else "; the others count their own campaign as their one touch"
         )
+        counted = f"{self.leads_with_responses:,} of {self.leads:,} leads have responses before their decision"
+        return f"{counted}{others}. {VERDICT_RULE}."
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: rules, totals, per campaign {metric: {rule: value}}, and the note."""

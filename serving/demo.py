@@ -40,17 +40,19 @@ REPLAY_DAYS = 10.0
 
 
 def post_demo_responses(
-    url: str, data: Path, responses: Path, n: int, token: str | None, limit: int = 60
+    url: str, data: Path, responses: Path, n: int, token: str | None, limit: int = 150
 ) -> dict[str, object]:
-    """Replay the responses of the first `limit` of the `n` posted leads, moved to end now; returns the
-    counts (`posted`, `newly_sales_ready`) and an example account and lead."""
+    """Replay the responses of the first `limit` of the `n` posted leads, moved so that each lead was created
+    `REPLAY_DAYS` before today; returns the counts (`posted`, `newly_sales_ready`) and an example account and
+    lead. Idempotent within a day (same event ids and times); on a later day the events are already stored."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     leads = pd.read_csv(data, nrows=min(n, limit))
     events = pd.read_csv(responses)
     events = events[events["lead_id"].isin(set(leads["lead_id"]))].copy()
     created = pd.to_datetime(events["lead_id"].map(leads.set_index("lead_id")["created_at"]), utc=True)
     now = pd.Timestamp.now(tz="UTC")
-    moved = pd.to_datetime(events["responded_at"], utc=True) - created + (now - pd.Timedelta(days=REPLAY_DAYS))
+    anchor = now.floor("D") - pd.Timedelta(days=REPLAY_DAYS)  # same times all day: a re-run stores nothing twice
+    moved = pd.to_datetime(events["responded_at"], utc=True) - created + anchor
     events = events.assign(occurred_at=moved)[moved < now].sort_values("occurred_at", kind="stable")
     account = leads.set_index("lead_id")["account"] if "account" in leads else None
     newly: list[str] = []
@@ -64,7 +66,10 @@ def post_demo_responses(
                 "response_type": row.response_type,
                 "channel": row.channel,
             }
-            answer = client.post("/responses", json=body).raise_for_status().json()
+            reply = client.post("/responses", json=body)
+            if reply.status_code == 409:  # replayed on an earlier day, at other times: already stored
+                continue
+            answer = reply.raise_for_status().json()
             if answer["newly_sales_ready"]:
                 newly.append(row.lead_id)
     responders = list(dict.fromkeys(newly + events["lead_id"].tolist()[::-1]))
