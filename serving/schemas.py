@@ -6,7 +6,7 @@ pydantic error's text would otherwise quote what was submitted.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
@@ -246,13 +246,26 @@ class CampaignsResponse(_Body):
     )
 
 
+EARLIEST_RESPONSE = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def plausible_time(value: datetime) -> datetime:
+    """A response happened after 1970 and not later than a day from now (clocks drift; the future does not
+    respond). Refuses dates that timestamps cannot hold, which would otherwise poison the lead's history."""
+    if not EARLIEST_RESPONSE <= value <= datetime.now(UTC) + timedelta(days=1):
+        raise PydanticCustomError("implausible_time", "must be after 1970 and not more than a day in the future")
+    return value
+
+
 class ResponseRequest(_Body):
     """One response of a lead (a form fill, a webinar, a download, a click). Posting the same `event_id`
     again is harmless (one row is kept); the lead is re-scored with all its stored responses."""
 
     event_id: Text = Field(min_length=1, max_length=128, description="Unique id of this response event")
     lead_id: Text = Field(min_length=1, max_length=256)
-    occurred_at: AwareDatetime = Field(description="When the person responded (ISO 8601 with a time zone)")
+    occurred_at: Annotated[AwareDatetime, AfterValidator(plausible_time)] = Field(
+        description="When the person responded (ISO 8601 with a time zone)"
+    )
     campaign: LeadText = Field(min_length=1)
     response_type: Text = Field(min_length=1, max_length=64, description="e.g. form_fill, webinar, download")
     channel: LeadText | None = None

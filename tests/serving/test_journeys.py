@@ -140,6 +140,8 @@ def test_post_responses_validates_like_score_and_never_echoes_values(client: Tes
     assert bad.status_code == 422 and "occurred_at" in bad.text and "secret-value-9" not in bad.text
     naive = client.post("/responses", json=_event("L1", 0) | {"occurred_at": "2026-01-01T10:00:00"})
     assert naive.status_code == 422
+    for when in ("0001-01-01T00:00:00Z", "2999-01-01T00:00:00Z"):  # timestamps cannot hold / the future
+        assert client.post("/responses", json=_event("L1", 0) | {"occurred_at": when}).status_code == 422
     unknown = client.post("/responses", json=_event("L1", 0) | {"colour": "red"})
     assert unknown.status_code == 422 and "colour" in unknown.text
     assert client.post("/responses", content="x", headers={"Content-Type": "text/plain"}).status_code == 415
