@@ -45,10 +45,10 @@ test: install browser lint ## Lint, then the whole test suite
 check: lint ## Inner loop: lint, then the tests not marked slow, service or browser
 	$(PY) -m pytest -q -m "not slow and not service and not browser"
 
-$(DEMO)/leads.csv:
+$(DEMO)/responses.csv:  # written with the leads; a demo folder from before responses existed is regenerated
 	$(BIN)/leadscore demo-data --out $(DEMO) --n $(N)
 
-$(LEADSCORE_HOME)/champion.stamp: $(DEMO)/leads.csv
+$(LEADSCORE_HOME)/champion.stamp: $(DEMO)/responses.csv
 	$(BIN)/leadscore train --data $(DEMO)/leads.csv --config $(DEMO)/leadscore.toml
 	touch $@
 
