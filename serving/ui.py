@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from leadscore.features.config import describe
+from leadscore.features.responses import PREFIX
 from leadscore.features.schema import FeatureSpec
 from leadscore.models.reasons import display_value
 from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer
@@ -193,6 +194,11 @@ def _explained(lead: ScoredLead) -> tuple[Any, pd.DataFrame, np.ndarray, pd.Data
     return model, frame, matrix, status
 
 
+def _behavioural(scorer: LeadScorer, spec: FeatureSpec) -> bool:
+    """A column rebuilt from the lead's responses: shown once, as "Responses", like the reasons do."""
+    return scorer.responses is not None and spec.name.startswith(PREFIX)
+
+
 def _shown(scorer: LeadScorer, spec: FeatureSpec, raw: object, state: str) -> tuple[str, str]:
     """(label, value) of one stored field as sales read it, with the model's `[labels]`."""
     given = None if state == "missing" else raw
@@ -212,8 +218,12 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         specs = scorer.transformer_.schema_.features
         fields = []
         for j, spec in enumerate(specs):
+            if _behavioural(scorer, spec):
+                continue
             name, value = _shown(scorer, spec, frame.at[0, spec.name], status.iat[0, j])
             fields.append({"name": name, "value": value, "status": status.iat[0, j]})
+        if scorer.responses is not None:
+            fields.append({"name": "Responses", "value": scorer.responses.describe(frame.iloc[0]), "status": "ok"})
         history = service.scored.history(lead.lead_id)
         account = service.responses.account_of(lead.lead_id)
         rules = service.settings.qualification
@@ -247,11 +257,16 @@ def lead_chart(request: Request, row_id: int) -> Response:
             contributions = scorer.contributions(matrix, head).iloc[0]
             bars = []
             for j, spec in enumerate(specs):
+                if _behavioural(scorer, spec):
+                    continue
                 state = status.iat[0, j]
                 name, value = _shown(scorer, spec, frame.at[0, spec.name], state)
                 flagged = state in ("missing", "unseen", "rare", "rare_or_unseen")
                 label = f"{name} = {value}"[:48] + (f" [{state.replace('_', ' ')}]" if flagged else "")
                 bars.append(Bar(label, float(contributions[spec.name]), flagged))
+            if scorer.responses is not None:
+                together = float(contributions[[s.name for s in specs if _behavioural(scorer, s)]].sum())
+                bars.append(Bar(f"Responses = {scorer.responses.describe(frame.iloc[0])}"[:48], together, False))
             per_head[head] = bars
         png = contribution_chart(per_head)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})

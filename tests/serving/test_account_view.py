@@ -81,6 +81,10 @@ def test_from_a_lead_to_its_account(page: Page, server: tuple[LocalServer, pd.Da
     members = set(members.loc[members["account"] == account, "lead_id"])
     page.goto(f"{running.url}/ui/")
     page.locator(f'#queue tr[data-lead="{replay["lead"]}"] a').first.click()
+    fields = page.locator("#fields tbody tr td:first-child").all_inner_texts()
+    assert "Responses" in fields and not any(f.startswith("Responses ") for f in fields)  # one row, in words
+    chart = page.request.get(f"{page.url.split('?')[0]}/chart.png")
+    assert chart.status == 200 and chart.headers["content-type"] == "image/png"
     link = page.locator("#account-link")
     expect(link).to_have_text(account)
     link.click()
