@@ -45,20 +45,23 @@ test: install browser lint ## Lint, then the whole test suite
 check: lint ## Inner loop: lint, then the tests not marked slow, service or browser
 	$(PY) -m pytest -q -m "not slow and not service and not browser"
 
-$(DEMO)/leads.csv:
+$(DEMO)/responses.csv:  # written with the leads; a demo folder from before responses existed is regenerated
 	$(BIN)/leadscore demo-data --out $(DEMO) --n $(N)
 
-$(LEADSCORE_HOME)/champion.stamp: $(DEMO)/leads.csv
+$(LEADSCORE_HOME)/champion.stamp: $(DEMO)/responses.csv
 	$(BIN)/leadscore train --data $(DEMO)/leads.csv --config $(DEMO)/leadscore.toml
 	touch $@
 
 run: install $(LEADSCORE_HOME)/champion.stamp ## Everything: venv, demo data, train, register champion, serve
 	@echo "champion trained and registered; scoring the demo leads once as a check"
-	$(BIN)/leadscore score --data $(DEMO)/leads.csv --out $(DEMO)/scores.csv --reasons 1
-	@echo "starting the service and sending it 300 demo leads for the review queue"
+	$(BIN)/leadscore score --data $(DEMO)/leads.csv --config $(DEMO)/leadscore.toml --out $(DEMO)/scores.csv --reasons 1
+	@echo "multi-touch campaign credit next to the campaign report, and accounts (demo leads end 2026-06-30)"
+	$(BIN)/leadscore report campaigns --data $(DEMO)/leads.csv --config $(DEMO)/leadscore.toml --out $(DEMO)/report
+	$(BIN)/leadscore report accounts --data $(DEMO)/leads.csv --config $(DEMO)/leadscore.toml --out $(DEMO)/accounts.csv --as-of 2026-07-01 --top 5
+	@echo "starting the service, sending it 300 demo leads, then replaying their responses as if now"
 	$(BIN)/bentoml serve leadscore.serving.service:LeadScoringService --host $(HOST) --port $(PORT) & s=$$!; \
 		trap 'kill $$s' INT TERM; \
-		$(PY) -m leadscore.serving.demo --url http://$(HOST):$(PORT) --data $(DEMO)/leads.csv --n 300 || { kill $$s; exit 1; }; \
+		$(PY) -m leadscore.serving.demo --url http://$(HOST):$(PORT) --data $(DEMO)/leads.csv --responses $(DEMO)/responses.csv --n 300 || { kill $$s; exit 1; }; \
 		wait $$s
 
 serve: install ## Serve the champion on localhost (HOST=127.0.0.1 PORT=3000)
@@ -71,7 +74,7 @@ bento: install ## Build the leadscore wheel into dist/ and a Bento that installs
 	$(BIN)/bentoml build
 
 bench: install ## Benchmarks: model quality (generator and real data), serving and scale (prints ratios, writes benchmarks/results)
-	@for b in quality realdata serving scale; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
+	@for b in quality realdata attribution serving scale; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
 
 reliability: install ## Full fuzzing, overload and fault runs with a summary table
 	$(PY) benchmarks/reliability.py

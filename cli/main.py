@@ -31,6 +31,8 @@ from leadscore.cli.marketing import register as register_marketing
 from leadscore.cli.qualification import register as register_qualification
 
 if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` loads no data or ML library
+    import pandas as pd
+
     from leadscore.features.qualification import QualificationConfig
     from leadscore.models.registry import LoadedModel
 
@@ -66,15 +68,20 @@ def demo_data(
 @friendly_errors
 def validate(data: DataOpt, config: ConfigOpt) -> None:
     """Check a lead file against the contract; lists every problem at once (exit 2 if any)."""
-    from leadscore.datasets.files import load_config, load_table
-    from leadscore.features.validation import prepare_training_frame
+    from leadscore.datasets.files import load_config, load_responses, load_table
+    from leadscore.features.validation import orphan_responses, prepare_training_frame
 
     cfg = load_config(config)
     frame = load_table(data)
     prepared = prepare_training_frame(frame, cfg)
-    for warning in prepared.report.warnings:
+    responses = load_responses(cfg, config)
+    warnings = prepared.report.warnings
+    if responses is not None and cfg.responses is not None:
+        warnings = [*warnings, *orphan_responses(responses, prepared.frame[cfg.data.id], cfg.responses)]
+    for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
-    out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}")
+    events = "" if responses is None else f", {len(responses)} response events"
+    out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}{events}")
 
 
 def _summary_table(metrics: dict[str, float]) -> Table:
@@ -224,9 +231,19 @@ def score(
     strict: Annotated[
         bool, typer.Option(help="Refuse a CSV with rows shorter than its header (e.g. a cut-off last line).")
     ] = False,
+    responses: Annotated[
+        Path | None,
+        typer.Option(
+            "--responses", help="Response events (default: [responses].path of --config) for models that use them."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Read responses before this time (default: now), e.g. 2026-06-30.")
+    ] = None,
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
-    from leadscore.datasets.files import load_config
+    from leadscore.datasets.files import load_config, scoring_responses
+    from leadscore.features.config import ConfigError
 
     cfg = load_config(config) if config else None
     rules = cfg.qualification if cfg else None
@@ -234,8 +251,11 @@ def score(
         note = escape(f"{config} has no [qualification] table: no stage or route columns")
         console.print(f"[yellow]warning:[/] {note}")
     loaded = load_for_command(model, cfg, tracking_uri)
+    behaviour = scoring_responses(loaded.scorer, cfg, config, responses, as_of)
+    if dask and behaviour[0] is not None:
+        raise ConfigError("a model that reads responses cannot score on a Dask cluster yet: score without --dask")
     with missing_columns_hint(loaded, "add them, or pass --allow-missing to score them as missing"):
-        _score(loaded, data, out_path, allow_missing, reasons, rules, dask, strict)
+        _score(loaded, data, out_path, allow_missing, reasons, rules, dask, strict, behaviour)
 
 
 def _score(
@@ -247,6 +267,7 @@ def _score(
     rules: QualificationConfig | None,
     dask: str | None,
     strict: bool,
+    behaviour: tuple[pd.DataFrame | None, pd.Timestamp | None] = (None, None),
 ) -> None:
     from leadscore.features.contract import GRADES
     from leadscore.scoring.batch import ShortRowsError, count_rows, score_file
@@ -269,6 +290,8 @@ def _score(
                     advance,
                     rules=rules,
                     strict=strict,
+                    responses=behaviour[0],
+                    as_of=behaviour[1],
                 )
             except ShortRowsError as err:
                 raise ShortRowsError(f"{err}; without --strict they are scored as missing") from None

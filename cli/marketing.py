@@ -28,6 +28,7 @@ from leadscore.marketing.limits import MIN_WINS, TOO_FEW
 if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` loads no data or ML library
     import pandas as pd
 
+    from leadscore.marketing.attribution import Attribution
     from leadscore.marketing.planner import Plan
 
 _MODEL_HINT = "add them to the data, or name a model trained without them (--model)"
@@ -58,25 +59,27 @@ def report_campaigns(
 
     Logged to MLflow when --tracking-uri or MLFLOW_TRACKING_URI is set.
     """
-    from leadscore.datasets.files import load_config, load_table
-    from leadscore.marketing.history import load_spend
+    from leadscore.datasets.files import load_config
+    from leadscore.marketing.history import load_history, load_spend
     from leadscore.marketing.report import basis_text, campaign_report, log_report, write_report
     from leadscore.training.tracking import configure
 
     cfg = load_config(config)
-    frame = load_table(data)
     spend = load_spend(costs) if costs else None
     with step_progress("campaign report") as step:
         step("loading the model")
         loaded = load_for_command(model, cfg, tracking_uri)
-        step(f"scoring and explaining {len(frame):,} leads")
+        history = load_history(data, cfg, config, loaded.scorer)
+        step(f"scoring and explaining {len(history.frame):,} leads")
         with missing_columns_hint(loaded, _MODEL_HINT):
-            report = campaign_report(loaded.scorer, frame, cfg.data, spend, min_leads, confidence, data, min_wins)
+            report = campaign_report(loaded.scorer, history, cfg.data, spend, min_leads, confidence, data, min_wins)
         step("writing the report")
         paths = write_report(report, out_dir, data.name, loaded.label)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
     out.print(_report_table(report.campaigns, confidence, basis_text(report)))
+    if report.attribution is not None:
+        out.print(_attribution_table(report.attribution, "won_leads" if "won_rate" in report.campaigns else "leads"))
     for path in paths[:2]:
         out.print(f"wrote {path}")
     out.print(f"      and {len(paths) - 2} more files in {out_dir}")
@@ -84,6 +87,53 @@ def report_campaigns(
         configure(tracking_uri)
         run_id = log_report(paths, {"data_path": str(data), "model_uri": loaded.uri})
         out.print(f"logged to MLflow run {run_id}")
+
+
+@report_app.command("accounts")
+@friendly_errors
+def report_accounts(
+    data: DataOpt,
+    config: ConfigOpt,
+    out_path: Annotated[Path, typer.Option("--out", help="CSV of every account: people, engaged, P(win), revenue.")],
+    model: ModelUriOpt = None,
+    tracking_uri: TrackingOpt = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Score as of this time (default: now), e.g. 2026-06-30.")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="Accounts to print.")] = 15,
+) -> None:
+    """Per account: engaged people, P(at least one win), expected revenue and the top reasons."""
+    from leadscore.datasets.files import load_config, parse_as_of
+    from leadscore.marketing.account_report import account_report
+
+    cfg = load_config(config)
+    with step_progress("account report") as step:
+        loaded = load_for_command(model, cfg, tracking_uri)
+        step("scoring and explaining the leads, rolling them up to accounts")
+        with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
+            report = account_report(data, cfg, config, loaded.scorer, parse_as_of(as_of))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    table = report.accounts.assign(top_reasons=report.accounts["top_reasons"].map(" | ".join))
+    table.to_csv(out_path, index=False)
+    out.print(_accounts_table(report.accounts.head(top), report.as_of, report.note))
+    out.print(f"wrote {len(report.accounts):,} accounts ({len(report.people):,} people) -> {out_path}")
+
+
+def _accounts_table(accounts: pd.DataFrame, as_of: pd.Timestamp, note: str) -> Table:
+    table = Table(title=f"Accounts by expected revenue, as of {as_of:%Y-%m-%d %H:%M} UTC", caption=note)
+    for title in ("account", "people", "engaged", "P(≥1 win)", "expected revenue", "top reasons"):
+        table.add_column(title, justify="left" if title in ("account", "top reasons") else "right")
+    for row in accounts.itertuples():
+        reasons = "\n".join(row.top_reasons) or "–"
+        table.add_row(
+            row.account,
+            str(row.people),
+            str(row.engaged_people),
+            f"{row.p_any_win:.0%}",
+            f"{row.expected_revenue:,.0f}",
+            reasons,
+        )
+    return table
 
 
 def _report_columns(summary: pd.DataFrame) -> dict[str, str]:
@@ -112,6 +162,22 @@ def _report_table(summary: pd.DataFrame, confidence: float, caption: str | None 
     styles = {"keep": "green", "cut": "red", TOO_FEW: "dim"}
     for row in display_rows(summary):
         table.add_row(*(row[key] for key in columns.values()), style=styles.get(row["verdict"]))
+    return table
+
+
+def _attribution_table(attribution: Attribution, metric: str) -> Table:
+    """One credited metric, campaign x rule side by side, with what it rests on and the verdicts' rule."""
+    from leadscore.marketing.attribution import METRICS
+    from leadscore.marketing.report import attribution_cells
+
+    cells = next(t for t in attribution_cells(attribution) if t["title"].lower().startswith(METRICS[metric]))
+    table = Table(title=f"{cells['title']} to every campaign a lead responded to before its decision")
+    table.caption = attribution.note()
+    table.add_column("campaign")
+    for rule in cells["rules"]:
+        table.add_column(rule, justify="right")
+    for name, values in cells["rows"]:
+        table.add_row(name, *values)
     return table
 
 
@@ -185,19 +251,20 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """How many leads, sales-accepted leads and wins a revenue target needs, overall and per campaign."""
-    from leadscore.datasets.files import load_config, load_table
+    from leadscore.datasets.files import load_config
+    from leadscore.marketing.history import load_history
     from leadscore.marketing.planner import PlanError, parse_amount, parse_mix, plan_from_history
 
     cfg = load_config(config)
-    frame = load_table(data)
     try:
         target = parse_amount(revenue_target)
         shares = parse_mix(mix) if mix is not None else None
         loaded = load_for_command(model, cfg, tracking_uri)
+        history = load_history(data, cfg, config, loaded.scorer)
         with missing_columns_hint(loaded, _MODEL_HINT):
-            result = plan_from_history(
+            result, credit = plan_from_history(
                 loaded.scorer,
-                frame,
+                history,
                 cfg.data,
                 target,
                 data,
@@ -210,9 +277,11 @@ def plan(
     except PlanError as err:
         raise typer.BadParameter(str(err), param_hint=_PLAN_OPTIONS.get(err.argument)) from None
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps(result.to_dict() | ({"attribution": credit.to_dict()} if credit else {}), indent=2))
     else:
         out.print(_plan_table(result))
+        if credit is not None:
+            out.print(_attribution_table(credit, "closed_revenue" if "closed_revenue" in credit.totals else "leads"))
     for warning in result.warnings:
         console.print(f"[bold red]warning:[/] {warning}")
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from leadscore.features.config import ConfigError, LeadscoreConfig, parse_config_text
+from leadscore.features.validation import validate_responses
+from leadscore.models.scorer import LeadScorer
 
 READABLE = (".csv", ".parquet", ".pq", ".tsv", ".txt")
 
@@ -113,3 +115,50 @@ def frame_hash(frame: pd.DataFrame) -> str:
     """A content hash of the training data, logged so a run can be traced to its input."""
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def responses_path(config: LeadscoreConfig, config_path: Path) -> Path | None:
+    """The responses file `[responses].path` names, relative to the config file; None without `[responses]`."""
+    if config.responses is None:
+        return None
+    path = Path(config.responses.path)
+    return path if path.is_absolute() else Path(config_path).parent / path
+
+
+def load_responses(config: LeadscoreConfig, config_path: Path, path: Path | None = None) -> pd.DataFrame | None:
+    """The validated response events of `[responses]` (or of `path`, when given); None without `[responses]`."""
+    if config.responses is None:
+        return None
+    source = Path(path) if path is not None else responses_path(config, config_path)
+    if source is None:
+        return None
+    return validate_responses(load_table(source), config.responses, config.data.missing_values)
+
+
+def scoring_responses(
+    scorer: LeadScorer,
+    config: LeadscoreConfig | None,
+    config_path: Path | None,
+    path: Path | None,
+    as_of: str | None,
+) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
+    """(validated events, as-of time) a command scores with: the model's own response columns read from
+    `path` (else `[responses].path` of the config); (None, None) for a model without behavioural features."""
+    if scorer.responses is None:
+        return None, None
+    if config is None or config.responses is None or config_path is None:
+        raise ConfigError(
+            "the model uses response features: pass --config naming a leadscore.toml with [responses] (and "
+            "--responses FILE to read other events than its path)"
+        )
+    return load_responses(config, config_path, path), parse_as_of(as_of) or pd.Timestamp.now(tz="UTC")
+
+
+def parse_as_of(text: str | None) -> pd.Timestamp | None:
+    """`--as-of` as a UTC time (None when not given); a clear error for text that is no time."""
+    if text is None:
+        return None
+    parsed = pd.to_datetime(pd.Series([text]), errors="coerce", utc=True).iloc[0]
+    if pd.isna(parsed):
+        raise ConfigError(f"--as-of {text!r} is not a date or timestamp (e.g. 2026-06-30T12:00)")
+    return parsed

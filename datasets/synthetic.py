@@ -35,9 +35,12 @@ __all__ = [
     "CHUNK_SIZE",
     "CONFIG_TOML",
     "DATA_TOML",
+    "JOURNEY_CONFIG_TOML",
     "QUALIFICATION_TOML",
     "CampaignSpec",
+    "Journeys",
     "generate_funnel",
+    "generate_journeys",
     "write_demo_data",
 ]
 
@@ -75,6 +78,67 @@ CAMPAIGNS: dict[str, CampaignSpec] = {
     "organic_blog": CampaignSpec("organic", 0.1, 0.08, 0.00),
 }
 
+RESPONSE_TYPES: dict[str, str] = {
+    "partner": "referral",
+    "referral": "referral",
+    "webinar": "webinar",
+    "trade_show": "event",
+    "paid_search": "form_fill",
+    "paid_social": "ad_click",
+    "content_syndication": "download",
+    "email": "email_click",
+    "organic": "download",
+}
+"""The response type a touch through each channel makes."""
+MID_FUNNEL: dict[str, str] = {
+    "webinar_customer_stories": "webinar",
+    "email_case_studies": "email",
+    "roi_calculator": "organic",
+}
+"""Campaigns that never create a lead but touch existing ones: first-touch credit cannot see them."""
+TOUCH_INFLUENCE: dict[str, float] = {
+    "partner_referral_q": 0.1,
+    "customer_referral": 0.1,
+    "webinar_data_leaders": 0.5,
+    "trade_show_saas_summit": 0.3,
+    "paid_search_brand": 0.05,
+    "paid_search_generic": 0.0,
+    "paid_social_linkedin": 0.05,
+    "paid_social_meta": 0.0,
+    "content_syndication_ebook": 0.0,
+    "content_syndication_report": 0.05,
+    "email_nurture": 0.15,
+    "organic_blog": 0.1,
+    "webinar_customer_stories": 0.7,
+    "email_case_studies": 0.35,
+    "roi_calculator": 0.6,
+}
+"""The truth of campaign influence: what each response before the decision adds to the acceptance logit
+(`WIN_QUALITY_WEIGHT` times it to the win logit), whichever campaign made the lead."""
+TOUCH_SHARE: dict[str, float] = {
+    "partner_referral_q": 0.01,
+    "customer_referral": 0.01,
+    "webinar_data_leaders": 0.08,
+    "trade_show_saas_summit": 0.02,
+    "paid_search_brand": 0.08,
+    "paid_search_generic": 0.04,
+    "paid_social_linkedin": 0.08,
+    "paid_social_meta": 0.05,
+    "content_syndication_ebook": 0.06,
+    "content_syndication_report": 0.02,
+    "email_nurture": 0.20,
+    "organic_blog": 0.10,
+    "webinar_customer_stories": 0.08,
+    "email_case_studies": 0.10,
+    "roi_calculator": 0.07,
+}
+"""Which campaign a later touch comes from (relative shares)."""
+DECISION_DAYS = 14.0
+"""Sales decide this many days after a lead is created: touches before then shape the outcome, later ones
+(more of them on accepted and won leads) must never reach a training row."""
+_TOUCH_CENTER = 0.3
+"""Subtracted from every lead's total influence so acceptance and win rates stay near the touch-free funnel."""
+
 DATA_TOML = """\
 # leadscore.toml -- configuration for the synthetic demo data set
 # (written by `leadscore demo-data`; see datasets/synthetic.py).
@@ -90,6 +154,34 @@ accepted = "accepted"
 won = "won"
 revenue = "revenue"
 exclude = ["email", "full_name", "sales_status"]
+"""
+
+JOURNEY_TOML = """\
+# leadscore.toml -- configuration for the synthetic demo data set with response events
+# (written by `leadscore demo-data`; see datasets/synthetic.py).
+
+[data]
+id = "lead_id"
+created_at = "created_at"
+campaign = "campaign"
+channel = "channel"
+account = "account"
+accepted = "accepted"
+won = "won"
+revenue = "revenue"
+exclude = ["email", "full_name", "sales_status"]
+
+[responses]                 # one row per response: a form fill, a webinar, a download, a click
+path = "responses.csv"
+event_id = "event_id"
+lead_id = "lead_id"
+timestamp = "responded_at"
+campaign = "campaign"
+response_type = "response_type"
+channel = "channel"
+windows_days = [7, 30, 90]
+half_life_days = 14
+decision_window_days = 14   # training rows see responses up to created_at + 14 days, when sales decided
 """
 
 QUALIFICATION_TOML = """\
@@ -114,6 +206,7 @@ industry = { in = ["education"] }
 """
 
 CONFIG_TOML = DATA_TOML + "\n" + QUALIFICATION_TOML
+JOURNEY_CONFIG_TOML = JOURNEY_TOML + "\n" + QUALIFICATION_TOML
 
 # --- distributions (module-level constants, no side effects) -------------------------
 
@@ -235,8 +328,36 @@ def _campaign_probs(years: np.ndarray, shift: bool) -> np.ndarray:
     return base[None, :] * np.exp(trend[None, :] * years[:, None])
 
 
-def _chunk(rng: np.random.Generator, years: np.ndarray, shift: bool) -> dict[str, np.ndarray]:
-    """Generate all per-row quantities for one chunk; returns raw arrays (codes, not labels)."""
+TOUCH_CAMPAIGNS: tuple[str, ...] = (*CAMPAIGNS, *MID_FUNNEL)
+"""Campaigns a response can come from; a lead's own campaign has the same index here as in `CAMPAIGNS`."""
+
+
+def _touch_channel(name: str) -> str:
+    return CAMPAIGNS[name].channel if name in CAMPAIGNS else MID_FUNNEL[name]
+
+
+def _draw_touches(
+    rng: np.random.Generator, counts: np.ndarray, days: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, campaign code, days after creation) of `counts[i]` touches per row from the touch mix."""
+    rows = np.repeat(np.arange(len(counts)), counts)
+    camp = rng.choice(len(TOUCH_CAMPAIGNS), size=len(rows), p=_probs(TOUCH_SHARE))
+    return rows, camp, rng.uniform(days[0], days[1], size=len(rows))
+
+
+def _influence(m: int, rows: np.ndarray, camp: np.ndarray) -> np.ndarray:
+    """Row x campaign matrix: the summed influence of each campaign's touches before the decision."""
+    out = np.zeros((m, len(TOUCH_CAMPAIGNS)))
+    np.add.at(out, (rows, camp), _lookup(TOUCH_INFLUENCE, list(TOUCH_CAMPAIGNS))[camp])
+    return out
+
+
+def _chunk(
+    rng: np.random.Generator, years: np.ndarray, shift: bool, touch_rng: np.random.Generator | None = None
+) -> dict[str, np.ndarray]:
+    """Generate all per-row quantities for one chunk; returns raw arrays (codes, not labels). With `touch_rng`,
+    responses are drawn too (from that stream, so the leads' other columns stay as without), and those before
+    the decision move the outcomes by their campaign's `TOUCH_INFLUENCE`."""
     m = years.shape[0]
     names = list(CAMPAIGNS)
     specs = list(CAMPAIGNS.values())
@@ -283,8 +404,21 @@ def _chunk(rng: np.random.Generator, years: np.ndarray, shift: bool) -> dict[str
     )
     prod = _sample_rows(rng, np.exp(prod_logits))
 
+    touches: dict[str, np.ndarray] = {}
+    influence = np.zeros((m, len(TOUCH_CAMPAIGNS)))
+    if touch_rng is not None:  # the lead's own campaign is its first response, at creation
+        extra = touch_rng.poisson(0.6 * np.exp(0.4 * intent))
+        rows, t_camp, t_day = _draw_touches(touch_rng, extra, (0.01, DECISION_DAYS))
+        touches = {
+            "t_row": np.concatenate([np.arange(m), rows]),
+            "t_camp": np.concatenate([camp, t_camp]),
+            "t_day": np.concatenate([np.zeros(m), t_day]),
+        }
+        influence = _influence(m, touches["t_row"], touches["t_camp"])
+    lift = influence.sum(axis=1) - (_TOUCH_CENTER if touch_rng is not None else 0.0)
+
     # outcomes
-    logit_a = (
+    logit_a = lift + (
         _ACCEPT_INTERCEPT
         + quality
         + _lookup(_SEN_ACCEPT, list(SENIORITIES))[sen]
@@ -297,7 +431,7 @@ def _chunk(rng: np.random.Generator, years: np.ndarray, shift: bool) -> dict[str
         + 0.25 * np.log1p(web)
         - 0.9 * (days > 21)  # gone cold
     )
-    logit_w = (
+    logit_w = WIN_QUALITY_WEIGHT * lift + (
         _WIN_INTERCEPT
         + WIN_QUALITY_WEIGHT * quality
         + _lookup(_SEN_WIN, list(SENIORITIES))[sen]
@@ -317,6 +451,19 @@ def _chunk(rng: np.random.Generator, years: np.ndarray, shift: bool) -> dict[str
     rev_draw = np.round(np.exp(rev_mu + _REV_SIGMA * rng.normal(0.0, 1.0, size=m)), 2)
     revenue = np.where(won, np.maximum(rev_draw, 0.01), 0.0)
     exp_rev_won = np.exp(rev_mu + 0.5 * _REV_SIGMA**2)
+    if touch_rng is not None:
+        # what each campaign's touches truly added: expected wins with them minus without them
+        p_w = p_a * p_w_given_a
+        without = _sigmoid(logit_a[:, None] - influence) * _sigmoid(logit_w[:, None] - WIN_QUALITY_WEIGHT * influence)
+        touches["incremental_wins"] = (p_w[:, None] - without).sum(axis=0)
+        # after the decision: sales-driven responses, more on accepted and won leads (a leak if ever counted)
+        later = touch_rng.poisson(0.4 + 2.0 * accepted + 1.5 * won)
+        rows, t_camp, t_day = _draw_touches(touch_rng, later, (DECISION_DAYS + 0.01, DECISION_DAYS + 75.0))
+        touches |= {
+            "t_row": np.concatenate([touches["t_row"], rows]),
+            "t_camp": np.concatenate([touches["t_camp"], t_camp]),
+            "t_day": np.concatenate([touches["t_day"], t_day]),
+        }
 
     # leaky post-contact status: nearly a copy of the outcome
     u = rng.random(m)
@@ -351,7 +498,7 @@ def _chunk(rng: np.random.Generator, years: np.ndarray, shift: bool) -> dict[str
         "p_a": p_a,
         "p_w": p_a * p_w_given_a,
         "exp_rev_won": exp_rev_won,
-    }
+    } | touches
 
 
 def _labels(values: tuple[str, ...] | list[str], codes: np.ndarray) -> pd.Series:
@@ -359,22 +506,30 @@ def _labels(values: tuple[str, ...] | list[str], codes: np.ndarray) -> pd.Series
     return pd.Series(pd.Categorical.from_codes(codes, categories=list(values))).astype("str")
 
 
-def generate_funnel(
-    n: int,
-    seed: int = 0,
-    *,
-    start: str = "2025-01-01",
-    end: str = "2026-06-30",
-    shift: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate ``n`` leads; returns ``(leads, truth)`` aligned row by row.
+@dataclass(frozen=True)
+class Journeys:
+    """A simulated funnel with responses: leads, the per-lead truth, the response events and, per campaign,
+    the truth of its influence (`TOUCH_INFLUENCE`) and the wins its touches truly added."""
 
-    Why chunked: the CLI draws a progress bar. Chunks have a fixed size and each gets
-    its own RNG stream derived from ``seed``, so ``progress`` never changes the output.
-    ``shift=True`` gives a drifted population (more content syndication / paid social,
-    larger companies) with the same seniority/country/industry distributions.
-    """
+    leads: pd.DataFrame
+    truth: pd.DataFrame
+    responses: pd.DataFrame
+    campaign_truth: pd.DataFrame
+
+
+_TOUCH_KEYS = ("t_row", "t_camp", "t_day", "incremental_wins")
+
+
+def _simulate(
+    n: int,
+    seed: int,
+    start: str,
+    end: str,
+    shift: bool,
+    progress: Callable[[int], None] | None,
+    touches: bool,
+) -> tuple[dict[str, np.ndarray], np.ndarray, pd.Timestamp]:
+    """The raw arrays of every chunk (touch rows re-based to the whole frame), creation offsets and start."""
     if n < 0:
         raise ValueError(f"n must be non-negative, got {n}")
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
@@ -387,18 +542,29 @@ def generate_funnel(
     years = offsets_s / (365.25 * 86400.0)
 
     parts: list[dict[str, np.ndarray]] = []
-    done = 0
     for i, lo in enumerate(range(0, n, CHUNK_SIZE)):
         hi = min(lo + CHUNK_SIZE, n)
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, i)))
-        parts.append(_chunk(rng, years[lo:hi], shift))
-        done = hi
+        touch_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, i))) if touches else None
+        part = _chunk(rng, years[lo:hi], shift, touch_rng)
+        if touches:
+            part["t_row"] = part["t_row"] + lo
+        parts.append(part)
         if progress is not None:
-            progress(done)
+            progress(hi)
     if not parts:
-        parts.append(_chunk(np.random.default_rng(seed), years[:0], shift))
-    raw = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        empty = np.random.default_rng(seed)
+        parts.append(_chunk(empty, years[:0], shift, empty if touches else None))
+    raw = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "incremental_wins"}
+    if touches:
+        raw["incremental_wins"] = np.sum([p["incremental_wins"] for p in parts], axis=0)
+    return raw, offsets_s, t0
 
+
+def _frames(
+    n: int, raw: dict[str, np.ndarray], offsets_s: np.ndarray, t0: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leads and per-lead truth from the raw arrays."""
     width = max(6, len(str(n)))
     lead_id = "L" + pd.Series(np.arange(1, n + 1)).astype("str").str.zfill(width)
     first = _labels(_FIRST_NAMES, raw["first"])
@@ -442,6 +608,85 @@ def generate_funnel(
     return leads, truth
 
 
+def generate_funnel(
+    n: int,
+    seed: int = 0,
+    *,
+    start: str = "2025-01-01",
+    end: str = "2026-06-30",
+    shift: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate ``n`` leads without response events; returns ``(leads, truth)`` aligned row by row.
+
+    Why chunked: the CLI draws a progress bar. Chunks have a fixed size and each gets
+    its own RNG stream derived from ``seed``, so ``progress`` never changes the output.
+    ``shift=True`` gives a drifted population (more content syndication / paid social,
+    larger companies) with the same seniority/country/industry distributions.
+    """
+    raw, offsets_s, t0 = _simulate(n, seed, start, end, shift, progress, touches=False)
+    return _frames(n, raw, offsets_s, t0)
+
+
+def _accounts(leads: pd.DataFrame, seed: int) -> pd.Series:
+    """Account ids: leads of one industry and country with neighbouring company sizes, 1-5 to an account."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3,)))
+    order = leads.sort_values(["industry", "country", "company_size"], kind="stable").index.to_numpy()
+    sizes = rng.integers(1, 6, size=len(order) + 1)
+    account_of = np.repeat(np.arange(len(sizes)), sizes)[: len(order)]
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = account_of
+    width = max(5, len(str(len(order))))
+    return "A" + pd.Series(out, index=leads.index).astype(str).str.zfill(width)
+
+
+def generate_journeys(
+    n: int,
+    seed: int = 0,
+    *,
+    start: str = "2025-01-01",
+    end: str = "2026-06-30",
+    shift: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Journeys:
+    """Simulate ``n`` leads with accounts and response events whose campaign influence is known.
+
+    A lead's own campaign is its first response, at creation; more touches follow from the touch mix (the
+    mid-funnel campaigns of `MID_FUNNEL` only ever touch). Each touch before the decision (`DECISION_DAYS`
+    after creation) adds its campaign's `TOUCH_INFLUENCE` to the outcome logits; touches after it are more
+    frequent on accepted and won leads and change nothing. `campaign_truth` holds, per campaign, the
+    expected wins its touches added (expected wins with them minus without them)."""
+    raw, offsets_s, t0 = _simulate(n, seed, start, end, shift, progress, touches=True)
+    leads, truth = _frames(n, raw, offsets_s, t0)
+    leads.insert(4, "account", _accounts(leads, seed))
+    names = np.array(TOUCH_CAMPAIGNS, dtype=object)[raw["t_camp"]]
+    channels = np.array([_touch_channel(c) for c in TOUCH_CAMPAIGNS], dtype=object)[raw["t_camp"]]
+    created = leads["created_at"].to_numpy()[raw["t_row"]]
+    responses = pd.DataFrame(
+        {
+            "lead_id": leads["lead_id"].to_numpy()[raw["t_row"]],
+            "responded_at": pd.to_datetime(created) + pd.to_timedelta(np.round(raw["t_day"] * 86400), unit="s"),
+            "campaign": names,
+            "response_type": [RESPONSE_TYPES[c] for c in channels],
+            "channel": channels,
+        }
+    )
+    responses = responses.sort_values(["responded_at", "lead_id"], kind="stable").reset_index(drop=True)
+    width = max(7, len(str(len(responses))))
+    responses.insert(0, "event_id", "E" + pd.Series(np.arange(1, len(responses) + 1)).astype(str).str.zfill(width))
+    incremental = raw["incremental_wins"]
+    campaign_truth = pd.DataFrame(
+        {
+            "campaign": list(TOUCH_CAMPAIGNS),
+            "influence": [TOUCH_INFLUENCE[c] for c in TOUCH_CAMPAIGNS],
+            "sources_leads": [c in CAMPAIGNS for c in TOUCH_CAMPAIGNS],
+            "true_incremental_wins": np.round(incremental, 2),
+            "true_share": np.round(incremental / incremental.sum(), 4) if incremental.sum() > 0 else 0.0,
+        }
+    )
+    return Journeys(leads, truth, responses, campaign_truth)
+
+
 def write_demo_data(
     out_dir: Path,
     n: int = 20000,
@@ -452,16 +697,18 @@ def write_demo_data(
     shift: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Path]:
-    """Write leads (csv|parquet), ``leadscore.toml`` and optionally ``truth.csv``.
+    """Write leads (csv|parquet), ``responses.csv``, ``leadscore.toml`` and optionally ``truth.csv`` and
+    ``campaign_truth.csv`` (the true influence of every campaign, for checking attribution).
 
-    Returns the written paths keyed ``'data'``, ``'config'`` and (if ``with_truth``)
-    ``'truth'``. The config is written so the data directory is usable as-is.
+    Returns the written paths keyed ``'data'``, ``'responses'``, ``'config'`` and (if ``with_truth``)
+    ``'truth'`` and ``'campaign_truth'``. The config is written so the data directory is usable as-is.
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    leads, truth = generate_funnel(n, seed, shift=shift, progress=progress)
+    journeys = generate_journeys(n, seed, shift=shift, progress=progress)
+    leads, truth = journeys.leads, journeys.truth
 
     paths: dict[str, Path] = {}
     if fmt == "csv":
@@ -471,8 +718,12 @@ def write_demo_data(
         paths["data"] = out_dir / "leads.parquet"
         leads.to_parquet(paths["data"], index=False)
     paths["config"] = out_dir / "leadscore.toml"
-    paths["config"].write_text(CONFIG_TOML, encoding="utf-8")
+    paths["config"].write_text(JOURNEY_CONFIG_TOML, encoding="utf-8")
+    paths["responses"] = out_dir / "responses.csv"
+    journeys.responses.to_csv(paths["responses"], index=False, date_format="%Y-%m-%dT%H:%M:%S")
     if with_truth:
         paths["truth"] = out_dir / "truth.csv"
         truth.to_csv(paths["truth"], index=False)
+        paths["campaign_truth"] = out_dir / "campaign_truth.csv"
+        journeys.campaign_truth.to_csv(paths["campaign_truth"], index=False)
     return paths

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from leadscore.features.contract import ConfigError, Strict
 from leadscore.features.qualification import QualificationConfig
+from leadscore.features.responses import ResponsesConfig
 
 OUTCOMES: tuple[str, ...] = ("accepted", "won", "revenue")
 DEFAULT_MISSING_TOKENS: tuple[str, ...] = ("", "N/A", "n/a", "NA", "-", "null", "None", "Select")
@@ -22,6 +23,8 @@ class DataConfig(Strict):
     created_at: str | None = None
     campaign: str | None = None
     channel: str | None = None
+    account: str | None = None
+    """Optional account (company) id: leads roll up to accounts; never a feature."""
     accepted: str | None = None
     won: str | None = None
     revenue: str | None = None
@@ -32,7 +35,7 @@ class DataConfig(Strict):
     def _check_roles(self) -> DataConfig:
         if not self.outcome_columns:
             raise ValueError("name at least one outcome column: accepted, won or revenue")
-        named = [c for c in (self.id, self.created_at, *self.outcome_columns.values()) if c]
+        named = [c for c in (self.id, self.created_at, self.account, *self.outcome_columns.values()) if c]
         dupes = sorted({c for c in named if named.count(c) > 1})
         if dupes:
             raise ValueError(f"a column can have only one role; used twice: {dupes}")
@@ -45,8 +48,8 @@ class DataConfig(Strict):
 
     @property
     def non_feature_columns(self) -> set[str]:
-        """Columns that are never model inputs (id, time, outcomes, exclusions)."""
-        roles = {self.id, self.created_at, *self.outcome_columns.values(), *self.exclude}
+        """Columns that are never model inputs (id, time, account, outcomes, exclusions)."""
+        roles = {self.id, self.created_at, self.account, *self.outcome_columns.values(), *self.exclude}
         return {c for c in roles if c}
 
 
@@ -103,6 +106,7 @@ class LeadscoreConfig(Strict):
     training: TrainingConfig = TrainingConfig()
     model: ModelConfig = ModelConfig()
     qualification: QualificationConfig | None = None
+    responses: ResponsesConfig | None = None
     labels: dict[str, ColumnLabel] = Field(default_factory=dict)
 
     @field_validator("labels", mode="before")
@@ -123,6 +127,15 @@ class LeadscoreConfig(Strict):
     def promotion_metric(self) -> str:
         """The gate's metric: the configured one, else the ROC-AUC of the win (else acceptance) head."""
         return self.training.promotion_metric or ("won_roc_auc" if "won" in self.heads else "accepted_roc_auc")
+
+    @model_validator(mode="after")
+    def _check_responses(self) -> LeadscoreConfig:
+        if self.responses is not None and not self.data.created_at:
+            raise ValueError(
+                "[responses] needs [data].created_at: a lead's behaviour is read from the responses before its "
+                "creation plus the decision window, so the lead's creation time must be known"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_promotion_metric(self) -> LeadscoreConfig:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from leadscore.features.coerce import normalize_text, to_boolean, to_datetime, to_number
-from leadscore.features.config import LeadscoreConfig, unknown_label_columns
+from leadscore.features.config import DEFAULT_MISSING_TOKENS, LeadscoreConfig, unknown_label_columns
+from leadscore.features.responses import CAMPAIGN, EVENT, LEAD, TIME, TYPE, ResponsesConfig
 from leadscore.features.schema import FeatureSchema, infer_schema
 
 _EXAMPLES = 5
@@ -203,7 +205,13 @@ def check_rows(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFra
     uniqueness across slices and the usable-feature check need all rows and stay with the caller."""
     data = config.data
     report = ValidationReport()
-    roles = {"id": data.id, "created_at": data.created_at, "campaign": data.campaign, **data.outcome_columns}
+    roles = {
+        "id": data.id,
+        "created_at": data.created_at,
+        "campaign": data.campaign,
+        "account": data.account,
+        **data.outcome_columns,
+    }
     absent = {role: col for role, col in roles.items() if col and col not in frame.columns}
     for role, col in absent.items():
         report.errors.append(Problem(col, f"configured as '{role}' but not found in the data"))
@@ -232,3 +240,61 @@ def prepare_training_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> Prep
     if not report.ok:
         raise DataValidationError(report)
     return PreparedData(frame=coerced.drop(columns=list(schema.dropped)), report=report)
+
+
+def _response_labels(frame: pd.DataFrame) -> pd.Series:
+    """How an event is named in errors: its event id, else its row number (never a value)."""
+    if EVENT in frame:
+        return frame[EVENT].fillna("(no event id)").astype(str)
+    return pd.Series([f"row {i + 1}" for i in range(len(frame))], index=frame.index)
+
+
+def _response_problem(column: str, message: str, labels: pd.Series, mask: np.ndarray) -> Problem:
+    return Problem(column, f"in the responses file: {message}", tuple(labels[mask].head(_EXAMPLES)), int(mask.sum()))
+
+
+def validate_responses(
+    frame: pd.DataFrame, config: ResponsesConfig, missing_values: tuple[str, ...] = DEFAULT_MISSING_TOKENS
+) -> pd.DataFrame:
+    """Check and normalise a responses file: columns present, lead ids, campaigns and types given, timestamps
+    readable, event ids unique. Returns the canonical frame (`features.responses` column names, UTC times);
+    raises `DataValidationError` listing every problem, naming columns and event ids, never values."""
+    report = ValidationReport()
+    columns = config.columns
+    for column in columns.values():
+        if column not in frame.columns:
+            report.errors.append(Problem(column, "configured in [responses] but not found in the responses file"))
+    if not report.ok:
+        raise DataValidationError(report)
+    out = pd.DataFrame(index=frame.index)
+    for canonical, column in columns.items():
+        if canonical != TIME:
+            out[canonical] = normalize_text(frame[column].astype("string"), missing_values)
+    labels = _response_labels(out)
+    for canonical in (LEAD, CAMPAIGN, TYPE, EVENT):
+        if canonical in out and (missing := out[canonical].isna().to_numpy(bool)).any():
+            report.errors.append(_response_problem(columns[canonical], "missing values", labels, missing))
+    stamps, _ = to_datetime(normalize_text(frame[config.timestamp], missing_values))
+    if (bad := stamps.isna().to_numpy(bool)).any():
+        report.errors.append(_response_problem(config.timestamp, "missing or unparseable timestamps", labels, bad))
+    out[TIME] = stamps
+    if EVENT in out:
+        dupes = (out[EVENT].duplicated(keep=False) & out[EVENT].notna()).to_numpy(bool)
+        if dupes.any():
+            report.errors.append(_response_problem(columns[EVENT], "duplicate event ids", labels, dupes))
+    if not report.ok:
+        raise DataValidationError(report)
+    out[LEAD] = out[LEAD].astype("string")
+    return out.reset_index(drop=True)
+
+
+def orphan_responses(responses: pd.DataFrame, lead_ids: pd.Series, config: ResponsesConfig) -> list[Problem]:
+    """Responses of leads the lead file does not have: a warning, since they shape no lead's features."""
+    orphan = ~responses[LEAD].isin(set(lead_ids.astype(str))).to_numpy(bool)
+    if not orphan.any():
+        return []
+    return [
+        _response_problem(
+            config.lead_id, "responses of leads not in the lead file; ignored", _response_labels(responses), orphan
+        )
+    ]

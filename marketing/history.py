@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leadscore.datasets.files import DataFileError, load_table
-from leadscore.features.coerce import normalize_text, to_number
-from leadscore.features.config import ConfigError, DataConfig
+from leadscore.datasets.files import DataFileError, load_responses, load_table
+from leadscore.features.coerce import normalize_text, to_datetime, to_number
+from leadscore.features.config import ConfigError, DataConfig, LeadscoreConfig
 from leadscore.marketing.insights import (
     group_labels,
     outcome_frame,
@@ -30,6 +30,38 @@ class ScoredLeads:
 def explained_head(scorer: LeadScorer) -> str:
     """The head whose SHAP values explain campaigns: the win head, else acceptance."""
     return "won" if "won" in scorer.heads_ else "accepted"
+
+
+@dataclass(frozen=True)
+class History:
+    """A historical lead file ready for the model and for campaign credit: behavioural features at each
+    lead's decision time, and the response events they came from (None without `[responses]`)."""
+
+    frame: pd.DataFrame
+    responses: pd.DataFrame | None
+    decision_days: float
+
+
+def load_history(data_path: Path, config: LeadscoreConfig, config_path: Path, scorer: LeadScorer) -> History:
+    """Read the lead file and, when the config has `[responses]`, its events (validated)."""
+    frame = load_table(data_path)
+    responses = load_responses(config, config_path)
+    days = config.responses.decision_window_days if config.responses else 0.0
+    return History(at_decision(scorer, frame, config.data, responses), responses, days)
+
+
+def at_decision(
+    scorer: LeadScorer, frame: pd.DataFrame, data: DataConfig, responses: pd.DataFrame | None
+) -> pd.DataFrame:
+    """History as the model saw it in training: each lead with its behavioural features at its decision time
+    (`created_at` plus the decision window). Unchanged for a model without behavioural features."""
+    if scorer.responses is None:
+        return frame
+    if responses is None:
+        raise ConfigError("the model uses response features: name the response events ([responses] in the config)")
+    column = require_column(frame, data.created_at, "created_at", "the lead file")
+    created = to_datetime(normalize_text(frame[column], data.missing_values))[0]
+    return scorer.with_responses(frame, responses, scorer.responses.training_as_of(created))
 
 
 def score_leads(scorer: LeadScorer, frame: pd.DataFrame, data: DataConfig, explain: bool = True) -> ScoredLeads:

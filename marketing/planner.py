@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.config import DataConfig
-from leadscore.marketing.history import ScoredLeads, require_column, score_leads
+from leadscore.marketing.attribution import Attribution, campaign_attribution
+from leadscore.marketing.history import History, ScoredLeads, require_column, score_leads
 from leadscore.marketing.insights import (
     closed_revenue,
     group_labels,
@@ -296,7 +297,7 @@ def plan_quota(
 
 def plan_from_history(
     scorer: LeadScorer,
-    frame: pd.DataFrame,
+    history: History,
     data: DataConfig,
     target: float,
     source: Path | str = "data",
@@ -306,13 +307,21 @@ def plan_from_history(
     confidence: float = 0.8,
     n_sims: int = 2000,
     seed: int = 0,
-) -> Plan:
-    """`plan_quota` for a historical lead file: checks its campaign column, then scores it (no explanations)."""
+) -> tuple[Plan, Attribution | None]:
+    """`plan_quota` for a historical lead file: checks its campaign column, then scores it (no explanations);
+    with response events, also the multi-touch credit of the history the plan rests on."""
+    frame = history.frame
     campaign = require_column(frame, data.campaign, "campaign", source)
     scored = score_leads(scorer, frame, data, explain=False)
-    return plan_quota(
+    plan = plan_quota(
         scored, frame[campaign], target, mix=mix, period=period, confidence=confidence, n_sims=n_sims, seed=seed
     )
+    credit = None
+    if history.responses is not None:
+        credit = campaign_attribution(
+            frame, scored.scores, scored.outcomes, data, history.responses, history.decision_days
+        )
+    return plan, credit
 
 
 def _plan_warnings(

@@ -25,7 +25,8 @@ from jinja2 import Environment
 from leadscore.datasets.files import DataFileError
 from leadscore.features.config import DataConfig
 from leadscore.features.contract import GRADES
-from leadscore.marketing.history import ScoredLeads, explained_head, require_column, score_leads
+from leadscore.marketing.attribution import METRICS, RULES, Attribution, campaign_attribution
+from leadscore.marketing.history import History, ScoredLeads, explained_head, require_column, score_leads
 from leadscore.marketing.insights import (
     MIN_WINS,
     TOO_FEW,
@@ -55,11 +56,13 @@ class CampaignReport:
     """How much revenue the wins declare and the deal cap (`RevenueEvidence.note`); None without revenue."""
     head: str = "won"
     """The head whose SHAP values `drivers` are."""
+    attribution: Attribution | None = None
+    """Multi-touch credit under every rule; None without response events."""
 
 
 def campaign_report(
     scorer: LeadScorer,
-    frame: pd.DataFrame,
+    history: History,
     data: DataConfig,
     spend: Mapping[str, float] | None = None,
     min_leads: int = 100,
@@ -67,11 +70,25 @@ def campaign_report(
     source: Path | str = "data",
     min_wins: int = MIN_WINS,
 ) -> CampaignReport:
-    """Score and explain every lead of a historical file, then summarise it per campaign (`build_report`).
-    The campaign column is checked before the (slow) scoring."""
+    """Score and explain every lead of a historical file, then summarise it per campaign (`build_report`),
+    with multi-touch credit when the history has response events. The campaign column is checked before the
+    (slow) scoring."""
+    frame = history.frame
     require_column(frame, data.campaign, "campaign", source)
     scored = score_leads(scorer, frame, data)
-    return build_report(scored, frame, data, spend, min_leads, confidence, source, min_wins, explained_head(scorer))
+    return build_report(
+        scored,
+        frame,
+        data,
+        spend,
+        min_leads,
+        confidence,
+        source,
+        min_wins,
+        explained_head(scorer),
+        history.responses,
+        history.decision_days,
+    )
 
 
 def build_report(
@@ -84,9 +101,12 @@ def build_report(
     source: Path | str = "data",
     min_wins: int = MIN_WINS,
     head: str = "won",
+    responses: pd.DataFrame | None = None,
+    decision_days: float = 0.0,
 ) -> CampaignReport:
     """Per campaign (and per channel when configured) summaries of a scored lead file; `head` is the one
-    whose SHAP values `scored` holds."""
+    whose SHAP values `scored` holds. With `responses`, also the multi-touch credit of every campaign a lead
+    responded to before its decision."""
     campaign = require_column(frame, data.campaign, "campaign", source)
     if is_open(scored.outcomes).all():
         raise DataFileError(f"{source} has no lead with an outcome yet: campaigns are compared on outcomes")
@@ -110,7 +130,25 @@ def build_report(
     unknown = tuple(sorted(set(spend or {}) - set(campaigns.index)))
     evidence = revenue_evidence(scored.outcomes)
     note = None if evidence is None else evidence.note()
-    return CampaignReport(campaigns, channels, drivers, confidence, min_leads, min_wins, unknown, note, head)
+    attribution = None
+    if responses is not None:
+        attribution = campaign_attribution(frame, scored.scores, scored.outcomes, data, responses, decision_days)
+    return CampaignReport(
+        campaigns, channels, drivers, confidence, min_leads, min_wins, unknown, note, head, attribution
+    )
+
+
+def attribution_cells(attribution: Attribution) -> list[dict[str, Any]]:
+    """Per credited metric, campaign x rule as display text: for the HTML page and the terminal."""
+    tables = []
+    for metric in attribution.credit.columns.get_level_values(0).unique():
+        digits = 1 if metric in ("accepted_leads", "won_leads", "leads") else 0
+        table = attribution.table(metric)
+        rows = [(str(name), [_number(v, digits) for v in values]) for name, values in table.iterrows()]
+        tables.append(
+            {"title": f"{METRICS[metric].capitalize()} credited", "rules": list(RULES.values()), "rows": rows}
+        )
+    return tables
 
 
 _VERDICT_COLOURS = {"keep": "#2e7d32", "hold": "#607d8b", "cut": "#c62828", TOO_FEW: "#bdbdbd"}
@@ -334,12 +372,15 @@ def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str
         ],
         drivers=None if report.drivers is None else _driver_cells(report.drivers),
         head=report.head,
+        attribution=None
+        if report.attribution is None
+        else {"note": report.attribution.note(), "tables": attribution_cells(report.attribution)},
     )
 
 
 def write_report(report: CampaignReport, out_dir: Path, source: str, model: str) -> list[Path]:
     """Write report.html (self-contained), campaigns.csv, channels.csv, campaign_drivers.csv (mean SHAP per
-    column, as shap_<column>) and the chart PNGs."""
+    column, as shap_<column>), campaign_attribution.csv (`<metric>__<rule>` credit) and the chart PNGs."""
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = report_charts(report)
     paths = [out_dir / "report.html", out_dir / "campaigns.csv"]
@@ -351,6 +392,10 @@ def write_report(report: CampaignReport, out_dir: Path, source: str, model: str)
     if report.drivers is not None:
         paths.append(out_dir / "campaign_drivers.csv")
         report.drivers.add_prefix("shap_").to_csv(paths[-1])
+    if report.attribution is not None:
+        paths.append(out_dir / "campaign_attribution.csv")
+        credit = report.attribution.credit
+        credit.set_axis([f"{metric}__{rule}" for metric, rule in credit.columns], axis=1).to_csv(paths[-1])
     for name, png in charts.items():
         paths.append(out_dir / name)
         paths[-1].write_bytes(png)

@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 
 from leadscore.features.config import DataConfig, Labels, TrainingConfig, describe
 from leadscore.features.contract import GRADES
+from leadscore.features.responses import PREFIX, ResponseSpec, empty_responses, response_features
 from leadscore.features.transform import LeadTransformer
 from leadscore.models.drift import build_reference
 from leadscore.models.reasons import Reason, display_value, sentence
@@ -157,10 +158,32 @@ class LeadScorer:
     """`[labels]` of the config: column labels and value meanings for reasons (class default: models pickled
     before labels existed load with none)."""
 
-    def __init__(self, data: DataConfig, training: TrainingConfig | None = None, labels: Labels | None = None) -> None:
+    responses: ResponseSpec | None = None
+    """How the behavioural features are rebuilt from response events (class default: models without them)."""
+
+    def __init__(
+        self,
+        data: DataConfig,
+        training: TrainingConfig | None = None,
+        labels: Labels | None = None,
+        responses: ResponseSpec | None = None,
+    ) -> None:
         self.data = data
         self.training = training or TrainingConfig()
         self.labels = dict(labels or {})
+        self.responses = responses
+
+    def with_responses(
+        self, leads: pd.DataFrame, responses: pd.DataFrame | None, as_of: pd.Series | pd.Timestamp
+    ) -> pd.DataFrame:
+        """`leads` plus this model's behavioural columns from `responses` (validated, canonical) strictly before
+        `as_of`; unchanged for a model without them. Columns of the same name in `leads` are replaced, so a
+        client cannot supply its own counts."""
+        if self.responses is None:
+            return leads
+        events = responses if responses is not None else empty_responses()
+        features = response_features(leads[self.data.id], as_of, events, self.responses)
+        return pd.concat([leads.drop(columns=list(features.columns), errors="ignore"), features], axis=1)
 
     # ---------------------------------------------------------------- fitting
     def lgb_params(self, objective: str, rows: int, settings: dict[str, float] | None = None) -> dict[str, Any]:
@@ -476,15 +499,22 @@ class LeadScorer:
         the raw values by column name (a frame, or lists), `status` the status words per input column.
 
         Contributions are computed once per head for the whole batch and the top and bottom `k` columns
-        picked for every lead at once; only the picked reasons are put into words."""
-        specs = self.transformer_.schema_.features
+        picked for every lead at once; only the picked reasons are put into words. The behavioural columns
+        speak as one reason, "Responses: 3 responses in the last 30 days, last one 2 days ago"."""
+        specs = list(self.transformer_.schema_.features)
         states = status.to_numpy() if isinstance(status, pd.DataFrame) else status
         raw = [_raw_column(leads, s.name) for s in specs]
+        per_head = {h: self.source_contributions(X, h) for h in PROBABILITY_HEADS if h in self.heads_}
+        behaviour = [j for j, s in enumerate(specs) if self.responses is not None and s.name.startswith(PREFIX)]
+        behaviour_raw = {specs[j].name: raw[j] for j in behaviour if raw[j] is not None}
+        if behaviour:
+            kept = [j for j in range(len(specs)) if j not in set(behaviour)]
+            per_head = {h: np.column_stack([c[:, kept], c[:, behaviour].sum(axis=1)]) for h, c in per_head.items()}
+            states = np.column_stack([states[:, kept], np.full(len(X), "ok", dtype=object)])
+            raw = [raw[j] for j in kept]
+            specs = [specs[j] for j in kept]
         picked: list[tuple[str, np.ndarray, list[list[int]]]] = []
-        for head in PROBABILITY_HEADS:
-            if head not in self.heads_:
-                continue
-            contrib = self.source_contributions(X, head)
+        for head, contrib in per_head.items():
             order = np.argsort(contrib, axis=1, kind="stable")
             top, bottom = order[:, ::-1][:, :k], order[:, :k]
             keep_top = np.take_along_axis(contrib, top, axis=1) > 0
@@ -500,6 +530,12 @@ class LeadScorer:
         for head, contrib, columns in picked:
             for i, row in enumerate(columns):
                 for j in row:
+                    size = float(contrib[i, j])
+                    if j == len(specs) and self.responses is not None:  # the behavioural columns, together
+                        value = self.responses.describe({name: values[i] for name, values in behaviour_raw.items()})
+                        text = sentence(head, "responses", value, size)
+                        reasons[i].append(Reason(head, "responses", value, "ok", round(size, 4), text))
+                        continue
                     spec, state = specs[j], states[i, j]
                     given = None if raw[j] is None or state == "missing" else raw[j][i]
                     shown = repr(given) if type(given) is float else given  # -0.0 == 0.0, yet reads "-0"
@@ -514,7 +550,6 @@ class LeadScorer:
                         if key is not None:
                             words[key] = cached
                     label, value = cached
-                    size = float(contrib[i, j])
                     text = sentence(head, spec.name, value, size, label)
                     reasons[i].append(Reason(head, spec.name, value, state, round(size, 4), text))
         return reasons

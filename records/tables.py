@@ -83,6 +83,33 @@ class ScoredLead(Base):
         return json.loads(self.rules_json) if self.rules_json else {}
 
 
+class ResponseEvent(Base):
+    """One response (a form fill, a webinar, a download, a click) of one lead; `event_id` is unique."""
+
+    __tablename__ = "response_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), unique=True)
+    lead_id: Mapped[str] = mapped_column(String(256), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    campaign: Mapped[str] = mapped_column(String(256))
+    response_type: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(256))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stage_before: Mapped[str | None] = mapped_column(String(32))
+    stage_after: Mapped[str | None] = mapped_column(String(32))
+    score_after: Mapped[float | None] = mapped_column(Float)
+
+
+class LeadAccount(Base):
+    """Which account a lead belongs to (the latest one sent wins)."""
+
+    __tablename__ = "lead_accounts"
+
+    lead_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    account: Mapped[str] = mapped_column(String(256), index=True)
+
+
 class StoreReadError(RuntimeError):
     """The service's database cannot be read."""
 

@@ -181,10 +181,16 @@ def score_file(
     chunk_rows: int | None = None,
     rules: QualificationConfig | None = None,
     strict: bool = False,
+    responses: pd.DataFrame | None = None,
+    as_of: pd.Timestamp | None = None,
 ) -> BatchSummary:
     """Score `data` into CSV `out` chunk by chunk; a regular `out` appears (atomically) only once every row
     is scored, and an earlier `out` is left as it was if scoring fails. `strict`: refuse a CSV with rows
-    shorter than its header instead of warning."""
+    shorter than its header instead of warning. A model with behavioural features reads them from `responses`
+    (validated events) before `as_of` (default: now)."""
+    if scorer.responses is not None and responses is None:
+        raise DataFileError("the model uses response features: give the response events (--responses or --config)")
+    behaviour = (responses, as_of or pd.Timestamp.now(tz="UTC"))
     summary = BatchSummary()
     if Path(data).is_file() and not _is_parquet(Path(data)):
         summary.short_rows, summary.short_lines = short_rows(Path(data))
@@ -195,7 +201,7 @@ def score_file(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", encoding="utf-8", newline="") as fh:
-            _score_into(fh, scorer, data, summary, allow_missing, reasons, progress, chunk_rows, rules)
+            _score_into(fh, scorer, data, summary, allow_missing, reasons, progress, chunk_rows, rules, behaviour)
         if not in_place:
             partial.replace(target)
     except OSError as err:
@@ -218,10 +224,13 @@ def _score_into(
     progress: Callable[[int], None] | None,
     chunk_rows: int | None,
     rules: QualificationConfig | None,
+    behaviour: tuple[pd.DataFrame | None, pd.Timestamp],
 ) -> None:
     """The chunk loop of `score_file`, writing CSV to `fh` and counting into `summary`."""
     rows = chunk_rows or (REASONS_CHUNK_ROWS if reasons else CHUNK_ROWS)
-    for i, chunk in enumerate(iter_chunks(data, rows)):
+    for i, raw_chunk in enumerate(iter_chunks(data, rows)):
+        id_col = scorer.data.id
+        chunk = scorer.with_responses(raw_chunk, *behaviour) if id_col in raw_chunk.columns else raw_chunk
         if i == 0:
             summary.missing_columns = scorer.transformer_.missing_columns(chunk)
             if summary.missing_columns and not allow_missing:

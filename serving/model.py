@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import mlflow
@@ -52,6 +52,8 @@ class ServingModel:
             grade_thresholds=self.loaded.scorer.grade_thresholds_,
             metrics=manifest.get("metrics", {}),
             id_column=schema.id_column,
+            account_column=self.loaded.scorer.data.account,
+            responses=asdict(spec) if (spec := self.loaded.scorer.responses) is not None else None,
             features=[
                 FeatureInfo(name=f.name, kind=f.kind, categories=list(f.categories), non_negative=f.non_negative)
                 for f in schema.features

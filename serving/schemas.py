@@ -6,10 +6,10 @@ pydantic error's text would otherwise quote what was submitted.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from leadscore.features.contract import Grade
@@ -189,6 +189,14 @@ class ModelInfo(_Body):
     grade_thresholds: dict[str, float]
     metrics: dict[str, float] = Field(description="Holdout metrics recorded at training time")
     id_column: str = Field(description="The id column in training data; requests send it as `id` or by this name")
+    account_column: str | None = Field(
+        None, description="The account column: send it with a lead so `GET /accounts/{id}` can roll leads up"
+    )
+    responses: dict[str, Any] | None = Field(
+        None,
+        description="How behavioural features are built from `POST /responses` events (windows, half-life, "
+        "response types); null for a model without them",
+    )
     features: list[FeatureInfo]
     rules: dict[str, str] | None = Field(None, description="Qualification rule id -> the rule in words")
     rule_fields: list[str] = Field([], description="Non-model fields the rules read; send them, they are not stored")
@@ -233,3 +241,73 @@ class CampaignsResponse(_Body):
     ranked_by: str | None = Field(description="Ranking metric; null until sales has decided on some leads")
     min_leads: int
     campaigns: list[dict[str, Any]]
+    attribution: dict[str, Any] | None = Field(
+        None,
+        description="Multi-touch credit (first, last, linear, 40/20/40) of leads, acceptances and pipeline to "
+        "every campaign a lead responded to before its decision; null when no response is stored",
+    )
+
+
+EARLIEST_RESPONSE = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def plausible_time(value: datetime) -> datetime:
+    """A response happened after 1970 and not later than a day from now (clocks drift; the future does not
+    respond). Refuses dates that timestamps cannot hold, which would otherwise poison the lead's history."""
+    if not EARLIEST_RESPONSE <= value <= datetime.now(UTC) + timedelta(days=1):
+        raise PydanticCustomError("implausible_time", "must be after 1970 and not more than a day in the future")
+    return value
+
+
+class ResponseRequest(_Body):
+    """One response of a lead (a form fill, a webinar, a download, a click). Posting the same `event_id`
+    again is harmless (one row is kept); the lead is re-scored with all its stored responses."""
+
+    event_id: Text = Field(min_length=1, max_length=128, description="Unique id of this response event")
+    lead_id: Text = Field(min_length=1, max_length=256)
+    occurred_at: Annotated[AwareDatetime, AfterValidator(plausible_time)] = Field(
+        description="When the person responded (ISO 8601 with a time zone)"
+    )
+    campaign: LeadText = Field(min_length=1)
+    response_type: Text = Field(min_length=1, max_length=64, description="e.g. form_fill, webinar, download")
+    channel: LeadText | None = None
+    account: LeadText | None = Field(None, min_length=1, description="The lead's account (company), if known")
+    lead: Lead | None = Field(
+        None,
+        description="The lead's fields, as for `/score`, when this service has not scored it yet (else its "
+        "last scored fields are used)",
+    )
+
+
+class ResponseResult(_Body):
+    """Whether the event was stored (201) or already stored (200), and the lead's new score."""
+
+    event_id: str
+    status: Literal["created", "duplicate"]
+    received_at: datetime
+    rescored: bool = Field(description="False when the lead was never scored here and no `lead` fields came")
+    lead: LeadScore | None = Field(None, description="The lead's new score, stage and route")
+    newly_sales_ready: bool = Field(False, description="This response moved the lead into sales-ready")
+
+
+class AccountPerson(_Body):
+    """One person of an account, scored now from their last scored fields and stored responses."""
+
+    lead_id: str
+    score: int
+    grade: str
+    p_won: float | None
+    expected_revenue: float | None
+    engaged: bool = Field(description="Responded in the last 30 days")
+
+
+class AccountInfo(_Body):
+    """One account: its people, engaged people, P(at least one win), expected revenue, top reasons."""
+
+    account: str
+    people: list[AccountPerson]
+    engaged_people: int
+    p_any_win: float
+    expected_revenue: float
+    top_reasons: list[str]
+    note: str

@@ -29,8 +29,10 @@ from leadscore.serving.auth import FailureLimiter, authorize, authorize_admin
 from leadscore.serving.errors import ApiError, install_error_handlers, shielded
 from leadscore.serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from leadscore.serving.guard import RequestGuard
+from leadscore.serving.journeys import behaviour, mount_journeys, record_accounts, served_attribution
 from leadscore.serving.model import ModelHolder, ServingModel
 from leadscore.serving.reports import TimedCache, campaign_report, drift_report
+from leadscore.serving.responses import ResponseStore
 from leadscore.serving.rules import qualify, rule_fields
 from leadscore.serving.schemas import (
     CampaignsResponse,
@@ -131,6 +133,7 @@ _SCORE_BODY = {
 _RESPONSE_ENCODER = msgspec.json.Encoder()
 _NO_RULES = dict.fromkeys(("stage", "route", "rules_met", "rules_missed", "review_flag", "nurture_reasons"))
 """`LeadScore`'s qualification fields when no rules are configured."""
+mount_journeys(app, _AUTH, _AUTH_JSON, _ERRORS)
 
 
 def _openapi_with_score_request() -> dict[str, Any]:
@@ -185,6 +188,7 @@ class LeadScoringService:
         self.models = ModelHolder(self.settings)
         self.feedback = FeedbackStore(self.settings.feedback_db)
         self.scored = ScoreStore(self.feedback.engine, self.settings.retention_days)
+        self.responses = ResponseStore(self.feedback.engine)
         self.drift_cache = TimedCache()
         self.models.start_polling()
         logger.info("serving model version %s from %s", self.models.current.version, self.settings.model_uri)
@@ -227,7 +231,8 @@ class LeadScoringService:
             )
         model = self.models.current  # read once: a concurrent swap does not affect this request
         with shielded("scoring"):
-            batch = model.checker.check(leads)
+            derive = behaviour(model.loaded.scorer, self.responses)  # a model without responses: plain check
+            batch = model.checker.check(leads, derive)
             scorer = model.loaded.scorer
             table = scorer.predict_columns(batch.matrix)
             scores = _records(table)
@@ -250,6 +255,7 @@ class LeadScoringService:
             # again would cost as much as the scoring.
             result = _RESPONSE_ENCODER.encode({"leads": rows})
         self._remember(model, batch, scores, stages)
+        record_accounts(self.responses, model.loaded.scorer.data.account, batch.ids, leads)
         return Response(result, media_type="application/json")
 
     def _remember(
@@ -338,7 +344,9 @@ class LeadScoringService:
         """Per campaign, from the stored scored leads and sales decisions: leads, mean score, grade shares,
         acceptance rate with its interval, best first."""
         with shielded("summarising campaigns"):
-            return campaign_report(self.scored, min_leads)
+            report = campaign_report(self.scored, min_leads)
+            credit = served_attribution(self.scored.latest_with_decisions(), self.responses.events())
+        return report.model_copy(update={"attribution": credit.to_dict() if credit else None})
 
     @app.post(
         "/admin/reload",

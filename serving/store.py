@@ -271,7 +271,8 @@ class ScoreStore:
             return sorted(session.scalars(query))
 
     def latest_with_decisions(self) -> pd.DataFrame:
-        """Each lead's latest scoring (scores and campaign) with its latest decision (NaN if none)."""
+        """Each lead's latest scoring (scores and campaign) with its latest decision and its time (NaN if
+        none)."""
         self.flush()
         latest = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
         decision = latest_decisions().subquery()
@@ -285,6 +286,7 @@ class ScoreStore:
                 ScoredLead.p_won,
                 ScoredLead.expected_revenue,
                 decision.c.decision,
+                decision.c.received_at.label("decided_at"),
             )
             .outerjoin(decision, decision.c.lead_id == ScoredLead.lead_id)
             .where(ScoredLead.id.in_(latest))

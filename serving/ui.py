@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from leadscore.features.config import describe
 from leadscore.features.contract import GRADES
+from leadscore.features.responses import PREFIX
 from leadscore.features.schema import FeatureSpec
 from leadscore.models.reasons import display_value
 from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer
@@ -37,6 +38,7 @@ from leadscore.serving.charts import Bar, campaign_chart, contribution_chart
 from leadscore.serving.errors import ApiError, shielded
 from leadscore.serving.feedback import FeedbackConflict
 from leadscore.serving.guard import refuse_cross_site
+from leadscore.serving.journeys import AccountId, account_info, latest_scored
 from leadscore.serving.reports import MIN_WINS, campaign_report
 from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.store import SortOrder
@@ -160,6 +162,7 @@ def queue(
             grade=grade if grade in GRADES else None, campaign=campaign or None, awaiting=awaiting, sort=order
         )
         campaigns = service.scored.campaigns()
+        newly = service.responses.newly_sales_ready()
     return _page(
         request,
         "queue.html",
@@ -169,6 +172,7 @@ def queue(
         sorts=SORTS,
         filters={"grade": grade or "", "campaign": campaign or "", "awaiting": awaiting, "sort": order},
         reason_codes=REASON_CODES,
+        newly=newly,
     )
 
 
@@ -191,6 +195,11 @@ def _explained(lead: ScoredLead) -> tuple[Any, pd.DataFrame, np.ndarray, pd.Data
     return model, frame, matrix, status
 
 
+def _behavioural(scorer: LeadScorer, spec: FeatureSpec) -> bool:
+    """A column rebuilt from the lead's responses: shown once, as "Responses", like the reasons do."""
+    return scorer.responses is not None and spec.name.startswith(PREFIX)
+
+
 def _shown(scorer: LeadScorer, spec: FeatureSpec, raw: object, state: str) -> tuple[str, str]:
     """(label, value) of one stored field as sales read it, with the model's `[labels]`."""
     given = None if state == "missing" else raw
@@ -210,9 +219,14 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         specs = scorer.transformer_.schema_.features
         fields = []
         for j, spec in enumerate(specs):
+            if _behavioural(scorer, spec):
+                continue
             name, value = _shown(scorer, spec, frame.at[0, spec.name], status.iat[0, j])
             fields.append({"name": name, "value": value, "status": status.iat[0, j]})
+        if scorer.responses is not None:
+            fields.append({"name": "Responses", "value": scorer.responses.describe(frame.iloc[0]), "status": "ok"})
         history = service.scored.history(lead.lead_id)
+        account = service.responses.account_of(lead.lead_id)
         rules = service.settings.qualification
     return _page(
         request,
@@ -228,6 +242,7 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         event_id=uuid.uuid4().hex,
         rep_id=request.cookies.get(REP_COOKIE, ""),
         error=error,
+        account=account,
     )
 
 
@@ -243,11 +258,16 @@ def lead_chart(request: Request, row_id: int) -> Response:
             contributions = scorer.contributions(matrix, head).iloc[0]
             bars = []
             for j, spec in enumerate(specs):
+                if _behavioural(scorer, spec):
+                    continue
                 state = status.iat[0, j]
                 name, value = _shown(scorer, spec, frame.at[0, spec.name], state)
                 flagged = state in ("missing", "unseen", "rare", "rare_or_unseen")
                 label = f"{name} = {value}"[:48] + (f" [{state.replace('_', ' ')}]" if flagged else "")
                 bars.append(Bar(label, float(contributions[spec.name]), flagged))
+            if scorer.responses is not None:
+                together = float(contributions[[s.name for s in specs if _behavioural(scorer, s)]].sum())
+                bars.append(Bar(f"Responses = {scorer.responses.describe(frame.iloc[0])}"[:48], together, False))
             per_head[head] = bars
         png = contribution_chart(per_head)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
@@ -300,6 +320,15 @@ def decide(
 
 
 # ------------------------------------------------------------------------------------------ campaigns
+
+
+@router.get("/accounts/{account}", response_class=HTMLResponse)
+def account_view(request: Request, account: AccountId) -> Response:
+    _check_access(request)
+    with shielded("showing an account"):
+        info = account_info(account)
+        rows = {row.lead_id: row.id for row in latest_scored([p.lead_id for p in info.people])}
+    return _page(request, "account.html", info=info, rows=rows)
 
 
 @router.get("/campaigns", response_class=HTMLResponse)

@@ -16,7 +16,7 @@ so field order never changes a score.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any
@@ -86,6 +86,9 @@ def reference_leads(body: bytes, declared_json: bool = True) -> list[dict[str, A
         raise ApiError(422, validation_errors(located)) from None
     return [{**(lead.model_extra or {}), "id": lead.id} for lead in request.leads]
 
+
+Derive = Callable[[list[str]], pd.DataFrame]
+"""Columns the service computes per lead id (positionally aligned with the ids)."""
 MAX_MAGNITUDE = 1e12
 """Numbers beyond this are data errors (a pasted phone number, a unit mix-up), not signal."""
 
@@ -155,8 +158,10 @@ class LeadChecker:
         self.numeric_columns = np.array([transformer.feature_names_out_.index(n) for n in self.numeric_names], int)
         self.non_negative = np.array([spec.non_negative for spec in numeric], bool)
 
-    def check(self, leads: Sequence[Row]) -> CheckedBatch:
-        """Validate and transform; raises `ApiError(422)` naming every bad field (never its value)."""
+    def check(self, leads: Sequence[Row], derive: Derive | None = None) -> CheckedBatch:
+        """Validate and transform; raises `ApiError(422)` naming every bad field (never its value). `derive`
+        computes columns from the lead ids (behaviour from stored responses): they replace what was sent,
+        and, being the service's own, carry no warnings."""
         errors: list[FieldError] = []
         warnings: list[list[dict[str, str]]] = [[] for _ in leads]
         ids = [self._lead_id(i, lead, errors) for i, lead in enumerate(leads)]
@@ -174,6 +179,12 @@ class LeadChecker:
                     message = "not a model input; ignored"
                     warnings[i].append({"field": safe_name(name), "code": "unknown_field_ignored", "message": message})
         columns = {name: [row.get(name) for row in leads] for name in self.names if any(name in row for row in leads)}
+        derived: frozenset[str] = frozenset()
+        if derive is not None:
+            extra = derive(ids)
+            for name in extra.columns.intersection(self.names):
+                columns[name] = [None if v != v else v for v in extra[name].tolist()]  # v != v: NaN is missing
+            derived = frozenset(extra.columns)
         matrix, codes = self.transformer.encode_values(columns, len(leads))
         for i, j in np.argwhere(codes == _INVALID_CODE):
             errors.append(FieldError(field=f"leads[{i}].{self.names[j]}", error=_INVALID[self.kinds[j]]))
@@ -181,6 +192,8 @@ class LeadChecker:
         if errors:
             raise ApiError(422, errors)
         for i, j in np.argwhere(np.isin(codes, list(_WARNING_CODES))):
+            if self.names[j] in derived:
+                continue
             code, message = _WARNING_CODES[codes[i, j]]
             warnings[i].append({"field": self.names[j], "code": code, "message": message})
         return CheckedBatch(ids=ids, columns=columns, matrix=matrix, codes=codes, warnings=warnings, names=self.names)
@@ -222,7 +235,7 @@ class LeadChecker:
 def declared_columns(data: DataConfig) -> dict[str, str]:
     """Columns the config gives a role (name -> role): parts of a CRM record that are not model inputs."""
     roles = {data.id: "the id column", **{column: role for role, column in data.outcome_columns.items()}}
-    for role in ("created_at", "campaign", "channel"):
+    for role in ("created_at", "campaign", "channel", "account"):
         if column := getattr(data, role):
             roles[column] = role
     roles.update({column: "excluded" for column in data.exclude})

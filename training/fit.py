@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from leadscore.features.coerce import to_datetime
 from leadscore.features.config import LeadscoreConfig
-from leadscore.features.validation import ValidationReport, prepare_training_frame
+from leadscore.features.responses import ResponseSpec, response_features
+from leadscore.features.validation import ValidationReport, orphan_responses, prepare_training_frame
 from leadscore.models.scorer import LeadScorer
 from leadscore.training.evaluate import (
     LeakFinding,
@@ -85,24 +87,51 @@ def check_revenue(scorer: LeadScorer, metrics: dict[str, float], holdout: pd.Dat
     ]
 
 
+def with_behaviour(
+    frame: pd.DataFrame, responses: pd.DataFrame, config: LeadscoreConfig
+) -> tuple[pd.DataFrame, ResponseSpec]:
+    """Validated leads plus their behavioural features, each lead seeing only the responses before its
+    creation plus the decision window (point in time: nothing later reaches a training row)."""
+    if config.responses is None or not config.data.created_at:
+        raise ValueError("behavioural features need [responses] and [data].created_at in the config")
+    spec = ResponseSpec.fit(responses, config.responses)
+    as_of = spec.training_as_of(to_datetime(frame[config.data.created_at])[0])
+    features = response_features(frame[config.data.id], as_of, responses, spec)
+    return pd.concat([frame.drop(columns=list(features.columns), errors="ignore"), features], axis=1), spec
+
+
 def fit_and_evaluate(
-    raw: pd.DataFrame, config: LeadscoreConfig, allow_leaky: bool = False, step: Step = no_progress
+    raw: pd.DataFrame,
+    config: LeadscoreConfig,
+    allow_leaky: bool = False,
+    step: Step = no_progress,
+    responses: pd.DataFrame | None = None,
 ) -> FitResult:
-    """Everything but tracking: the part tests and benchmarks call directly."""
+    """Everything but tracking: the part tests and benchmarks call directly. `responses` (validated, see
+    `features.validation.validate_responses`) is required when the config has `[responses]`."""
     step("validating data")
     prepared = prepare_training_frame(raw, config)
-    split = split_leads(prepared.frame, config)
+    frame, spec = prepared.frame, None
+    if config.responses is not None:
+        if responses is None:
+            raise ValueError("the config has [responses]: pass the validated response events")
+        step("building point-in-time behavioural features from the responses")
+        prepared.report.warnings.extend(orphan_responses(responses, frame[config.data.id], config.responses))
+        frame, spec = with_behaviour(frame, responses, config)
+    split = split_leads(frame, config)
     step("checking for leaky columns")
     leaky = leaky_columns(split.train, split.valid, config.data, config.training)
     if leaky and not allow_leaky:
         raise leakage_error(leaky)
     step(f"fitting the {heads_phrase(config)} (settings chosen on the validation fold)")
-    evaluated = LeadScorer(config.data, config.training, labels=config.labels).fit(split.train, split.valid)
+    evaluated = LeadScorer(config.data, config.training, labels=config.labels, responses=spec).fit(
+        split.train, split.valid
+    )
     step("evaluating on the holdout")
     metrics = holdout_metrics(evaluated, split.train, split.holdout)
     notes = history_drift(split.train, split.holdout, config.data) + check_revenue(evaluated, metrics, split.holdout)
-    step(f"refitting on all {len(prepared.frame)} leads with the settings found")
-    scorer = evaluated.refit(prepared.frame, pd.concat([split.valid, split.holdout]))
+    step(f"refitting on all {len(frame)} leads with the settings found")
+    scorer = evaluated.refit(frame, pd.concat([split.valid, split.holdout]))
     if evaluated.revenue_basis != scorer.revenue_basis:
         scorer.drop_revenue_head()
     quality = quality_check(metrics, config.training.baseline_tolerance)

@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from leadscore.datasets.files import frame_hash, load_config, load_table
+from leadscore.datasets.files import frame_hash, load_config, load_responses, load_table
 from leadscore.features.config import ConfigError, LeadscoreConfig
 from leadscore.features.transform import MissingColumnsError
 from leadscore.models.artifact import save_scorer
@@ -27,7 +27,7 @@ from leadscore.training.evaluate import (
     evaluate_scorer,
 )
 from leadscore.training.feedback import apply_feedback, rejection_reasons
-from leadscore.training.fit import FitResult, Step, fit_and_evaluate, no_progress
+from leadscore.training.fit import FitResult, Step, fit_and_evaluate, no_progress, with_behaviour
 from leadscore.training.gate import Comparison, GateDecision, decide
 from leadscore.training.plots import training_plots
 
@@ -59,6 +59,7 @@ def _fit(
     allow_leaky: bool,
     step: Step,
     dask_address: str | None,
+    responses: pd.DataFrame | None = None,
 ) -> tuple[FitResult, dict[str, int]]:
     """Fit here, or on the Dask cluster at `dask_address`; returns the fit and its row counts
     (on a cluster `fit.split` holds samples of each fold, so the counts come from the cluster)."""
@@ -68,7 +69,7 @@ def _fit(
         cluster = train_distributed(data_path, config, dask_address, allow_leaky, step)
         rows = {f"{fold}_rows": n for fold, n in cluster.rows.items()}
         return cluster.fit, rows | {"input_rows": sum(cluster.rows.values())}
-    fit = fit_and_evaluate(raw, config, allow_leaky, step)
+    fit = fit_and_evaluate(raw, config, allow_leaky, step, responses)
     return fit, fit.split.sizes() | {"input_rows": len(raw)}
 
 
@@ -143,7 +144,10 @@ def train(
         raise ConfigError(
             "retrain joins sales decisions as acceptance labels: name the acceptance column in [data].accepted"
         )
+    if dask_address and config.responses is not None:
+        raise ConfigError("[responses] cannot be used on a Dask cluster yet: train from a local lead file")
     raw = None if dask_address else load_table(Path(data_path))
+    responses = load_responses(config, config_path)
     decisions = read_latest_decisions(feedback_url) if feedback_url else None
     tracking.configure(tracking_uri)
     with mlflow.start_run() as run:
@@ -166,7 +170,7 @@ def train(
             | {f"training.{k}": v for k, v in config.training.model_dump().items()}
         )
         mlflow.log_text(Path(config_path).read_text(encoding="utf-8-sig"), "config/leadscore.toml")
-        fit, rows = _fit(raw, str(data_path), config, allow_leaky, step, dask_address)
+        fit, rows = _fit(raw, str(data_path), config, allow_leaky, step, dask_address, responses)
         mlflow.log_params(rows | {"split_by_time": fit.split.by_time, "dask": bool(dask_address)})
         mlflow.log_params(
             {
@@ -214,7 +218,8 @@ def train(
                 mlflow.log_text(json.dumps(fit.metrics, indent=2, sort_keys=True), "metrics.json")
         reasons = pd.DataFrame()
         if decisions is not None and len(decisions):
-            grades = fit.scorer.predict(raw)["grade"]
+            rows = raw if responses is None else with_behaviour(raw, responses, config)[0]
+            grades = fit.scorer.predict(rows)["grade"]
             reasons = rejection_reasons(decisions, raw, grades, config.data)
             mlflow.log_text(reasons.to_csv(index=False), "feedback/rejection_reasons.csv")
     return TrainResult(

@@ -13,8 +13,12 @@ import pytest
 from leadscore.datasets.synthetic import (
     CAMPAIGNS,
     CHUNK_SIZE,
-    CONFIG_TOML,
+    DECISION_DAYS,
+    JOURNEY_CONFIG_TOML,
+    MID_FUNNEL,
+    TOUCH_INFLUENCE,
     generate_funnel,
+    generate_journeys,
     write_demo_data,
 )
 
@@ -205,14 +209,14 @@ def test_sales_status_is_leaky(funnel: tuple[pd.DataFrame, pd.DataFrame]) -> Non
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_write_demo_data(tmp_path: Path, fmt: Literal["csv", "parquet"]) -> None:
     paths = write_demo_data(tmp_path / "demo", n=500, seed=1, fmt=fmt)
-    assert set(paths) == {"data", "config", "truth"}
+    assert set(paths) == {"data", "config", "truth", "responses", "campaign_truth"}
     for p in paths.values():
         assert p.is_file() and p.stat().st_size > 0
     assert paths["data"].name == f"leads.{fmt}"
     assert paths["config"].name == "leadscore.toml"
 
     cfg = tomllib.loads(paths["config"].read_text(encoding="utf-8"))
-    assert cfg == tomllib.loads(CONFIG_TOML)
+    assert cfg == tomllib.loads(JOURNEY_CONFIG_TOML)
     data = cfg["data"]
     assert data["id"] == "lead_id"
     assert data["created_at"] == "created_at"
@@ -222,8 +226,8 @@ def test_write_demo_data(tmp_path: Path, fmt: Literal["csv", "parquet"]) -> None
     assert "channel" not in data["exclude"]
 
     df = pd.read_csv(paths["data"]) if fmt == "csv" else pd.read_parquet(paths["data"])
-    expected, _ = generate_funnel(500, seed=1)
-    assert list(df.columns) == EXPECTED_COLUMNS
+    expected = generate_journeys(500, seed=1).leads
+    assert list(df.columns) == [*EXPECTED_COLUMNS[:4], "account", *EXPECTED_COLUMNS[4:]]
     assert (df["lead_id"].to_numpy() == expected["lead_id"].to_numpy()).all()
     assert (df["won"].to_numpy() == expected["won"].to_numpy()).all()
     assert (pd.to_datetime(df["created_at"]) == expected["created_at"]).all()
@@ -233,5 +237,26 @@ def test_write_demo_data(tmp_path: Path, fmt: Literal["csv", "parquet"]) -> None
 
 def test_write_demo_data_without_truth(tmp_path: Path) -> None:
     paths = write_demo_data(tmp_path, n=100, seed=0, with_truth=False)
-    assert set(paths) == {"data", "config"}
+    assert set(paths) == {"data", "config", "responses"}
     assert not (tmp_path / "truth.csv").exists()
+
+
+def test_journeys_carry_the_truth_of_campaign_influence() -> None:
+    """Each lead's own campaign is its first response; mid-funnel campaigns only touch; the wins a campaign
+    truly added are positive exactly where its influence is, and later responses lean to won leads."""
+    journeys = generate_journeys(N, seed=3)
+    leads, responses, truth = journeys.leads, journeys.responses, journeys.campaign_truth
+    first = responses.sort_values("responded_at", kind="stable").groupby("lead_id").head(1).set_index("lead_id")
+    assert (first.loc[leads["lead_id"], "campaign"].to_numpy() == leads["campaign"].to_numpy()).all()
+    assert not set(MID_FUNNEL) & set(leads["campaign"])
+    assert responses["event_id"].is_unique
+    added = truth.set_index("campaign")["true_incremental_wins"]
+    assert ((added > 0) == (pd.Series(TOUCH_INFLUENCE).reindex(added.index) > 0)).all()
+    assert truth["true_share"].sum() == pytest.approx(1.0, abs=1e-3)
+    created = leads.set_index("lead_id")["created_at"]
+    late = responses["responded_at"] >= responses["lead_id"].map(created) + pd.Timedelta(days=DECISION_DAYS)
+    won = responses["lead_id"].map(leads.set_index("lead_id")["won"])
+    per_lead = late.groupby(responses["lead_id"]).sum().reindex(leads["lead_id"], fill_value=0)
+    assert per_lead[leads["won"].to_numpy() == 1].mean() > 2 * per_lead[leads["won"].to_numpy() == 0].mean()
+    assert won.notna().all()
+    assert leads.groupby("account")["lead_id"].count().between(1, 5).all()

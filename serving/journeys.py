@@ -1,0 +1,234 @@
+"""Responses and accounts in the service: `POST /responses`, `GET /accounts/{account}` and the review page's
+account view (`/ui/accounts/{account}`), plus the two hooks `/score` uses (behaviour from stored responses,
+accounts of scored leads).
+
+Kept out of `service.py` so the scoring path stays small: `mount_journeys` registers the routes, and the
+handlers reach the running service through `bentoml.get_current_service()`, as the review page does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import bentoml
+import pandas as pd
+from fastapi import APIRouter, FastAPI, Path, Response
+from fastapi.params import Depends
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from leadscore.features.responses import PREFIX
+from leadscore.marketing.accounts import NOTE, engaged, roll_up
+from leadscore.marketing.attribution import Attribution, attribute, credited_values, touch_table
+from leadscore.models.scorer import LeadScorer
+from leadscore.records.tables import ScoredLead
+from leadscore.serving.errors import ApiError, shielded
+from leadscore.serving.responses import SALES_READY, ResponseConflict, ResponseStore
+from leadscore.serving.schemas import (
+    AccountInfo,
+    AccountPerson,
+    ErrorBody,
+    LeadScore,
+    ResponseRequest,
+    ResponseResult,
+)
+from leadscore.serving.validation import Derive, Row
+
+logger = logging.getLogger("bentoml.leadscore")
+
+AccountId = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def behaviour(scorer: LeadScorer, store: ResponseStore) -> Derive | None:
+    """For `LeadChecker.check`: each lead's behavioural columns from its stored responses, as of now;
+    None for a model without them."""
+    if scorer.responses is None:
+        return None
+
+    def derive(ids: list[str]) -> pd.DataFrame:
+        leads = pd.DataFrame({scorer.data.id: ids})
+        now = pd.Timestamp.now(tz="UTC")
+        return scorer.with_responses(leads, store.events(sorted(set(ids))), now).drop(columns=[scorer.data.id])
+
+    return derive
+
+
+def record_accounts(store: ResponseStore, column: str | None, ids: Sequence[str], leads: Sequence[Row]) -> None:
+    """Remember the account each scored lead names (under the config's account column). A failure is logged
+    (type only) and never fails the scoring, which already succeeded."""
+    if column is None:
+        return
+    pairs = {}
+    for lead_id, lead in zip(ids, leads, strict=True):
+        value = lead.get(column)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            pairs[lead_id] = str(value).strip()
+    try:
+        store.set_accounts(pairs)
+    except Exception as err:
+        logger.error("lead accounts not stored: %s (message withheld: may hold lead data)", type(err).__name__)
+
+
+def served_attribution(leads: pd.DataFrame, responses: pd.DataFrame) -> Attribution | None:
+    """Multi-touch credit over the service's own traffic: each lead's latest scoring, its latest decision
+    (accept counts as accepted) and the stored responses before that decision (all of them while open)."""
+    if leads.empty or responses.empty:
+        return None
+    frame = leads.reset_index(drop=True)
+    decided = pd.to_datetime(frame["decided_at"], utc=True)
+    cutoff = decided.fillna(pd.Timestamp.now(tz="UTC"))
+    touches = touch_table(frame["lead_id"], frame["campaign"], cutoff, responses)
+    scores = frame[["expected_revenue"]].astype(float)
+    outcomes = pd.DataFrame({"accepted": frame["decision"].map({"accept": 1.0, "reject": 0.0}).astype(float)})
+    return attribute(credited_values(scores, outcomes), touches)
+
+
+def _service() -> Any:
+    return bentoml.get_current_service()
+
+
+def latest_scored(lead_ids: Sequence[str]) -> list[ScoredLead]:
+    """Each lead's latest stored scoring (after the scorings queued before this call are written)."""
+    _service().scored.flush()
+    latest = select(func.max(ScoredLead.id)).where(ScoredLead.lead_id.in_(list(lead_ids))).group_by(ScoredLead.lead_id)
+    with Session(_service().scored.engine) as session:
+        rows = list(session.scalars(select(ScoredLead).where(ScoredLead.id.in_(latest)).order_by(ScoredLead.lead_id)))
+        session.expunge_all()
+    return rows
+
+
+def _fields(row: ScoredLead) -> dict[str, Any]:
+    """Stored inputs without the behavioural columns, which are always recomputed."""
+    return {k: v for k, v in row.fields.items() if not k.startswith(PREFIX)}
+
+
+def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
+    """Store a response and re-score its lead through `/score` (same checks, stores and rules)."""
+    service = _service()
+    with shielded("storing the response"):
+        try:
+            stored = service.responses.record(event)
+        except ResponseConflict as err:
+            raise ApiError.single(409, "event_id", str(err)) from None
+        except OperationalError:
+            logger.warning("response not stored: database unavailable or locked")
+            raise ApiError.single(
+                503,
+                "",
+                "the database is unavailable or locked: retry with the same event_id",
+                headers={"Retry-After": "5"},
+            ) from None
+        if event.account:
+            service.responses.set_accounts({event.lead_id: event.account})
+        previous = latest_scored([event.lead_id])
+        before = previous[0].stage if previous else None
+        fields = (
+            (event.lead.model_extra or {}) if event.lead is not None else (_fields(previous[0]) if previous else None)
+        )
+    response.status_code = 201 if stored.created else 200
+    status = "created" if stored.created else "duplicate"
+    if fields is None:
+        return ResponseResult(event_id=event.event_id, status=status, received_at=stored.received_at, rescored=False)
+    body = json.dumps({"leads": [{**fields, "id": event.lead_id}]}).encode()
+    answer = json.loads(service.score(body, explain=False).body)["leads"][0]
+    after = answer.get("stage")
+    if stored.created:
+        with shielded("storing the response"):
+            service.responses.note_rescoring(event.event_id, before, after, answer["score"])
+    return ResponseResult(
+        event_id=event.event_id,
+        status=status,
+        received_at=stored.received_at,
+        rescored=True,
+        lead=LeadScore.model_validate(answer),
+        newly_sales_ready=after == SALES_READY and before != SALES_READY,
+    )
+
+
+def account_info(account: str) -> AccountInfo:
+    """Score an account's people now (their last scored fields, behaviour from their stored responses) and
+    roll them up; 404 for an account no scored lead names."""
+    service = _service()
+    lead_ids = service.responses.account_leads(account)
+    rows = latest_scored(lead_ids) if lead_ids else []
+    if not rows:
+        raise ApiError.single(404, "account", "no scored lead of this service names this account")
+    model = service.models.current
+    scorer = model.loaded.scorer
+    leads = [{**_fields(r), "id": r.lead_id} for r in rows]
+    batch = model.checker.check(leads, behaviour(scorer, service.responses))
+    table = scorer.predict_matrix(batch.matrix)
+    reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status, k=3)
+    ids = pd.Series([r.lead_id for r in rows])
+    events = service.responses.events(list(ids))
+    recent = engaged(ids, events, pd.Timestamp.now(tz="UTC"))
+    people = pd.DataFrame(
+        {
+            "account": account,
+            "lead_id": ids,
+            "p_won": table["p_won"],
+            "expected_revenue": table["expected_revenue"],
+            "engaged": recent.to_numpy(),
+        }
+    )
+    summary = roll_up(people, reasons).iloc[0]
+    return AccountInfo(
+        account=account,
+        people=[
+            AccountPerson(
+                lead_id=r.lead_id,
+                score=int(table["score"].iloc[i]),
+                grade=str(table["grade"].iloc[i]),
+                p_won=None if pd.isna(table["p_won"].iloc[i]) else float(table["p_won"].iloc[i]),
+                expected_revenue=None
+                if pd.isna(table["expected_revenue"].iloc[i])
+                else float(table["expected_revenue"].iloc[i]),
+                engaged=bool(recent.iloc[i]),
+            )
+            for i, r in enumerate(rows)
+        ],
+        engaged_people=int(summary["engaged_people"]),
+        p_any_win=float(summary["p_any_win"]),
+        expected_revenue=float(summary["expected_revenue"]),
+        top_reasons=list(summary["top_reasons"]),
+        note=NOTE,
+    )
+
+
+def mount_journeys(app: FastAPI, auth: list[Depends], auth_json: list[Depends], errors: dict[int | str, Any]) -> None:
+    """Register `POST /responses` and `GET /accounts/{account}` (the account view is the review page's)."""
+    api = APIRouter()
+    api.add_api_route(
+        "/responses",
+        post_response,
+        methods=["POST"],
+        status_code=201,
+        response_model=ResponseResult,
+        dependencies=auth_json,
+        summary="Record a response of a lead and re-score it",
+        responses={
+            **errors,
+            200: {"model": ResponseResult, "description": "Already stored (same event_id): nothing changed"},
+            409: {"model": ErrorBody, "description": "event_id already stored with different content"},
+            503: {"model": ErrorBody, "description": "Database down or locked: retry the same event"},
+        },
+    )
+
+    def get_account(account: AccountId) -> AccountInfo:
+        """One account: engaged people, P(at least one win), expected revenue and the top reasons."""
+        with shielded("summarising an account"):
+            return account_info(account)
+
+    api.add_api_route(
+        "/accounts/{account}",
+        get_account,
+        methods=["GET"],
+        response_model=AccountInfo,
+        dependencies=auth,
+        responses={**errors, 404: {"model": ErrorBody, "description": "No scored lead names this account"}},
+    )
+    app.include_router(api)

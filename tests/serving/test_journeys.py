@@ -1,0 +1,213 @@
+"""Responses and accounts in the service: `POST /responses` (idempotent, re-scores, newly sales-ready),
+`GET /accounts/{id}` (roll-up adds up) and multi-touch credit in `GET /campaigns`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest_serving import asgi_app_without_metrics
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from leadscore.datasets.synthetic import JOURNEY_CONFIG_TOML, QUALIFICATION_TOML, generate_journeys
+from leadscore.features.config import parse_config_text
+from leadscore.features.responses import ResponsesConfig
+from leadscore.features.validation import prepare_training_frame, validate_responses
+from leadscore.marketing.attribution import RULES
+from leadscore.models.artifact import save_scorer
+from leadscore.models.scorer import LeadScorer
+from leadscore.serving.local import request_leads
+from leadscore.training.fit import with_behaviour
+
+pytestmark = pytest.mark.service
+
+CONFIG = parse_config_text(JOURNEY_CONFIG_TOML)
+NOW = pd.Timestamp.now(tz="UTC")
+BURST = [
+    ("webinar_customer_stories", "webinar"),
+    ("roi_calculator", "download"),
+    ("email_case_studies", "email_click"),
+] * 2
+
+
+def _burst_events(lead_id: str) -> pd.DataFrame:
+    return validate_responses(
+        pd.DataFrame(
+            {
+                "lead_id": lead_id,
+                "timestamp": [NOW - pd.Timedelta(hours=2 + i) for i in range(len(BURST))],
+                "campaign": [c for c, _ in BURST],
+                "response_type": [t for _, t in BURST],
+            }
+        ),
+        ResponsesConfig(path="r.csv"),
+    )
+
+
+@pytest.fixture(scope="module")
+def journey_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LeadScorer, list[dict[str, Any]]]:
+    """A model with behavioural features (3000 generated leads) and 80 other leads to post."""
+    journeys = generate_journeys(3100, seed=4)
+    responses = validate_responses(journeys.responses, CONFIG.responses)
+    frame = prepare_training_frame(journeys.leads.iloc[:3000], CONFIG).frame
+    frame, spec = with_behaviour(frame, responses, CONFIG)
+    scorer = LeadScorer(CONFIG.data, CONFIG.training, responses=spec).fit(frame.iloc[:2000], frame.iloc[2000:])
+    directory = save_scorer(scorer, tmp_path_factory.mktemp("models") / "journeys")
+    new = journeys.leads.iloc[3000:3080]
+    keep = {CONFIG.data.id, CONFIG.data.account, *scorer.transformer_.schema_.names}
+    return directory, scorer, request_leads(new[[c for c in new.columns if c in keep]], CONFIG.data.id)
+
+
+@pytest.fixture(scope="module")
+def chosen(journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]) -> tuple[dict[str, Any], int, int]:
+    """A lead whose score rises with a burst of responses now: (lead, score before, score after)."""
+    _, scorer, leads = journey_model
+    best = None
+    for lead in leads:
+        row = pd.DataFrame([{**lead, "lead_id": lead["id"]}])
+        before = int(scorer.predict(scorer.with_responses(row, None, NOW))["score"].iloc[0])
+        after = int(scorer.predict(scorer.with_responses(row, _burst_events(lead["id"]), NOW))["score"].iloc[0])
+        if best is None or after - before > best[2] - best[1]:
+            best = (lead, before, after)
+    assert best is not None and best[2] > best[1]
+    return best
+
+
+@pytest.fixture
+def client(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]],
+    chosen: tuple[dict[str, Any], int, int],
+) -> Iterator[TestClient]:
+    """The service with the journey model and rules whose score floor the chosen lead crosses with its burst
+    (fit and readiness rules dropped, so the score decides)."""
+    for name in ("LEADSCORE_API_TOKEN", "LEADSCORE_API_TOKEN_FILE", "LEADSCORE_RELOAD_INTERVAL", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    before = chosen[1]
+    rules = f"[qualification]\nmin_score = {before + 1}\nflag_score = 100\n"
+    config = tmp_path / "leadscore.toml"
+    config.write_text(JOURNEY_CONFIG_TOML.split("[qualification]")[0] + rules)
+    assert QUALIFICATION_TOML.startswith("# What sales")
+    monkeypatch.setenv("LEADSCORE_MODEL_URI", str(journey_model[0]))
+    monkeypatch.setenv("LEADSCORE_FEEDBACK_DB", f"sqlite:///{tmp_path / 'service.db'}")
+    monkeypatch.setenv("LEADSCORE_CONFIG", str(config))
+    with (
+        asgi_app_without_metrics() as app,
+        TestClient(app, base_url="http://localhost:3000", client=("127.0.0.1", 5)) as c,
+    ):
+        yield c
+
+
+def _event(lead_id: str, i: int, **extra: Any) -> dict[str, Any]:
+    campaign, kind = BURST[i % len(BURST)]
+    when = (NOW - pd.Timedelta(hours=2 + i)).isoformat()
+    return {"event_id": f"{lead_id}-e{i}", "lead_id": lead_id, "occurred_at": when, "campaign": campaign,
+            "response_type": kind, **extra}  # fmt: skip
+
+
+def test_post_responses_is_idempotent_and_rescored(
+    client: TestClient, journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]
+) -> None:
+    lead = journey_model[2][0]
+    assert client.post("/score", json={"leads": [lead]}).status_code == 200
+    first = client.post("/responses", json=_event(lead["id"], 0))
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["status"] == "created" and body["rescored"] and body["lead"]["id"] == lead["id"]
+    assert {"score", "stage", "route"} <= set(body["lead"])
+    again = client.post("/responses", json=_event(lead["id"], 0))
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert again.json()["lead"]["score"] == body["lead"]["score"]  # the same event is not counted twice
+    changed = client.post("/responses", json=_event(lead["id"], 0) | {"campaign": "other_campaign"})
+    assert changed.status_code == 409 and "event_id" in changed.text
+    engine = create_engine(os.environ["LEADSCORE_FEEDBACK_DB"])
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT count(*) FROM response_events WHERE event_id = :e"), {"e": f"{lead['id']}-e0"}
+        )
+        assert rows.scalar() == 1
+    engine.dispose()
+
+
+def test_post_responses_validates_like_score_and_never_echoes_values(client: TestClient) -> None:
+    bad = client.post("/responses", json=_event("L1", 0) | {"occurred_at": "secret-value-9"})
+    assert bad.status_code == 422 and "occurred_at" in bad.text and "secret-value-9" not in bad.text
+    naive = client.post("/responses", json=_event("L1", 0) | {"occurred_at": "2026-01-01T10:00:00"})
+    assert naive.status_code == 422
+    for when in ("0001-01-01T00:00:00Z", "2999-01-01T00:00:00Z"):  # timestamps cannot hold / the future
+        assert client.post("/responses", json=_event("L1", 0) | {"occurred_at": when}).status_code == 422
+    unknown = client.post("/responses", json=_event("L1", 0) | {"colour": "red"})
+    assert unknown.status_code == 422 and "colour" in unknown.text
+    assert client.post("/responses", content="x", headers={"Content-Type": "text/plain"}).status_code == 415
+    never_scored = client.post("/responses", json=_event("L-new", 1))
+    assert never_scored.status_code == 201 and never_scored.json()["rescored"] is False
+
+
+def test_post_responses_needs_the_same_auth_as_score(
+    monkeypatch: pytest.MonkeyPatch, client: TestClient, journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]
+) -> None:
+    with (
+        asgi_app_without_metrics() as app,
+        TestClient(app, base_url="http://localhost:3000", client=("10.1.2.3", 5)) as far,
+    ):
+        assert far.post("/responses", json=_event("L1", 0)).status_code == 403
+        assert far.post("/score", json={"leads": journey_model[2][:1]}).status_code == 403
+
+
+def test_a_burst_of_responses_makes_a_lead_newly_sales_ready(
+    client: TestClient, chosen: tuple[dict[str, Any], int, int]
+) -> None:
+    lead, before, after = chosen
+    scored = client.post("/score", json={"leads": [lead]}).json()["leads"][0]
+    assert scored["score"] == before and scored["stage"] != "sales-ready"
+    answers = [client.post("/responses", json=_event(lead["id"], i)).json() for i in range(len(BURST))]
+    assert answers[-1]["lead"]["score"] == after
+    assert answers[-1]["lead"]["stage"] == "sales-ready" and answers[-1]["lead"]["route"] == "sales"
+    assert sum(a["newly_sales_ready"] for a in answers) == 1
+    queue = client.get("/ui/")
+    assert queue.status_code == 200 and "newly sales-ready" in queue.text
+
+
+def test_account_rolls_up_its_people(
+    client: TestClient, journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]
+) -> None:
+    leads = journey_model[2]
+    assert client.post("/score", json={"leads": leads}).status_code == 200
+    accounts = pd.Series({lead["id"]: lead["account"] for lead in leads})
+    account = accounts.value_counts().index[0]
+    members = sorted(accounts[accounts == account].index)
+    client.post("/responses", json=_event(members[0], 0))
+    info = client.get(f"/accounts/{account}")
+    assert info.status_code == 200, info.text
+    body = info.json()
+    assert sorted(p["lead_id"] for p in body["people"]) == members
+    assert body["expected_revenue"] == pytest.approx(sum(p["expected_revenue"] for p in body["people"]))
+    p_none = 1.0
+    for person in body["people"]:
+        p_none *= 1 - person["p_won"]
+    assert body["p_any_win"] == pytest.approx(1 - p_none)
+    assert body["engaged_people"] == 1 and len(body["top_reasons"]) <= 3
+    assert client.get("/accounts/no-such-account").status_code == 404
+
+
+def test_campaigns_credit_every_touch_and_sum_to_the_total(
+    client: TestClient, journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]
+) -> None:
+    leads = journey_model[2][:30]
+    client.post("/score", json={"leads": leads})
+    for i, lead in enumerate(leads[:10]):
+        client.post("/responses", json=_event(lead["id"], i))
+    client.post("/feedback", json={"event_id": "d1", "lead_id": leads[0]["id"], "decision": "accept", "rep_id": "r"})
+    credit = client.get("/campaigns").json()["attribution"]
+    assert credit["totals"]["leads"] == 30 and credit["totals"]["accepted_leads"] == 1
+    for metric, total in credit["totals"].items():
+        for rule in RULES:
+            assert sum(c[metric][rule] for c in credit["campaigns"]) == pytest.approx(total, abs=1e-3)
+    names = {c["campaign"] for c in credit["campaigns"]}
+    assert {c for c, _ in BURST} & names
