@@ -224,7 +224,7 @@ def mount_journeys(app: FastAPI, auth: list[Depends], auth_json: list[Depends], 
             return account_info(account)
 
     api.add_api_route(
-        "/accounts/{account}",
+        "/accounts/{account:path}",  # account ids may hold "/"; every such path answers in JSON
         get_account,
         methods=["GET"],
         response_model=AccountInfo,

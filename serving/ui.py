@@ -322,7 +322,7 @@ def decide(
 # ------------------------------------------------------------------------------------------ campaigns
 
 
-@router.get("/accounts/{account}", response_class=HTMLResponse)
+@router.get("/accounts/{account:path}", response_class=HTMLResponse)
 def account_view(request: Request, account: AccountId) -> Response:
     _check_access(request)
     with shielded("showing an account"):

@@ -31,6 +31,21 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 
+CHROMIUM = Path(os.environ.get("LEADSCORE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = PROJECT / "test-artifacts"
+"""Screenshots of the browser tests."""
+"""Debian's Chromium, which the browser tests drive through Playwright (no browser download)."""
+
 METRICS = {"won_roc_auc": 0.71, "accepted_roc_auc": 0.68}
 
 
@@ -85,6 +100,14 @@ def start(app: Any, host: str = "127.0.0.1", base_url: str = "http://localhost:3
     from starlette.testclient import TestClient
 
     return TestClient(app, base_url=base_url, client=(host, 50000))
+
+
+def shoot(page: Any, name: str) -> Path:
+    """A full-page screenshot of a Playwright page into `ARTIFACTS`."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
 
 
 @contextmanager

@@ -126,6 +126,7 @@ def test_review_page_shows_labels_and_meanings(
     ):
         scored = client.post("/score", json={"leads": request_leads(lead, data.id)})
         assert scored.status_code == 200, scored.text
+        client.get("/campaigns")  # reads wait for the store's writer, so the scored lead is in the database
         with create_engine(f"sqlite:///{tmp_path / 'feedback.db'}").connect() as connection:
             row_id = connection.execute(text("SELECT id FROM scored_leads")).scalar_one()
         page = client.get(f"/ui/leads/{row_id}")

@@ -13,8 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_serving import start, train_model_dir
+from conftest_serving import CHROMIUM, CHROMIUM_ARGS, start, train_model_dir
 from starlette.testclient import TestClient
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright, for the tests marked `browser`."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: the browser tests need Debian's package (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

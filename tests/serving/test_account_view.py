@@ -8,9 +8,8 @@ from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-from conftest_serving import PROJECT
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from test_review_ui import CHROMIUM, CHROMIUM_ARGS, shoot
+from conftest_serving import PROJECT, shoot
+from playwright.sync_api import Browser, Page, expect
 
 from leadscore.datasets.synthetic import JOURNEY_CONFIG_TOML, generate_journeys
 from leadscore.features.config import parse_config_text
@@ -54,16 +53,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServ
         replay = post_demo_responses(running.url, tmp / "leads.csv", tmp / "responses.csv", LEADS, None)
         assert replay["posted"] > 0
         yield running, new, replay
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: the browser tests need Debian's package (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

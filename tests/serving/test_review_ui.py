@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_serving import PROJECT, train_model_dir
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from conftest_serving import PROJECT, shoot, train_model_dir
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import create_engine, text
 
 from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
@@ -20,18 +20,6 @@ from leadscore.serving.local import LocalServer, local_server
 
 pytestmark = [pytest.mark.service, pytest.mark.browser]
 
-CHROMIUM = Path(os.environ.get("LEADSCORE_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = PROJECT / "test-artifacts"
 README_SHOT = PROJECT / "docs" / "img" / "review_queue.png"
 TOKEN = "browser-token-7c2e"
 LEADS = 40
@@ -63,16 +51,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServ
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: the browser tests need Debian's package (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
 def session(browser: Browser, server: tuple[LocalServer, Path]) -> Iterator[BrowserContext]:
     """A browser context logged in through the login form."""
     context = browser.new_context(viewport={"width": 1366, "height": 900})
@@ -91,13 +69,6 @@ def page(session: BrowserContext) -> Iterator[Page]:
     opened = session.new_page()
     yield opened
     opened.close()
-
-
-def shoot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def scores_in_queue(page: Page) -> list[int]:

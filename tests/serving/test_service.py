@@ -292,7 +292,7 @@ def test_submitted_values_never_appear_in_responses_or_logs(
 def test_unexpected_failure_is_logged_without_its_message(
     client: TestClient, leads: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def explode(self: LeadChecker, batch: Any) -> None:
+    def explode(self: LeadChecker, batch: Any, derive: Any = None) -> None:
         raise ValueError(f"could not convert {PII!r}")
 
     monkeypatch.setattr(LeadChecker, "check", explode)
@@ -477,11 +477,11 @@ def blocking_check(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, th
     entered, release = threading.Event(), threading.Event()
     original = LeadChecker.check
 
-    def check(self: LeadChecker, batch: Any) -> Any:
+    def check(self: LeadChecker, batch: Any, derive: Any = None) -> Any:
         if not entered.is_set():
             entered.set()
             release.wait(10)
-        return original(self, batch)
+        return original(self, batch, derive)
 
     monkeypatch.setattr(LeadChecker, "check", check)
     return entered, release
