@@ -271,13 +271,14 @@ class LeadScorer:
         copy.__dict__.update({k: v for k, v in self.__dict__.items() if not k.endswith("_")})
         return copy
 
-    def refit(self, history: pd.DataFrame, recent: pd.DataFrame) -> LeadScorer:
+    def refit(self, history: pd.DataFrame, recent: pd.DataFrame, X_recent: np.ndarray | None = None) -> LeadScorer:
         """The model to register: the settings this evaluated scorer found, fitted on all of `history`.
 
         Each head keeps its settings and its early-stopped number of rounds, scaled by how many more rows it
         now sees. The refit has no fold left to calibrate on, so its calibration is learned from this scorer's
         predictions for `recent` leads (the validation and holdout folds, which this scorer was not fitted on):
-        out-of-fold predictions from the most recent history. The schema and categories come from all rows."""
+        out-of-fold predictions from the most recent history (`X_recent`: `recent` already transformed by this
+        scorer, when the caller has it). The schema and categories come from all rows."""
         final = self._unfitted_copy()
         final.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(history)
         X, y = final.transformer_.transform(history), targets(history, self.data)
@@ -296,7 +297,8 @@ class LeadScorer:
             final.head_settings_[head] = HeadSettings(
                 settings.objective, settings.params, rounds, len(target), settings.valid_loss
             )
-        X_recent, y_recent = self.transformer_.transform(recent), targets(recent, self.data)
+        X_recent = self.transformer_.transform(recent) if X_recent is None else X_recent
+        y_recent = targets(recent, self.data)
         raw_recent = self.heads_output(X_recent).raw
         if "revenue" in y:
             final.revenue_cap_ = deal_cap(y["revenue"][y["won"] > 0])
