@@ -57,8 +57,8 @@ REVENUE_SETTINGS: dict[str, float] = {"num_leaves": 7, "min_data_in_leaf": 40}
 _SEARCH_ROWS = 200_000
 """Training rows (evenly spaced) each candidate setting is tried on at most."""
 _SEARCH_LEARNING_RATE = 0.2
-"""Learning rate candidates are compared at: 4x the default, so each needs about a quarter of the rounds;
-settings rank alike at a coarser rate."""
+"""Learning rate candidates are compared at on a sample of a large fold: 4x the default, so each needs about
+a quarter of the rounds."""
 _EARLY_STOPPING_ROUNDS = 50
 
 
@@ -198,10 +198,12 @@ class LeadScorer:
     ) -> tuple[lgb.Booster, HeadSettings]:
         """Fit every candidate setting with early stopping on the validation fold; keep the best.
 
-        Candidates are compared at `_SEARCH_LEARNING_RATE` (the configured rate when higher) on at most
-        `_SEARCH_ROWS` evenly spaced training rows; the winner is then fitted again at the configured rate on all
-        of them: choosing settings needs far fewer rounds and rows than the fit itself. The candidates share one
-        binned Dataset, since the settings searched change the trees, not the bins."""
+        The candidates share one binned Dataset, since the settings searched change the trees, not the bins.
+        With more than `_SEARCH_ROWS` training rows, the search runs on that many evenly spaced rows at
+        `_SEARCH_LEARNING_RATE` (the configured rate when higher), then the winner is fitted at the configured
+        rate on all of them: choosing settings needs far fewer rows and rounds than the fit itself. Smaller
+        folds search at the configured rate, and the winner's search fit is the fit: there the candidates'
+        validation scores are close and noisy, and a coarser rate can rank them otherwise."""
         cats = self.transformer_.categorical_indices_
         names = lightgbm_names(self.transformer_.feature_names_out_)
 
@@ -229,12 +231,12 @@ class LeadScorer:
 
         candidates = self._candidates(objective)
         step = max(1, len(y) // _SEARCH_ROWS) if len(candidates) > 1 else 1
+        rate = max(self.training.learning_rate, _SEARCH_LEARNING_RATE) if step > 1 else self.training.learning_rate
         searched = datasets(slice(None, None, step))
-        rate = max(self.training.learning_rate, _SEARCH_LEARNING_RATE if len(candidates) > 1 else 0.0)
         tried = [(settings, *run(settings | {"learning_rate": rate}, searched)) for settings in candidates]
         settings, booster, loss = min(tried, key=lambda t: t[2])
-        if step > 1 or rate != self.training.learning_rate:
-            booster, loss = run(settings, searched if step == 1 else datasets(slice(None)))
+        if step > 1:
+            booster, loss = run(settings, datasets(slice(None)))
         rounds = booster.best_iteration or booster.current_iteration()
         return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(loss, 6))
 

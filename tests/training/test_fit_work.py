@@ -1,6 +1,6 @@
-"""Training does each piece of work once (issue: training at scale): the search shares one binned Dataset and
-compares settings at a coarse learning rate, the holdout is transformed once, and the leak check's quick
-model drops a column's features instead of fitting a transformer per column."""
+"""Training does each piece of work once (issue: training at scale): the search shares one binned Dataset (and
+on a sample of a large fold compares settings at a coarse learning rate), the holdout is transformed once,
+and the leak check's quick model drops a column's features instead of fitting a transformer per column."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from leadscore.datasets.synthetic import CONFIG_TOML
 from leadscore.features.config import parse_config_text
 from leadscore.features.transform import LeadTransformer
 from leadscore.features.validation import prepare_training_frame
+from leadscore.models import scorer as scorer_module
 from leadscore.models.scorer import _SEARCH_LEARNING_RATE, SEARCH_SPACE, LeadScorer
 from leadscore.training.evaluate import _QuickFolds
 from leadscore.training.fit import fit_and_evaluate
@@ -23,9 +24,10 @@ from leadscore.training.split import split_leads
 CONFIG = parse_config_text(CONFIG_TOML)
 
 
-def test_search_shares_one_dataset_and_refits_the_winner_at_the_configured_rate(
+def _search_calls(
     funnel: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[LeadScorer, list[tuple[float, lgb.Dataset, float]], int]:
+    """Fit a scorer and record (learning rate, Dataset, num_leaves) of each `lightgbm.train` call."""
     split = split_leads(prepare_training_frame(funnel[0], CONFIG).frame, CONFIG)
     calls: list[tuple[float, lgb.Dataset, float]] = []
     real = lgb.train
@@ -35,19 +37,41 @@ def test_search_shares_one_dataset_and_refits_the_winner_at_the_configured_rate(
         return real(params, train_set, **kwargs)
 
     monkeypatch.setattr(lgb, "train", recording)
-    scorer = LeadScorer(CONFIG.data, CONFIG.training).fit(split.train, split.valid)
+    return LeadScorer(CONFIG.data, CONFIG.training).fit(split.train, split.valid), calls, len(split.train)
+
+
+def test_search_on_a_small_fold_bins_once_and_keeps_the_winners_fit(
+    funnel: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scorer, calls, _ = _search_calls(funnel, monkeypatch)
+    rate = CONFIG.training.learning_rate
     for head in ("accepted", "won"):
-        searched, final = calls[: len(SEARCH_SPACE)], calls[len(SEARCH_SPACE)]
+        searched = calls[: len(SEARCH_SPACE)]
+        del calls[: len(SEARCH_SPACE)]
+        assert [r for r, _, _ in searched] == [rate] * len(SEARCH_SPACE), "small folds search at the configured rate"
+        assert len({id(dataset) for _, dataset, _ in searched}) == 1, f"{head}: binned more than once"
+    assert [r for r, _, _ in calls] == [rate], "the revenue head fits once, and no winner is fitted again"
+    assert all(booster.params["learning_rate"] == rate for booster in scorer.heads_.values())
+
+
+def test_search_on_a_sample_of_a_large_fold_runs_coarse_then_fits_the_winner(
+    funnel: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scorer_module, "_SEARCH_ROWS", 2000)
+    scorer, calls, train_rows = _search_calls(funnel, monkeypatch)
+    for head in ("accepted", "won"):
+        searched, (rate, final, leaves) = calls[: len(SEARCH_SPACE)], calls[len(SEARCH_SPACE)]
         del calls[: len(SEARCH_SPACE) + 1]
-        assert [rate for rate, _, _ in searched] == [_SEARCH_LEARNING_RATE] * len(SEARCH_SPACE)
-        assert len({id(dataset) for _, dataset, _ in searched + [final]}) == 1, f"{head}: binned more than once"
-        assert final[0] == CONFIG.training.learning_rate
-        assert final[2] == scorer.head_settings_[head].params["num_leaves"]
-        assert scorer.heads_[head].params["learning_rate"] == CONFIG.training.learning_rate
-    assert [rate for rate, _, _ in calls] == [CONFIG.training.learning_rate], "revenue head: one fit, no search"
+        assert [r for r, _, _ in searched] == [_SEARCH_LEARNING_RATE] * len(SEARCH_SPACE)
+        assert len({id(dataset) for _, dataset, _ in searched}) == 1, f"{head}: binned more than once"
+        assert searched[0][1].num_data() < train_rows == final.num_data()
+        assert rate == CONFIG.training.learning_rate == scorer.heads_[head].params["learning_rate"]
+        assert leaves == scorer.head_settings_[head].params["num_leaves"]
 
 
-def test_holdout_is_transformed_once(funnel: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_holdout_is_transformed_once(
+    funnel: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[int] = []
     real = LeadTransformer.transform
 
