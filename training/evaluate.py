@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -82,9 +83,10 @@ def binary_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate_scorer(scorer: LeadScorer, holdout: pd.DataFrame) -> dict[str, float]:
-    """Every holdout metric per head, flat `head_metric` names as MLflow wants them."""
-    X = scorer.transformer_.transform(holdout)
+def evaluate_scorer(scorer: LeadScorer, holdout: pd.DataFrame, X: np.ndarray | None = None) -> dict[str, float]:
+    """Every holdout metric per head, flat `head_metric` names as MLflow wants them; `X` is the holdout already
+    transformed by this scorer, when the caller has it."""
+    X = scorer.transformer_.transform(holdout) if X is None else X
     y = targets(holdout, scorer.data)
     heads = scorer.heads_output(X)
     scores = scorer.predict_matrix(X, heads)
@@ -133,11 +135,17 @@ def _baseline_features(transformer: LeadTransformer) -> ColumnTransformer:
 
 
 def baseline_metrics(
-    transformer: LeadTransformer, data: DataConfig, train: pd.DataFrame, holdout: pd.DataFrame
+    transformer: LeadTransformer,
+    data: DataConfig,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    X_hold: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Base-rate and logistic-regression baselines on the same holdout the model is judged on."""
+    """Base-rate and logistic-regression baselines on the same holdout the model is judged on (`X_hold`: the
+    holdout already transformed, when the caller has it)."""
     train = train.iloc[:: max(1, len(train) // _BASELINE_ROWS)]
-    X, X_hold = transformer.transform(train), transformer.transform(holdout)
+    X = transformer.transform(train)
+    X_hold = transformer.transform(holdout) if X_hold is None else X_hold
     y, y_hold = targets(train, data), targets(holdout, data)
     features = _baseline_features(transformer).fit(X)  # unsupervised: one fit serves every head
     Z, Z_hold = features.transform(X), features.transform(X_hold)
@@ -154,10 +162,14 @@ def baseline_metrics(
     return metrics
 
 
-def holdout_metrics(scorer: LeadScorer, train: pd.DataFrame, holdout: pd.DataFrame) -> dict[str, float]:
-    """The model's holdout metrics, its baselines, and its AUC gain over the logistic baseline."""
-    metrics = evaluate_scorer(scorer, holdout)
-    metrics.update(baseline_metrics(scorer.transformer_, scorer.data, train, holdout))
+def holdout_metrics(
+    scorer: LeadScorer, train: pd.DataFrame, holdout: pd.DataFrame, X_hold: np.ndarray | None = None
+) -> dict[str, float]:
+    """The model's holdout metrics, its baselines, and its AUC gain over the logistic baseline; the holdout is
+    transformed once (or passed in as `X_hold`) for all of them."""
+    X_hold = scorer.transformer_.transform(holdout) if X_hold is None else X_hold
+    metrics = evaluate_scorer(scorer, holdout, X_hold)
+    metrics.update(baseline_metrics(scorer.transformer_, scorer.data, train, holdout, X_hold))
     for head in PROBABILITY_HEADS:
         if f"{head}_roc_auc" in metrics:
             metrics[f"{head}_auc_gain_over_logreg"] = (
@@ -166,18 +178,30 @@ def holdout_metrics(scorer: LeadScorer, train: pd.DataFrame, holdout: pd.DataFra
     return metrics
 
 
-def _single_column_scores(values: pd.Series, y_train: np.ndarray, valid: pd.Series) -> np.ndarray:
-    """Predict the outcome from one column alone: outcome rate per value (numbers binned, missing its own bin)."""
+def _column_keys(values: pd.Series, valid: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Group keys of one column in both folds: its values, numbers binned (-1 = missing or outside the
+    training range), missing its own group. They do not depend on the outcome, so every head shares them."""
     numeric = pd.api.types.is_numeric_dtype(values)
     if numeric and values.nunique() > 20:
         edges = np.unique(np.nanquantile(values.to_numpy(float), np.linspace(0, 1, 21)))
-        # Bin numbers (-1 = missing or outside the training range), not interval labels: far faster at 1M rows.
+        # Bin numbers, not interval labels: far faster at 1M rows.
         key_train = pd.cut(values, edges, include_lowest=True, labels=False).fillna(-1)
         key_valid = pd.cut(valid, edges, include_lowest=True, labels=False).fillna(-1)
     else:
         key_train, key_valid = values.astype(str), valid.astype(str)
-    rates = pd.Series(y_train, index=values.index).groupby(key_train.to_numpy()).mean()
-    return key_valid.map(rates).fillna(y_train.mean()).to_numpy(float)
+    return key_train.to_numpy(), key_valid.to_numpy()
+
+
+def _rates_by_key(keys: tuple[np.ndarray, np.ndarray], y_train: np.ndarray) -> np.ndarray:
+    """Per validation row, the training outcome rate of its key (the overall rate for unseen keys)."""
+    key_train, key_valid = keys
+    rates = pd.Series(y_train).groupby(key_train).mean()
+    return pd.Series(key_valid).map(rates).fillna(y_train.mean()).to_numpy(float)
+
+
+def _single_column_scores(values: pd.Series, y_train: np.ndarray, valid: pd.Series) -> np.ndarray:
+    """Predict the outcome from one column alone: outcome rate per value (numbers binned, missing its own bin)."""
+    return _rates_by_key(_column_keys(values, valid), y_train)
 
 
 @dataclass(frozen=True)
@@ -194,12 +218,11 @@ class LeakFinding:
         return f"'{self.column}' ({self.head}): {self.detail}"
 
 
-def _filled_only_on_positives(frame: pd.DataFrame, y: np.ndarray, head: str, column: str, data: DataConfig) -> str:
-    """Why `column` is filled almost only on positive leads, or "" when it is not."""
+def _filled_only_on_positives(filled: np.ndarray, y: np.ndarray, head: str) -> str:
+    """Why a column filled (non-missing) on the `filled` leads is filled almost only on positive leads, or ""."""
     positive = y > 0
     if positive.mean() > 0.5:
         return ""
-    filled = normalize_text(frame[column], data.missing_values).notna().to_numpy(bool)
     n = int(filled.sum())
     if n < _MIN_FILLED or n > _MOSTLY_FILLED * len(filled) or positive[filled].mean() < _ONE_OUTCOME_SHARE:
         return ""
@@ -209,20 +232,46 @@ def _filled_only_on_positives(frame: pd.DataFrame, y: np.ndarray, head: str, col
     )
 
 
-def _auc_without(column: str, train: pd.DataFrame, valid: pd.DataFrame, data: DataConfig, head: str) -> float:
-    """Validation AUC of a quick LightGBM on every feature but `column`: what the rest knows together."""
-    train, valid = (fold.iloc[:: max(1, len(fold) // _QUICK_ROWS)] for fold in (train, valid))
-    without = data.model_copy(update={"exclude": (*data.exclude, column)})
-    transformer = LeadTransformer(without).fit(train)
-    y, y_val = targets(train, data)[head], targets(valid, data)[head]
-    if not transformer.schema_.features:
-        return 0.5
-    booster = lgb.train(
-        {"objective": "binary", "learning_rate": 0.1, "num_leaves": 15, "verbosity": -1, "num_threads": 1},
-        lgb.Dataset(transformer.transform(train), y, categorical_feature=transformer.categorical_indices_),
-        num_boost_round=150,
-    )
-    return float(roc_auc_score(y_val, booster.predict(transformer.transform(valid))))
+@dataclass(frozen=True)
+class _QuickFolds:
+    """Samples of both folds (`_QUICK_ROWS` each), transformed once with every feature: the quick model
+    without one column drops that column's pieces, the same matrix a transformer without it would give."""
+
+    X: np.ndarray
+    X_val: np.ndarray
+    y: dict[str, np.ndarray]
+    y_val: dict[str, np.ndarray]
+    sources: np.ndarray
+    categorical: frozenset[int]
+
+    @classmethod
+    def of(cls, train: pd.DataFrame, valid: pd.DataFrame, data: DataConfig) -> _QuickFolds:
+        train, valid = (fold.iloc[:: max(1, len(fold) // _QUICK_ROWS)] for fold in (train, valid))
+        transformer = LeadTransformer(data).fit(train)
+        return cls(
+            transformer.transform(train),
+            transformer.transform(valid),
+            targets(train, data),
+            targets(valid, data),
+            np.array(transformer.sources_, dtype=object),
+            frozenset(transformer.categorical_indices_),
+        )
+
+    def auc_without(self, column: str, head: str) -> float:
+        """Validation AUC of a quick LightGBM on every feature but `column`: what the rest knows together."""
+        keep = np.flatnonzero(self.sources != column)
+        if not len(keep):
+            return 0.5
+        booster = lgb.train(
+            {"objective": "binary", "learning_rate": 0.1, "num_leaves": 15, "verbosity": -1, "num_threads": 1},
+            lgb.Dataset(
+                self.X[:, keep],
+                self.y[head],
+                categorical_feature=[i for i, j in enumerate(keep) if j in self.categorical],
+            ),
+            num_boost_round=150,
+        )
+        return float(roc_auc_score(self.y_val[head], booster.predict(self.X_val[:, keep])))
 
 
 def leaky_columns(
@@ -233,30 +282,34 @@ def leaky_columns(
     - one outcome only: filled (non-missing) almost only on positive leads (>= 98% of filled rows positive);
     - too good: alone predicts the outcome with validation AUC >= `training.leak_auc`, or alone predicts it
       at least as well as every other column together (a quick model without it).
-    Columns listed in `training.allow_leaky` are not checked."""
+    Columns listed in `training.allow_leaky` are not checked. What does not depend on the outcome (which rows
+    are filled, each column's value groups, the quick model's matrices) is computed once for every head."""
     train, valid = (fold.iloc[:: max(1, len(fold) // _LEAK_ROWS)] for fold in (train, valid))
+    quick = functools.cache(lambda: _QuickFolds.of(train, valid, data))
     y, y_val = targets(train, data), targets(valid, data)
     history = pd.concat([train, valid])
     y_history = targets(history, data)
     features = [c for c in train.columns if c not in data.non_feature_columns and c not in training.allow_leaky]
+    filled = {c: normalize_text(history[c], data.missing_values).notna().to_numpy(bool) for c in features}
+    keys = functools.cache(lambda col: _column_keys(train[col], valid[col]))
     found: list[LeakFinding] = []
     for head in PROBABILITY_HEADS:
         if head not in y or not 0 < y_val[head].sum() < len(y_val[head]):
             continue
         single: dict[str, float] = {}
         for col in features:
-            why = _filled_only_on_positives(history, y_history[head], head, col, data)
+            why = _filled_only_on_positives(filled[col], y_history[head], head)
             if why:
                 found.append(LeakFinding(col, head, "one outcome only", why))
                 continue
-            single[col] = float(roc_auc_score(y_val[head], _single_column_scores(train[col], y[head], valid[col])))
+            single[col] = float(roc_auc_score(y_val[head], _rates_by_key(keys(col), y[head])))
         ranked = sorted(single.items(), key=lambda kv: -kv[1])
         for rank, (col, auc) in enumerate(ranked):
             if auc >= training.leak_auc:
                 detail = f"alone predicts {head} with AUC {auc:.3f} (alarm at {training.leak_auc})"
                 found.append(LeakFinding(col, head, "too good", detail))
             elif auc >= _SUSPECT_AUC and rank < _SUSPECTS and len(ranked) > 1:
-                rest = _auc_without(col, train, valid, data, head)
+                rest = quick().auc_without(col, head)
                 if auc >= rest:
                     detail = f"alone predicts {head} with AUC {auc:.3f}; all other columns together {rest:.3f}"
                     found.append(LeakFinding(col, head, "too good", detail))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from leadscore.features.coerce import to_datetime
@@ -68,7 +69,9 @@ def heads_phrase(config: LeadscoreConfig) -> str:
     return f"{listed} head{'s' if len(names) > 1 else ''}"
 
 
-def check_revenue(scorer: LeadScorer, metrics: dict[str, float], holdout: pd.DataFrame) -> list[str]:
+def check_revenue(
+    scorer: LeadScorer, metrics: dict[str, float], holdout: pd.DataFrame, X_hold: np.ndarray | None = None
+) -> list[str]:
     """Drop a revenue head whose holdout total is off by more than 3x from the (capped) actual revenue; say
     when there are too few holdout deals to check it. Updates `metrics` when the head is dropped."""
     if scorer.revenue_basis != "model":
@@ -79,7 +82,7 @@ def check_revenue(scorer: LeadScorer, metrics: dict[str, float], holdout: pd.Dat
     if 1 / _REVENUE_TOLERANCE <= ratio <= _REVENUE_TOLERANCE:
         return []
     scorer.drop_revenue_head()
-    metrics.update({k: v for k, v in evaluate_scorer(scorer, holdout).items() if k.startswith("revenue_")})
+    metrics.update({k: v for k, v in evaluate_scorer(scorer, holdout, X_hold).items() if k.startswith("revenue_")})
     return [
         f"revenue head dropped: it predicted {ratio:.2f}x the holdout's revenue (deals capped at "
         f"{scorer.revenue_cap_:,.0f}); expected revenue is p_won x the capped historical mean deal "
@@ -128,10 +131,13 @@ def fit_and_evaluate(
         split.train, split.valid
     )
     step("evaluating on the holdout")
-    metrics = holdout_metrics(evaluated, split.train, split.holdout)
-    notes = history_drift(split.train, split.holdout, config.data) + check_revenue(evaluated, metrics, split.holdout)
+    X_hold = evaluated.transformer_.transform(split.holdout)  # once, for the metrics, baselines and refit
+    metrics = holdout_metrics(evaluated, split.train, split.holdout, X_hold)
+    notes = history_drift(split.train, split.holdout, config.data)
+    notes += check_revenue(evaluated, metrics, split.holdout, X_hold)
     step(f"refitting on all {len(frame)} leads with the settings found")
-    scorer = evaluated.refit(frame, pd.concat([split.valid, split.holdout]))
+    recent = pd.concat([split.valid, split.holdout])
+    scorer = evaluated.refit(frame, recent, np.vstack([evaluated.transformer_.transform(split.valid), X_hold]))
     if evaluated.revenue_basis != scorer.revenue_basis:
         scorer.drop_revenue_head()
     quality = quality_check(metrics, config.training.baseline_tolerance)
