@@ -57,16 +57,21 @@ def behaviour(scorer: LeadScorer, store: ResponseStore) -> Derive | None:
     return derive
 
 
-def record_accounts(store: ResponseStore, column: str | None, ids: Sequence[str], leads: Sequence[Row]) -> None:
-    """Remember the account each scored lead names (under the config's account column). A failure is logged
-    (type only) and never fails the scoring, which already succeeded."""
+def account_pairs(column: str | None, ids: Sequence[str], leads: Sequence[Row]) -> dict[str, str]:
+    """Lead id -> the account each scored lead names under the config's account column ({} without one)."""
     if column is None:
-        return
+        return {}
     pairs = {}
     for lead_id, lead in zip(ids, leads, strict=True):
         value = lead.get(column)
         if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
             pairs[lead_id] = str(value).strip()
+    return pairs
+
+
+def record_accounts(store: ResponseStore, pairs: dict[str, str]) -> None:
+    """Remember lead -> account. Runs in the score store's writer (see `LeadScoringService._remember`); a
+    failure is logged (type only) and never fails the scoring, which already succeeded."""
     try:
         store.set_accounts(pairs)
     except Exception as err:
@@ -153,6 +158,7 @@ def account_info(account: str) -> AccountInfo:
     """Score an account's people now (their last scored fields, behaviour from their stored responses) and
     roll them up; 404 for an account no scored lead names."""
     service = _service()
+    service.scored.flush()  # the accounts of leads scored before this call are written by the store's writer
     lead_ids = service.responses.account_leads(account)
     rows = latest_scored(lead_ids) if lead_ids else []
     if not rows:

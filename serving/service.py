@@ -29,7 +29,7 @@ from leadscore.serving.auth import FailureLimiter, authorize, authorize_admin
 from leadscore.serving.errors import ApiError, install_error_handlers, shielded
 from leadscore.serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from leadscore.serving.guard import RequestGuard
-from leadscore.serving.journeys import behaviour, mount_journeys, record_accounts, served_attribution
+from leadscore.serving.journeys import account_pairs, behaviour, mount_journeys, record_accounts, served_attribution
 from leadscore.serving.model import ModelHolder, ServingModel
 from leadscore.serving.reports import TimedCache, campaign_report, drift_report
 from leadscore.serving.responses import ResponseStore
@@ -254,8 +254,7 @@ class LeadScoringService:
             # Plain rows of checked values, encoded once: `ScoreResponse` documents them; validating them
             # again would cost as much as the scoring.
             result = _RESPONSE_ENCODER.encode({"leads": rows})
-        self._remember(model, batch, scores, stages)
-        record_accounts(self.responses, model.loaded.scorer.data.account, batch.ids, leads)
+        self._remember(model, batch, scores, stages, account_pairs(model.loaded.scorer.data.account, batch.ids, leads))
         return Response(result, media_type="application/json")
 
     def _remember(
@@ -264,13 +263,17 @@ class LeadScoringService:
         batch: CheckedBatch,
         scores: list[dict[str, Any]],
         stages: list[dict[str, Any]] | None,
+        accounts: dict[str, str],
     ) -> None:
-        """Queue the scored leads for the review page, drift and campaigns (`ScoreStore.submit`: written by
-        the store's writer thread, off the request's critical path and out of its concurrency slot)."""
+        """Queue the scored leads for the review page, drift and campaigns, and their accounts
+        (`ScoreStore.submit`: written by the store's writer thread, off the request's critical path and out of
+        its concurrency slot)."""
         scorer = model.loaded.scorer
         scored_at = datetime.now(UTC)
 
         def rows() -> list[dict[str, Any]]:
+            if accounts:
+                record_accounts(self.responses, accounts)
             bins = scorer.drift_reference_.bin_matrix(batch.matrix)
             return lead_rows(
                 batch.ids,
