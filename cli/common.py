@@ -19,6 +19,8 @@ from leadscore import settings
 from leadscore.models.uri import default_model_uri
 
 if TYPE_CHECKING:  # imported by the commands that use them, so `leadscore --help` loads no data or ML library
+    import pandas as pd
+
     from leadscore.features.config import LeadscoreConfig
     from leadscore.models.registry import LoadedModel
 
@@ -103,6 +105,18 @@ def missing_columns_hint(loaded: LoadedModel | None, hint: str) -> Iterator[None
         if loaded is None:
             raise
         raise err.within(f" ({loaded.label}); {hint}") from None
+
+
+def parse_as_of(text: str | None) -> pd.Timestamp | None:
+    """`--as-of` as a UTC time (None when not given); a clear error for text that is no time."""
+    import pandas as pd
+
+    if text is None:
+        return None
+    parsed = pd.to_datetime(pd.Series([text]), errors="coerce", utc=True).iloc[0]
+    if pd.isna(parsed):
+        raise typer.BadParameter(f"{text!r} is not a date or timestamp (e.g. 2026-06-30T12:00)", param_hint="--as-of")
+    return parsed
 
 
 ModelNameOpt = Annotated[str, typer.Option("--model-name", help="Registered model name.")]

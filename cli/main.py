@@ -24,6 +24,7 @@ from leadscore.cli.common import (
     load_for_command,
     missing_columns_hint,
     out,
+    parse_as_of,
     row_progress,
     step_progress,
 )
@@ -251,7 +252,7 @@ def score(
         note = escape(f"{config} has no [qualification] table: no stage or route columns")
         console.print(f"[yellow]warning:[/] {note}")
     loaded = load_for_command(model, cfg, tracking_uri)
-    behaviour = scoring_responses(loaded.scorer, cfg, config, responses, as_of)
+    behaviour = scoring_responses(loaded.scorer, cfg, config, responses, parse_as_of(as_of))
     if dask and behaviour[0] is not None:
         raise ConfigError("a model that reads responses cannot score on a Dask cluster yet: score without --dask")
     with missing_columns_hint(loaded, "add them, or pass --allow-missing to score them as missing"):

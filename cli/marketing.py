@@ -21,6 +21,7 @@ from leadscore.cli.common import (
     load_for_command,
     missing_columns_hint,
     out,
+    parse_as_of,
     step_progress,
 )
 from leadscore.marketing.limits import MIN_WINS, TOO_FEW
@@ -103,7 +104,7 @@ def report_accounts(
     top: Annotated[int, typer.Option(min=1, help="Accounts to print.")] = 15,
 ) -> None:
     """Per account: engaged people, P(at least one win), expected revenue and the top reasons."""
-    from leadscore.datasets.files import load_config, parse_as_of
+    from leadscore.datasets.files import load_config
     from leadscore.marketing.account_report import account_report
 
     cfg = load_config(config)

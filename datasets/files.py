@@ -140,25 +140,16 @@ def scoring_responses(
     config: LeadscoreConfig | None,
     config_path: Path | None,
     path: Path | None,
-    as_of: str | None,
+    as_of: pd.Timestamp | None,
 ) -> tuple[pd.DataFrame | None, pd.Timestamp | None]:
-    """(validated events, as-of time) a command scores with: the model's own response columns read from
-    `path` (else `[responses].path` of the config); (None, None) for a model without behavioural features."""
+    """(validated events, as-of time: `as_of`, else now) a command scores with: the model's own response
+    columns read from `path` (else `[responses].path` of the config); (None, None) for a model without
+    behavioural features."""
     if scorer.responses is None:
         return None, None
     if config is None or config.responses is None or config_path is None:
         raise ConfigError(
-            "the model uses response features: pass --config naming a leadscore.toml with [responses] (and "
-            "--responses FILE to read other events than its path)"
+            "the model uses response features: scoring needs a leadscore.toml with [responses] naming the "
+            "response events"
         )
-    return load_responses(config, config_path, path), parse_as_of(as_of) or pd.Timestamp.now(tz="UTC")
-
-
-def parse_as_of(text: str | None) -> pd.Timestamp | None:
-    """`--as-of` as a UTC time (None when not given); a clear error for text that is no time."""
-    if text is None:
-        return None
-    parsed = pd.to_datetime(pd.Series([text]), errors="coerce", utc=True).iloc[0]
-    if pd.isna(parsed):
-        raise ConfigError(f"--as-of {text!r} is not a date or timestamp (e.g. 2026-06-30T12:00)")
-    return parsed
+    return load_responses(config, config_path, path), as_of or pd.Timestamp.now(tz="UTC")
