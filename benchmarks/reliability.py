@@ -34,6 +34,7 @@ ROWS = [
     ("fuzzed requests (valid and invalid, from the OpenAPI schema)", "fuzz_cases", None),
     ("  5xx responses", "fuzz_5xx", 0),
     ("  4xx without a JSON error body", "fuzz_unexplained_4xx", 0),
+    ('  paths BentoML cannot route to the app (line break or resolved "..")', "fuzz_unroutable_paths", None),
     ("overload burst requests", "overload_requests", None),
     ("  answered 429 (expected)", "overload_429", None),
     ("  5xx or dropped connections", "overload_5xx_or_dropped", 0),

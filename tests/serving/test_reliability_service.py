@@ -190,8 +190,11 @@ def fuzz_operation(operation: Any, mode: GenerationMode, examples: int) -> None:
         if response.status_code >= 500:
             COUNTS["fuzz_5xx"] += 1
             raise AssertionError(f"server error: {where}")
-        if response.status_code == 404 and not sent.startswith(case.path.split("{")[0]):
-            return  # a ".." in a path parameter, resolved by the client: the request never reached this operation
+        if response.status_code == 404 and (not sent.startswith(case.path.split("{")[0]) or "%0A" in sent.upper()):
+            # The request never reached this operation: the client resolved a ".." in a path parameter, or the
+            # path holds a line break, which BentoML's mount of the app cannot match (it answers plain text).
+            COUNTS["fuzz_unroutable_paths"] += 1
+            return
         if response.status_code >= 400 and not is_error_body(response):
             COUNTS["fuzz_unexplained_4xx"] += 1
             raise AssertionError(f"4xx without a JSON error body: {where}")
