@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -134,6 +134,13 @@ def _query(url: str, what: str, run: Callable[[Connection], pd.DataFrame | int])
             return run(conn)
     except (SQLAlchemyError, pd.errors.DatabaseError) as err:
         raise StoreReadError(f"cannot read {what} from {url}: {type(err).__name__}") from None
+
+
+def latest_scoring_ids(lead_ids: Sequence[str] | None = None) -> Select[Any]:
+    """Row ids of each lead's latest scoring (of `lead_ids` only, when given): what the review page, the
+    campaign numbers and the account view show of a lead."""
+    query = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
+    return query if lead_ids is None else query.where(ScoredLead.lead_id.in_(list(lead_ids)))
 
 
 def read_latest_decisions(url: str) -> pd.DataFrame:

@@ -17,9 +17,7 @@ import bentoml
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Path, Response
 from fastapi.params import Depends
-from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from leadscore.features.responses import PREFIX
 from leadscore.marketing.accounts import NOTE, engaged, roll_up
@@ -96,16 +94,6 @@ def _service() -> Any:
     return bentoml.get_current_service()
 
 
-def latest_scored(lead_ids: Sequence[str]) -> list[ScoredLead]:
-    """Each lead's latest stored scoring (after the scorings queued before this call are written)."""
-    _service().scored.flush()
-    latest = select(func.max(ScoredLead.id)).where(ScoredLead.lead_id.in_(list(lead_ids))).group_by(ScoredLead.lead_id)
-    with Session(_service().scored.engine) as session:
-        rows = list(session.scalars(select(ScoredLead).where(ScoredLead.id.in_(latest)).order_by(ScoredLead.lead_id)))
-        session.expunge_all()
-    return rows
-
-
 def _fields(row: ScoredLead) -> dict[str, Any]:
     """Stored inputs without the behavioural columns, which are always recomputed."""
     return {k: v for k, v in row.fields.items() if not k.startswith(PREFIX)}
@@ -129,7 +117,7 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
             ) from None
         if event.account:
             service.responses.set_accounts({event.lead_id: event.account})
-        previous = latest_scored([event.lead_id])
+        previous = service.scored.latest([event.lead_id])
         before = previous[0].stage if previous else None
         fields = (
             (event.lead.model_extra or {}) if event.lead is not None else (_fields(previous[0]) if previous else None)
@@ -160,7 +148,7 @@ def account_info(account: str) -> AccountInfo:
     service = _service()
     service.scored.flush()  # the accounts of leads scored before this call are written by the store's writer
     lead_ids = service.responses.account_leads(account)
-    rows = latest_scored(lead_ids) if lead_ids else []
+    rows = service.scored.latest(lead_ids) if lead_ids else []
     if not rows:
         raise ApiError.single(404, "account", "no scored lead of this service names this account")
     model = service.models.current

@@ -27,11 +27,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from leadscore.records.tables import Base, FeedbackEvent, ScoredLead, latest_decisions, utc
+from leadscore.records.tables import Base, FeedbackEvent, ScoredLead, latest_decisions, latest_scoring_ids, utc
 from leadscore.serving.feedback import recreate
 
 logger = logging.getLogger("bentoml.leadscore")
@@ -211,7 +211,7 @@ class ScoreStore:
     ) -> list[QueueRow]:
         """Each lead's latest scoring with its latest decision, filtered and sorted for the review queue."""
         self.flush()
-        latest = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
+        latest = latest_scoring_ids()
         decision = latest_decisions().subquery()
         query = (
             select(ScoredLead, decision.c.decision, decision.c.reason_code)
@@ -245,6 +245,15 @@ class ScoreStore:
         except OperationalError:  # e.g. the database file was deleted; recording the feedback recreates it
             return None
 
+    def latest(self, lead_ids: Sequence[str]) -> list[ScoredLead]:
+        """Each of these leads' latest scoring, by lead id."""
+        self.flush()
+        query = select(ScoredLead).where(ScoredLead.id.in_(latest_scoring_ids(lead_ids))).order_by(ScoredLead.lead_id)
+        with Session(self.engine) as session:
+            rows = list(session.scalars(query))
+            session.expunge_all()
+        return rows
+
     def get(self, row_id: int) -> ScoredLead | None:
         """One stored scoring by row id."""
         self.flush()
@@ -274,7 +283,7 @@ class ScoreStore:
         """Each lead's latest scoring (scores and campaign) with its latest decision and its time (NaN if
         none)."""
         self.flush()
-        latest = select(func.max(ScoredLead.id)).group_by(ScoredLead.lead_id)
+        latest = latest_scoring_ids()
         decision = latest_decisions().subquery()
         query = (
             select(

@@ -38,7 +38,7 @@ from leadscore.serving.charts import Bar, campaign_chart, contribution_chart
 from leadscore.serving.errors import ApiError, shielded
 from leadscore.serving.feedback import FeedbackConflict
 from leadscore.serving.guard import refuse_cross_site
-from leadscore.serving.journeys import AccountId, account_info, latest_scored
+from leadscore.serving.journeys import AccountId, account_info
 from leadscore.serving.reports import MIN_WINS, campaign_report
 from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.store import SortOrder
@@ -327,7 +327,7 @@ def account_view(request: Request, account: AccountId) -> Response:
     _check_access(request)
     with shielded("showing an account"):
         info = account_info(account)
-        rows = {row.lead_id: row.id for row in latest_scored([p.lead_id for p in info.people])}
+        rows = {row.lead_id: row.id for row in _service().scored.latest([p.lead_id for p in info.people])}
     return _page(request, "account.html", info=info, rows=rows)
 
 
