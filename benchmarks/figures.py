@@ -444,13 +444,15 @@ def undated(results: Results) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="rewrite the marked figures and tables")
+    parser.add_argument("--root", type=Path, default=ROOT, help="project folder (README.md, docs/)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the results files")
     args = parser.parse_args(argv)
-    results = Results()
+    results = Results(args.results)
     if args.write:
-        for path in documents():
+        for path in documents(args.root):
             path.write_text(render(path.read_text(), results))
         return 0
-    problems = [line for path in documents() for line in differences(path, results)]
+    problems = [line for path in documents(args.root) for line in differences(path, results)]
     for line in problems:
         print(line, file=sys.stderr)
     for name in undated(results):
@@ -458,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print(f"{len(problems)} figure(s) differ from benchmarks/results: `python benchmarks/figures.py --write`")
         return 1
-    print(f"docs-check: every marked figure in {len(documents())} documents matches benchmarks/results")
+    print(f"docs-check: every marked figure in {len(documents(args.root))} documents matches {args.results}")
     return 0
 
 
