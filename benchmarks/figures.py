@@ -14,6 +14,7 @@ no model (issue #30).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
 import json
 import re
@@ -423,11 +424,16 @@ def differences(path: Path, results: Results) -> list[str]:
     except (KeyError, IndexError, FileNotFoundError, TypeError, ValueError) as err:
         return [f"{name}: a marker names a value or table the results do not have: {err!r}"]
     out = []
-    for pattern in (FIG, TABLE):
-        for old, now in zip(pattern.finditer(text), pattern.finditer(rendered), strict=True):
-            if old.group(0) != now.group(0):
-                line = text.count("\n", 0, old.start()) + 1
-                out.append(f"{name}:{line}: {old.group(0)!r}\n    results say: {now.group(0)!r}")
+    for old, now in zip(FIG.finditer(text), FIG.finditer(rendered), strict=True):
+        if old.group(0) != now.group(0):
+            line = text.count("\n", 0, old.start()) + 1
+            out.append(f"{name}:{line}: {old['path']} reads {old['text']!r}, the results say {now['text']!r}")
+    for old, now in zip(TABLE.finditer(text), TABLE.finditer(rendered), strict=True):
+        if old.group(0) != now.group(0):
+            line = text.count("\n", 0, old.start()) + 1
+            rows = difflib.unified_diff(old["text"].splitlines(), now["text"].splitlines(), lineterm="", n=0)
+            changed = "\n".join(f"    {row}" for row in list(rows)[2:] if not row.startswith("@@"))
+            out.append(f"{name}:{line}: table {old['name']} (- prose, + results):\n{changed}")
     return out
 
 
@@ -455,8 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     problems = [line for path in documents(args.root) for line in differences(path, results)]
     for line in problems:
         print(line, file=sys.stderr)
-    for name in undated(results):
-        print(f"note: benchmarks/results/{name}.json records no run date and load (written before #30): re-run it")
+    if old := undated(results):
+        print(f"note: {', '.join(old)} results were written before runs recorded their date and load: re-run them")
     if problems:
         print(f"{len(problems)} figure(s) differ from benchmarks/results: `python benchmarks/figures.py --write`")
         return 1

@@ -76,7 +76,7 @@ def test_an_inline_figure_changed_under_the_prose_fails_the_check(
     _change(project / "results", "serving", "ratios_to_raw_booster.batch_scores", 1.6)
     assert _check(figures, project) == 1
     err = capsys.readouterr().err
-    assert "README.md:" in err and "ratios_to_raw_booster.batch_scores .1f -->1.6<" in err
+    assert "README.md:" in err and "ratios_to_raw_booster.batch_scores reads '3.2', the results say '1.6'" in err
 
 
 def test_a_table_cell_and_its_goal_verdict_follow_the_results(figures: ModuleType, project: Path) -> None:
