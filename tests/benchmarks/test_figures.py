@@ -105,7 +105,8 @@ def test_a_star_joins_every_run(figures: ModuleType, tmp_path: Path) -> None:
 
 
 def test_goals_compare_with_numbers_and_with_other_values() -> None:
-    bench = _script("bench")
+    import bench  # as the scripts import it (conftest puts their folder on the path)
+
     beats = bench.Goal("won_auc", "beaten", at_least="won_auc_logreg")
     assert beats.met({"won_auc": 0.8, "won_auc_logreg": 0.7})
     assert not beats.met({"won_auc": 0.6, "won_auc_logreg": 0.7})
