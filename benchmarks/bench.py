@@ -66,6 +66,12 @@ SERVING_GOALS = {
     "batch_scores_to_raw": Goal("ratios_to_raw_booster.batch_scores", "≤ 5× raw", at_most=5.0),
     "batch_explained_speed": Goal("batch_explained.leads_per_s", "≥ 4k leads/s", at_least=4_000),
 }
+SCALE_GOALS = {
+    "train_to_bare": Goal("sizes.-1.train.ratio_to_bare", "≤ 1.3× bare `lightgbm.train`", at_most=1.3),
+    "train_to_own_lightgbm": Goal("sizes.-1.train.ratio_to_own_lightgbm", "≤ 1.3× its own LightGBM", at_most=1.3),
+    "score_memory": Goal("growth_per_10x.score_peak_rss.-1", "scoring peak RSS ≤ 1.2× per 10× leads", at_most=1.2),
+}
+"""Judged at the largest size measured."""
 
 
 def missed(goals: Mapping[str, Goal], results: Mapping[str, Any]) -> list[str]:
