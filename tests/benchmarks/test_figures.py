@@ -66,6 +66,7 @@ def test_the_docs_mark_the_figures_the_issue_named() -> None:
     assert "<!-- fig serving.ratios_to_raw_booster.batch_scores .1f -->" in readme  # was "1.6×", stale
     assert "<!-- table realdata -->" in readme and "<!-- table reliability -->" in readme
     assert "1,524" not in readme and "training_remeasured" not in readme
+    assert "18–22×" not in readme and "2.3 ms" not in readme  # hand-typed lleaves and profile figures, removed
     assert "in about a minute" not in (ROOT / "docs" / "scale.md").read_text()
 
 
