@@ -18,7 +18,7 @@ export LEADSCORE_HOME := $(CURDIR)/.leadscore
 export BENTOML_HOME := $(CURDIR)/.leadscore/bentoml
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/.leadscore/mlflow.db
 
-.PHONY: help install browser test check lint run serve bento bench reliability clean
+.PHONY: help install browser test check lint docs-check run serve bento bench reliability clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -39,10 +39,13 @@ lint: install ## Ruff and the import-layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: install browser lint ## Lint, then the whole test suite
+docs-check: install ## Every figure in README.md and docs/ equals its benchmarks/results file (no network, no model)
+	$(PY) benchmarks/figures.py
+
+test: install browser lint docs-check ## Lint, the docs check, then the whole test suite
 	$(PY) -m pytest -q
 
-check: lint ## Inner loop: lint, then the tests not marked slow, service or browser
+check: lint docs-check ## Inner loop: lint, the docs check, then the tests not marked slow, service or browser
 	$(PY) -m pytest -q -m "not slow and not service and not browser"
 
 $(DEMO)/responses.csv:  # written with the leads; a demo folder from before responses existed is regenerated
@@ -73,11 +76,14 @@ bento: install ## Build the leadscore wheel into dist/ and a Bento that installs
 	$(PY) -m pip wheel -q --no-deps -w dist .
 	$(BIN)/bentoml build
 
-bench: install ## Benchmarks: model quality (generator and real data), serving and scale (prints ratios, writes benchmarks/results)
-	@for b in quality realdata attribution serving scale; do echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; done
+bench: install ## Benchmarks: quality (generator and real data), attribution, serving, scale; writes benchmarks/results
+	@failed=; for b in quality realdata attribution serving scale; do echo "== benchmarks/$$b.py"; \
+		$(PY) benchmarks/$$b.py || failed="$$failed $$b"; done; \
+		$(PY) benchmarks/figures.py --write; \
+		if [ -n "$$failed" ]; then echo "goals missed or refused to run:$$failed"; exit 1; fi
 
 reliability: install ## Full fuzzing, overload and fault runs with a summary table
-	$(PY) benchmarks/reliability.py
+	$(PY) benchmarks/reliability.py; s=$$?; $(PY) benchmarks/figures.py --write; exit $$s
 
 clean: ## Remove local state, demo data and caches (keeps .venv)
 	rm -rf .leadscore $(DEMO) dist test-artifacts .pytest_cache .ruff_cache

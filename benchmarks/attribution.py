@@ -6,16 +6,20 @@
 2. What the behavioural features are worth: holdout won AUC of the tool trained with `[responses]` and
    without, against the true probabilities' AUC on the same holdout.
 
-Run: `python benchmarks/attribution.py [--n 20000] [--seeds 0 1 2]`; writes benchmarks/results/attribution.json.
+Goal (README): every multi-touch rule gives less credit to the wrong campaigns than first touch; the script exits
+1 when one does not. Run: `python benchmarks/attribution.py [--n 20000] [--seeds 0 1 2]`; writes
+benchmarks/results/attribution.json, each run with its date and load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
+from bench import run_info
 from sklearn.metrics import roc_auc_score
 
 from leadscore.datasets.synthetic import DATA_TOML, JOURNEY_CONFIG_TOML, generate_journeys
@@ -39,6 +43,7 @@ def run(n: int, seed: int, model: bool) -> dict[str, object]:
     credit = campaign_attribution(leads, scores, outcome_frame(leads, config.data), config.data, responses, days)
     recovery = truth_recovery(credit, journeys.campaign_truth.set_index("campaign")["true_share"])
     out: dict[str, object] = {"seed": seed, "n": n, "recovery": recovery.round(3).to_dict(orient="index")}
+    out["run"] = run_info()
     if model:
         truth = journeys.truth.set_index("lead_id")
         with_behaviour = fit_and_evaluate(leads, config, responses=responses)
@@ -52,13 +57,13 @@ def run(n: int, seed: int, model: bool) -> dict[str, object]:
     return out
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-model", action="store_true", help="attribution only (seconds instead of minutes)")
     args = parser.parse_args()
-    runs = []
+    runs, failed = [], []
     for seed in args.seeds:
         result = run(args.n, seed, not args.no_model)
         runs.append(result)
@@ -69,13 +74,15 @@ def main() -> None:
         worse = [
             rule for rule, row in recovery.iterrows() if rule != "first_touch" and row["misassigned_share"] >= first
         ]
-        if worse:
-            print(f"WARNING: {worse} misassign at least as much as first touch ({first:.3f})")
+        failed += [f"seed {seed}: {rule} misassigns at least as much as first touch ({first:.3f})" for rule in worse]
         if "won_auc" in result:
             print(f"won AUC on the holdout: {result['won_auc']}")
     RESULTS.write_text(json.dumps(runs, indent=2))
     print(f"wrote {RESULTS}")
+    for line in failed:
+        print(f"GOAL MISSED: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,19 +1,24 @@
 """Model quality on the generator, where the true probabilities are known.
 
-Goals (issues #4, #14): won ROC-AUC >= 98.5% of the true probabilities' AUC, ECE <= 0.02
-per head, total predicted revenue on the holdout within ±10% of actual. Both calibration methods are
-measured in the same run so the default is a measured choice. Run: `python benchmarks/quality.py [--n N]`.
+Goals (issues #4, #14), `bench.QUALITY_GOALS`, the same objects README's goal column is printed from: won
+ROC-AUC >= 98.5% of the true probabilities' AUC, beating a default `LGBMClassifier()` and logistic regression,
+ECE <= 0.02 per head, total predicted revenue within ±10% of actual, on the holdout and, for the registered
+(refit) model, on later leads. Both calibration methods are measured in the same run so the default is a
+measured choice; the default's rows are judged, and the script exits 1 when one misses a goal.
+Run: `python benchmarks/quality.py [--n N]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import lightgbm as lgb
 import pandas as pd
+from bench import QUALITY_CALIBRATION, QUALITY_GOALS, missed, run_info
 from sklearn.metrics import roc_auc_score
 
 from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
@@ -91,10 +96,11 @@ def measure(n: int, seed: int, calibration: str) -> dict[str, float]:
         "revenue_truth_over_actual": float(true["expected_revenue_true"].sum() / holdout["revenue"].sum()),
         "revenue_capture_top20": m["revenue_capture_top20"],
         "won_capture_top20": m["won_capture_top20"],
+        "run": run_info(),
     }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--seeds", type=int, default=3)
@@ -123,19 +129,19 @@ def main() -> None:
             f"{r['refit_future_won_ece']:7.4f} {r['refit_future_accepted_ece']:7.4f} "
             f"{r['refit_future_revenue_over_actual']:8.3f}"
         )
-    for cal in ("sigmoid", "isotonic"):
-        mine = [r for r in rows if r["calibration"] == cal]
-        worst_ratio = min(r["won_auc_ratio_to_truth"] for r in mine)
-        worst_ece = max(max(r["won_ece"], r["accepted_ece"]) for r in mine)
-        worst_rev = max(abs(r["revenue_predicted_over_actual"] - 1) for r in mine)
-        print(
-            f"{cal}: worst won-AUC/true {worst_ratio:.3f} (goal >= 0.98), worst ECE {worst_ece:.4f} (goal <= 0.02), "
-            f"worst |revenue pred/actual - 1| {worst_rev:.3f} (goal <= 0.10)"
-        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2))
     print(f"wrote {RESULTS}")
+    failed = [
+        f"seed {r['seed']}: {line}"
+        for r in rows
+        if r["calibration"] == QUALITY_CALIBRATION
+        for line in missed(QUALITY_GOALS, r)
+    ]
+    for line in failed:
+        print(f"GOAL MISSED ({QUALITY_CALIBRATION}) {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,6 +22,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from bench import run_info
+
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / "benchmarks" / "results" / "reliability.json"
 TESTS = [
@@ -107,8 +109,9 @@ def main() -> int:
         print(f"{label:<58}{value:>8}  {'' if goal is None else f'= {goal} {verdict}'}")
     print(f"tests: {'passed' if tests.returncode == 0 else 'FAILED'}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"fuzz_examples": args.fuzz_examples, "load_requests": args.load_requests, "seconds": round(seconds)}
-    RESULTS.write_text(json.dumps(summary | dict(counts) | {"tests_passed": tests.returncode == 0}, indent=2) + "\n")
+    summary = {"run": run_info(), "fuzz_examples": args.fuzz_examples, "load_requests": args.load_requests}
+    summary |= {"seconds": round(seconds)} | {key: counts.get(key, 0) for _, key, _ in ROWS} | dict(counts)
+    RESULTS.write_text(json.dumps(summary | {"tests_passed": tests.returncode == 0}, indent=2) + "\n")
     return 0 if goals_met else 1
 
 

@@ -70,7 +70,7 @@ def demo_data(
 def validate(data: DataOpt, config: ConfigOpt) -> None:
     """Check a lead file against the contract; lists every problem at once (exit 2 if any)."""
     from leadscore.datasets.files import load_config, load_responses, load_table
-    from leadscore.features.validation import orphan_responses, prepare_training_frame
+    from leadscore.features.validation import prepare_training_frame, response_warnings
 
     cfg = load_config(config)
     frame = load_table(data)
@@ -78,7 +78,7 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
     responses = load_responses(cfg, config)
     warnings = prepared.report.warnings
     if responses is not None and cfg.responses is not None:
-        warnings = [*warnings, *orphan_responses(responses, prepared.frame[cfg.data.id], cfg.responses)]
+        warnings = [*warnings, *response_warnings(responses, prepared.frame, cfg)]
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     events = "" if responses is None else f", {len(responses)} response events"

@@ -45,7 +45,8 @@ class ResponsesConfig(Strict):
     half_life_days: float = Field(14.0, gt=0)
     """An engagement point counts half after this many days: scores fall as responses age."""
     decision_window_days: float = Field(14.0, ge=0)
-    """Training rows see the responses up to `created_at` plus this many days, when sales decided."""
+    """Training rows see the responses up to `created_at` plus this many days, when sales decided. An assumption
+    (the data have no decision time): `validate` and `train` warn when most responses come after it."""
 
     @field_validator("windows_days")
     @classmethod

@@ -18,6 +18,9 @@ from leadscore.features.responses import CAMPAIGN, EVENT, LEAD, TIME, TYPE, Resp
 from leadscore.features.schema import FeatureSchema, infer_schema
 
 _EXAMPLES = 5
+LATE_SHARE = 0.5
+"""When more than this share of the leads' responses come after `created_at` plus the decision window, the
+window (an assumption about when sales decide) hides most behaviour from training: a warning."""
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,40 @@ def validate_responses(
         raise DataValidationError(report)
     out[LEAD] = out[LEAD].astype("string")
     return out.reset_index(drop=True)
+
+
+def response_warnings(responses: pd.DataFrame, leads: pd.DataFrame, config: LeadscoreConfig) -> list[Problem]:
+    """What `validate` and `train` warn about a validated responses file against the validated leads."""
+    if config.responses is None:
+        return []
+    return [
+        *orphan_responses(responses, leads[config.data.id], config.responses),
+        *late_responses(responses, leads, config),
+    ]
+
+
+def late_responses(responses: pd.DataFrame, leads: pd.DataFrame, config: LeadscoreConfig) -> list[Problem]:
+    """`decision_window_days` is an assumption (when sales decide, in days after `created_at`), not measured:
+    the data have no decision time. Training rows see only the responses before `created_at` plus the window,
+    so when most of the leads' responses come at or after it, say so with the measured share."""
+    window, created_at = config.responses, config.data.created_at
+    if window is None or not created_at:
+        return []
+    ids = leads[config.data.id].astype(str)
+    created = pd.Series(to_datetime(leads[created_at])[0].to_numpy(), index=ids)
+    as_of = responses[LEAD].map(created[~created.index.duplicated()]) + pd.Timedelta(days=window.decision_window_days)
+    known = as_of.notna().to_numpy(bool)
+    late = (responses[TIME] >= as_of).to_numpy(bool) & known
+    share = late.sum() / max(known.sum(), 1)
+    if share <= LATE_SHARE:
+        return []
+    source = "set in the config" if "decision_window_days" in window.model_fields_set else "the default"
+    message = (
+        f"{share:.0%} of the leads' responses come at or after created_at + decision_window_days "
+        f"({window.decision_window_days:g} days, {source}), so training never sees them; the window is an "
+        "assumption about when sales decide: set [responses].decision_window_days to your sales cycle"
+    )
+    return [_response_problem(window.timestamp, message, _response_labels(responses), late)]
 
 
 def orphan_responses(responses: pd.DataFrame, lead_ids: pd.Series, config: ResponsesConfig) -> list[Problem]:

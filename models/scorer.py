@@ -3,7 +3,7 @@
 Heads (each trained only when its outcome is configured):
 - `accepted`: P(sales accepts the lead);
 - `won`: P(deal won), unconditional over all leads (derived from revenue > 0 when only revenue is given);
-- `revenue`: E[revenue | won], a gamma regression on won leads rescaled to the balance property;
+- `revenue`: E[revenue | won], a tweedie regression on won leads rescaled to the balance property;
   expected revenue = p_won * E[revenue | won].
 Probabilities are calibrated on the validation fold. The score is the percentile of the lead's expected
 value among the training leads, so 90 means "better than 90% of past leads".
@@ -53,7 +53,7 @@ SEARCH_SPACE: tuple[dict[str, float], ...] = (
     {"num_leaves": 31, "min_data_in_leaf": 20},
     {"num_leaves": 63, "min_data_in_leaf": 50, "lambda_l2": 10.0},
 )
-"""LightGBM settings each probability head tries on the validation fold (lowest validation loss wins):
+"""LightGBM settings each probability head tries on the validation fold (highest validation AUC wins):
 from nearly additive trees, which match a linear model on simple funnels, to deep ones for interactions.
 A fixed `[training].num_leaves` skips the search."""
 REVENUE_SETTINGS: dict[str, float] = {"num_leaves": 7, "min_data_in_leaf": 40}

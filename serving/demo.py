@@ -1,4 +1,5 @@
-"""Fill a running service's review queue with demo leads: `python -m serving.demo --url URL --data demo/leads.csv`.
+"""Fill a running service's review queue with demo leads:
+`python -m leadscore.serving.demo --url URL --data demo/leads.csv`.
 
 Waits for the service, reads the first `--n` leads of a lead table, sends the model's columns plus the fields
 the qualification rules read and the account (as listed by `GET /model`) to `POST /score`, and prints the

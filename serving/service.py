@@ -5,7 +5,7 @@ an OpenAPI schema at `/docs`, and value-free error bodies; BentoML still provide
 `/metrics`, process management, and the traffic limits that turn overload into 429 and slow requests
 into 504.
 
-Run: `bentoml serve serving.service:LeadScoringService` (settings: see `serving.settings`).
+Run: `bentoml serve leadscore.serving.service:LeadScoringService` (settings: see `leadscore.serving.settings`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import pandas as pd
 from leadscore.features.coerce import to_datetime
 from leadscore.features.config import LeadscoreConfig
 from leadscore.features.responses import ResponseSpec, response_features
-from leadscore.features.validation import ValidationReport, orphan_responses, prepare_training_frame
+from leadscore.features.validation import ValidationReport, prepare_training_frame, response_warnings
 from leadscore.models.scorer import LeadScorer
 from leadscore.training.evaluate import (
     LeakFinding,
@@ -119,7 +119,7 @@ def fit_and_evaluate(
         if responses is None:
             raise ValueError("the config has [responses]: pass the validated response events")
         step("building point-in-time behavioural features from the responses")
-        prepared.report.warnings.extend(orphan_responses(responses, frame[config.data.id], config.responses))
+        prepared.report.warnings.extend(response_warnings(responses, frame, config))
         frame, spec = with_behaviour(frame, responses, config)
     split = split_leads(frame, config)
     step("checking for leaky columns")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -55,3 +55,17 @@ def test_duration_is_never_a_feature(realdata: ModuleType, leads: pd.DataFrame, 
     assert "duration" not in features
     assert not {"won", "lead_id", "created_at"} & set(features)
     assert ("created_at" in frame.columns) == by_time  # the random split gets no date to learn the period from
+
+
+def _fit(passed: bool, auc: float, ece: float) -> SimpleNamespace:
+    """What `goal` reads of a `FitResult`: the gate's verdict and the holdout metrics."""
+    return SimpleNamespace(quality=SimpleNamespace(passed=passed), metrics={"won_roc_auc": auc, "won_ece": ece})
+
+
+def test_a_refusal_by_the_gate_is_reported_as_a_refusal_not_a_goal_met(realdata: ModuleType) -> None:
+    config = realdata.bank_config(by_time=True)
+    baselines = {"lgbm": {"auc": 0.56}, "logreg": {"auc": 0.68}}
+    assert realdata.goal(_fit(False, 0.67, 0.21), baselines, config) == "refused"
+    assert realdata.goal(_fit(True, 0.60, 0.01), baselines, config).startswith("MISSED")
+    assert realdata.goal(_fit(True, 0.70, 0.03), baselines, config).startswith("MISSED")
+    assert realdata.goal(_fit(True, 0.70, 0.01), baselines, config).startswith("met")

@@ -78,3 +78,15 @@ def test_score_needs_the_events_of_a_model_that_reads_them(files: Path, tmp_path
     result = runner.invoke(app, [*args, "--config", str(files / "leadscore.toml"), "--as-of", "2026-07-01"])
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == 1500
+
+
+def test_validate_warns_when_most_responses_come_after_the_assumed_decision_window(files: Path) -> None:
+    small = "\n[training]\nmin_rows = 100\nmin_positives = 10\n"  # the file holds 1,500 of the leads
+    config, short = files / "small.toml", files / "short_window.toml"
+    config.write_text(JOURNEY_CONFIG_TOML + small)
+    short.write_text(config.read_text().replace("decision_window_days = 14", "decision_window_days = 1"))
+    assert short.read_text() != config.read_text()
+    for toml, warned in ((config, False), (short, True)):
+        result = runner.invoke(app, ["validate", "--data", str(files / "leads.csv"), "--config", str(toml)])
+        assert result.exit_code == 0, result.output
+        assert ("come at or after created_at + decision_window_days (1 days" in result.output) is warned

@@ -9,7 +9,7 @@ import pytest
 from leadscore.datasets.synthetic import DECISION_DAYS, Journeys
 from leadscore.features.config import ConfigError, LeadscoreConfig, parse_config_text
 from leadscore.features.responses import ResponsesConfig, ResponseSpec, response_features
-from leadscore.features.validation import DataValidationError, validate_responses
+from leadscore.features.validation import DataValidationError, late_responses, response_warnings, validate_responses
 from leadscore.training.fit import with_behaviour
 
 MINIMAL = '[data]\nid = "lead_id"\ncreated_at = "created_at"\nwon = "won"\n\n[responses]\npath = "r.csv"\n'
@@ -125,3 +125,33 @@ def test_generated_post_decision_responses_do_not_reach_training(
     full, spec = with_behaviour(leads, responses, journey_config)
     trimmed, _ = with_behaviour(leads, early.reset_index(drop=True), journey_config)
     pd.testing.assert_frame_equal(full[list(spec.columns)], trimmed[list(spec.columns)])
+
+
+def _window_case(delays_days: list[float], window: float = 14.0) -> tuple[pd.DataFrame, pd.DataFrame, LeadscoreConfig]:
+    """Two leads created on 2026-01-01 and one response each `delay` days later (alternating leads)."""
+    config = parse_config_text(MINIMAL + f"decision_window_days = {window}\n")
+    leads = pd.DataFrame({"lead_id": ["L1", "L2"], "created_at": pd.to_datetime(["2026-01-01"] * 2, utc=True)})
+    start = pd.Timestamp("2026-01-01")
+    rows = [(f"L{i % 2 + 1}", str(start + pd.Timedelta(days=d)), "c", "webinar") for i, d in enumerate(delays_days)]
+    return _events(rows), leads, config
+
+
+def test_a_window_most_responses_come_after_is_a_warning_with_the_measured_share() -> None:
+    responses, leads, config = _window_case([1, 20, 30, 40])
+    [warning] = late_responses(responses, leads, config)
+    assert warning.column == "timestamp" and warning.count == 3
+    assert "75% of the leads' responses" in warning.message and "(14 days, set in the config)" in warning.message
+    assert "2026" not in str(warning)  # names rows, never values
+    assert response_warnings(responses, leads, config) == [warning]
+
+
+def test_a_window_that_sees_most_responses_says_nothing() -> None:
+    responses, leads, config = _window_case([1, 2, 20])
+    assert late_responses(responses, leads, config) == []
+    responses, leads, config = _window_case([1, 20, 30, 40], window=60.0)
+    assert late_responses(responses, leads, config) == []
+
+
+def test_a_response_exactly_at_the_window_is_late_as_the_features_take_only_earlier_ones() -> None:
+    responses, leads, config = _window_case([14, 14, 1])
+    assert late_responses(responses, leads, config)[0].count == 2
