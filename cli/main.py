@@ -375,7 +375,7 @@ def monitor(
         )
     if log:
         with tempfile.TemporaryDirectory() as tmp:
-            log_monitor_run(report, Path(tmp))
+            log_monitor_run(report, Path(tmp), tracking_uri)
     verdict = (
         "[bold red]retrain recommended[/]: " + "; ".join(report.reasons)
         if report.recommend_retrain
