@@ -109,6 +109,8 @@ def test_cli_monitor_prints_table(tmp_path: Path, model: LoadedModel) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "company_size" in result.output and "drift" in result.output and "retrain recommended" in result.output
+    strict = CliRunner().invoke(app, ["monitor", "--model", model.uri, "--store", url, "--no-log", "--fail-on-drift"])
+    assert strict.exit_code == 4 and "retrain recommended" in strict.output  # a scheduler sees it
     bad = CliRunner().invoke(app, ["monitor", "--model", model.uri, "--store", url, "--since", "soon", "--no-log"])
     assert bad.exit_code == 2 and "--since" in bad.output
 
