@@ -85,7 +85,9 @@ def input_example(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
     return pd.DataFrame({name: frame[name].mode(dropna=True).iloc[:1].to_list() or [None] for name in schema.names})
 
 
-def log_model(scorer: LeadScorer, artifact_dir: Path, model_name: str, example: pd.DataFrame) -> ModelVersion:
+def log_model(
+    scorer: LeadScorer, artifact_dir: Path, model_name: str, example: pd.DataFrame | None = None
+) -> ModelVersion:
     """Log the pyfunc model (from code, around our artifact) with signature, an input example and pinned
     requirements, log each booster in MLflow's LightGBM flavor too, and register the pyfunc model."""
     with tempfile.TemporaryDirectory(prefix="leadscore-pyfunc-") as tmp:
