@@ -6,6 +6,7 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import IntEnum
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -24,8 +25,13 @@ if TYPE_CHECKING:  # imported by the commands that use them, so `leadscore --hel
     from leadscore.features.config import LeadscoreConfig
     from leadscore.models.registry import LoadedModel
 
+PIPED_WIDTH = 1000
+"""Width of output written to a file or a pipe: rich's default there is 80 columns, which cut tables short
+("capture@2…"); a terminal keeps its own width."""
 console = Console(stderr=True, soft_wrap=True)  # messages never wrap mid-path
 out = Console()
+if not out.is_terminal:
+    out = Console(width=PIPED_WIDTH)
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -122,6 +128,21 @@ def parse_as_of(text: str | None) -> pd.Timestamp | None:
 ModelNameOpt = Annotated[str, typer.Option("--model-name", help="Registered model name.")]
 
 
+class ExitCode(IntEnum):
+    """What `leadscore` exits with, so scripts and CI can tell outcomes apart (README, "Exit codes")."""
+
+    OK = 0
+    FAILED = 1
+    """An unexpected error (a bug): the traceback is printed."""
+    BAD_INPUT = 2
+    """Bad input or setup: one message naming the column, option or file."""
+    NOT_PROMOTED = 3
+    """`train`/`retrain`: the model was trained and registered, but the gate did not make it champion."""
+    DRIFT = 4
+    """`monitor --fail-on-drift`: the check recommends retraining."""
+    INTERRUPTED = 130
+
+
 def _quiet_libraries() -> None:
     """Keep the terminal for our own output: MLflow and LightGBM chatter goes away."""
     settings.apply_defaults()
@@ -140,15 +161,15 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as err:
             if isinstance(err, user_errors()):
                 console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
-                raise typer.Exit(2) from None
+                raise typer.Exit(ExitCode.BAD_INPUT) from None
             if isinstance(err, OSError):  # the machine's problem, not a bug: disk full, permission, a vanished file
                 what = (err.strerror or type(err).__name__) + (f" ({err.filename})" if err.filename else "")
                 console.print(f"[bold red]error:[/] {escape(what)}", highlight=False)
-                raise typer.Exit(2) from None
+                raise typer.Exit(ExitCode.BAD_INPUT) from None
             raise
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]: nothing was registered")
-            raise typer.Exit(130) from None
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
 
     return wrapper
 

@@ -10,12 +10,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from leadscore import settings
+from leadscore import __version__, settings
 from leadscore.cli.common import (
     ConfigOpt,
     DaskOpt,
     DataOpt,
     DataUrlOpt,
+    ExitCode,
     ModelNameOpt,
     ModelUriOpt,
     TrackingOpt,
@@ -37,9 +38,25 @@ if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` lo
     from leadscore.features.qualification import QualificationConfig
     from leadscore.models.registry import LoadedModel
 
-app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered model versions: list and promote.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"leadscore {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print leadscore's version and exit."),
+    ] = False,
+) -> None:
+    """Lead scoring for B2B revenue teams."""
 
 
 @app.command("demo-data")
@@ -159,6 +176,8 @@ def _train_and_report(
         )
     if result.interrupted:
         console.print("[yellow]interrupted[/]: Ctrl-C arrived while registering; registration was finished first")
+    if not decision.alias:
+        raise typer.Exit(ExitCode.NOT_PROMOTED)
 
 
 LeakyOpt = Annotated[
@@ -338,6 +357,9 @@ def monitor(
     psi_threshold: Annotated[float, typer.Option(help="PSI above which a column counts as drifted.")] = 0.25,
     ece_threshold: Annotated[float, typer.Option(help="Live calibration error that recommends a retrain.")] = 0.05,
     log: Annotated[bool, typer.Option(help="Record the check as an MLflow run with a reliability plot.")] = True,
+    fail_on_drift: Annotated[
+        bool, typer.Option(help=f"Exit {ExitCode.DRIFT.value} when the check recommends retraining (for schedulers).")
+    ] = False,
 ) -> None:
     """Population stability (PSI) of recent traffic vs training, and live calibration vs sales decisions."""
     import tempfile
@@ -375,13 +397,15 @@ def monitor(
         )
     if log:
         with tempfile.TemporaryDirectory() as tmp:
-            log_monitor_run(report, Path(tmp))
+            log_monitor_run(report, Path(tmp), tracking_uri)
     verdict = (
         "[bold red]retrain recommended[/]: " + "; ".join(report.reasons)
         if report.recommend_retrain
         else ("[green]no retrain needed[/]")
     )
     out.print(verdict)
+    if fail_on_drift and report.recommend_retrain:
+        raise typer.Exit(ExitCode.DRIFT)
 
 
 @models_app.command("list")

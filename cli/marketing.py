@@ -63,7 +63,7 @@ def report_campaigns(
     from leadscore.datasets.files import load_config
     from leadscore.marketing.history import load_history, load_spend
     from leadscore.marketing.report import basis_text, campaign_report, log_report, write_report
-    from leadscore.training.tracking import configure
+    from leadscore.training.tracking import REPORTS_EXPERIMENT, configure
 
     cfg = load_config(config)
     spend = load_spend(costs) if costs else None
@@ -85,7 +85,7 @@ def report_campaigns(
         out.print(f"wrote {path}")
     out.print(f"      and {len(paths) - 2} more files in {out_dir}")
     if tracking_uri or settings.explicit_tracking_uri():
-        configure(tracking_uri)
+        configure(tracking_uri, REPORTS_EXPERIMENT)
         run_id = log_report(paths, {"data_path": str(data), "model_uri": loaded.uri})
         out.print(f"logged to MLflow run {run_id}")
 

@@ -134,16 +134,14 @@ class ColumnStats:
     @property
     def kind(self) -> Kind:
         """Numeric, boolean, datetime or categorical, decided from the non-missing values."""
-        if self.storage == "numeric":
-            keys = set(self.counts.index)
-            return "boolean" if not self.untracked and keys <= {0, 1} and len(keys) == 2 else "numeric"
-        if self.storage != "text":
+        if self.storage != "text":  # numbers stay numbers, even when training saw only 0 and 1: a count
+            # of 2 at scoring time is a count, not an invalid boolean
             return self.storage
         if not self.present:
             return "categorical"
         need = _PARSE_SHARE * self.present
-        if self.readable["boolean"] == self.present:
-            return "boolean"
+        if self.readable["boolean"] == self.present and self.readable["number"] < self.present:
+            return "boolean"  # words (yes/no, true/false); text that is all 0/1 digits is numbers
         if self.readable["number"] >= need:
             return "numeric"
         if self.readable["date_like"] >= need and self.readable["datetime"] >= need:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from leadscore.features.coerce import normalize_text, to_boolean, to_datetime, to_number
 from leadscore.features.config import DataConfig
@@ -112,6 +113,11 @@ class LeadTransformer(TransformerMixin, BaseEstimator):
         state = dict(super().__getstate__())  # a copy: object.__getstate__ hands out the live __dict__
         state.pop("_tables", None)
         return state
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Output column names in matrix order (scikit-learn's API; a datetime column gives two pieces)."""
+        check_is_fitted(self, "feature_names_out_")
+        return np.asarray(self.feature_names_out_, dtype=object)
 
     def fit_schema(self, schema: FeatureSchema) -> LeadTransformer:
         """Fit from a schema inferred elsewhere (e.g. merged partition stats of a distributed frame)."""

@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
+from leadscore.features.responses import PREFIX
 from leadscore.models.artifact import ModelLoadError, load_scorer
 from leadscore.models.scorer import LeadScorer
 from leadscore.models.uri import DEFAULT_MODEL_URI
@@ -34,8 +35,18 @@ class LeadScorerPyfunc(PythonModel):
         self.scorer, self.manifest = load_scorer(Path(context.artifacts[ARTIFACT_KEY]))
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        """Score raw leads."""
-        return self.scorer.predict(pd.DataFrame(model_input), allow_missing=True)
+        """Score raw leads. A model that reads responses needs their behavioural columns in the input: scoring
+        without them would silently differ from `leadscore score`."""
+        leads = pd.DataFrame(model_input)
+        behaviour = [name for name in self.scorer.transformer_.schema_.names if name.startswith(PREFIX)]
+        if self.scorer.responses is not None and not leads.columns.intersection(behaviour).size:
+            raise ValueError(
+                f"this model reads response events ({len(behaviour)} behavioural columns such as "
+                f"'{behaviour[0]}'); the leads given have none of them. Score with `leadscore score` (which reads "
+                "[responses] from leadscore.toml), or add the columns with "
+                "`LeadScorer.with_responses(leads, responses, as_of)` first"
+            )
+        return self.scorer.predict(leads, allow_missing=True)
 
 
 def _artifact_path(model_dir: Path) -> str:

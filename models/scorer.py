@@ -155,7 +155,14 @@ def lightgbm_names(names: list[str]) -> list[str]:
 
 
 class LeadScorer:
-    """The fitted lead-scoring model; `fit` returns self, fitted attributes end in `_`."""
+    """The fitted lead-scoring model; `fit` returns self, fitted attributes end in `_`.
+
+    Follows scikit-learn's estimator conventions where they fit: parameters are the constructor's arguments,
+    stored as given (`get_params`, `set_params`, so `sklearn.base.clone` gives an unfitted copy). Two do not
+    fit: `fit(train, valid)` takes lead frames that hold their outcomes (three heads learn from three outcome
+    columns, and the validation fold chooses settings, stops early and calibrates) rather than `(X, y)`; and it
+    does not subclass `BaseEstimator`, whose pickling would warn on every model saved before it did.
+    """
 
     labels: Labels | None = None
     """`[labels]` of the config: column labels and value meanings for reasons (class default: models pickled
@@ -172,9 +179,22 @@ class LeadScorer:
         responses: ResponseSpec | None = None,
     ) -> None:
         self.data = data
-        self.training = training or TrainingConfig()
-        self.labels = dict(labels or {})
+        self.training = training if training is not None else TrainingConfig()
+        self.labels = labels if labels is not None else {}
         self.responses = responses
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments (scikit-learn's convention; `deep` has nothing to descend into)."""
+        return {"data": self.data, "training": self.training, "labels": self.labels, "responses": self.responses}
+
+    def set_params(self, **params: Any) -> LeadScorer:
+        """Set constructor arguments by name; unknown names are errors, as in scikit-learn."""
+        unknown = set(params) - set(self.get_params())
+        if unknown:
+            raise ValueError(f"LeadScorer has no parameter(s) {sorted(unknown)}; it has {sorted(self.get_params())}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     def with_responses(
         self, leads: pd.DataFrame, responses: pd.DataFrame | None, as_of: pd.Series | pd.Timestamp

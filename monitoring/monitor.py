@@ -96,13 +96,16 @@ def monitor(
     )
 
 
-def log_monitor_run(report: MonitorReport, out_dir: Path) -> None:
-    """Record the report as an MLflow run with a reliability plot (the caller configured tracking)."""
+def log_monitor_run(report: MonitorReport, out_dir: Path, tracking_uri: str | None = None) -> None:
+    """Record the report as an MLflow run with a reliability plot, in the monitoring experiment (not among the
+    training runs) of `tracking_uri` (default: the configured store)."""
     import mlflow
 
     from leadscore.training.plots import reliability_table_plot
+    from leadscore.training.tracking import MONITORING_EXPERIMENT, configure
 
-    with mlflow.start_run(run_name="monitor"):
+    configure(tracking_uri, MONITORING_EXPERIMENT)
+    with mlflow.start_run(run_name=f"monitor {report.model_version}"):
         mlflow.set_tags(
             {
                 "kind": "monitor",

@@ -150,7 +150,7 @@ def train(
     responses = load_responses(config, config_path)
     decisions = read_latest_decisions(feedback_url) if feedback_url else None
     tracking.configure(tracking_uri)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(run_name=tracking.run_name(model_name, data_path)) as run:
         feedback_counts: dict[str, int] = {}
         if decisions is not None:
             step("joining sales feedback")
@@ -170,6 +170,8 @@ def train(
             | {f"training.{k}": v for k, v in config.training.model_dump().items()}
         )
         mlflow.log_text(Path(config_path).read_text(encoding="utf-8-sig"), "config/leadscore.toml")
+        if raw is not None:
+            tracking.log_training_data(raw, data_path)
         fit, rows = _fit(raw, str(data_path), config, allow_leaky, step, dask_address, responses)
         mlflow.log_params(rows | {"split_by_time": fit.split.by_time, "dask": bool(dask_address)})
         mlflow.log_params(
@@ -203,11 +205,13 @@ def train(
             artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics)
             step("registering the model")
             with _finish_before_interrupt() as interrupted:
-                mv = tracking.log_model(fit.scorer, artifact, model_name)
+                example = tracking.input_example(fit.split.holdout, fit.scorer.transformer_.schema_)
+                mv = tracking.log_model(fit.scorer, artifact, model_name, example)
                 decision = decide(
                     str(mv.version), fit.quality, comparison, config.training.promotion_tolerance, promote_anyway
                 )
                 tracking.record_decision(model_name, decision)
+                tracking.describe_version(model_name, str(mv.version), tracking.model_card(decision, fit.quality))
                 mlflow.set_tags(
                     {
                         "gate_alias": decision.alias or "none",

@@ -3,38 +3,57 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
 import mlflow
+import mlflow.data
+import mlflow.lightgbm
+import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
 from leadscore import settings
 from leadscore.features.schema import FeatureSchema
-from leadscore.models.registry import ARTIFACT_KEY, LeadScorerPyfunc, LoadedModel, load_model
+from leadscore.models.registry import ARTIFACT_KEY, LoadedModel, load_model
 from leadscore.models.scorer import LeadScorer
-from leadscore.training.gate import CHAMPION, GateDecision
+from leadscore.training.gate import CHAMPION, GateDecision, QualityCheck
 
 EXPERIMENT = "leadscore"
-PIP_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pandera", "pydantic", "mlflow", "pyarrow")
+"""Training runs; campaign reports and monitoring runs have experiments of their own, so comparing training
+runs in the MLflow UI is not crowded by them."""
+REPORTS_EXPERIMENT = "leadscore-reports"
+MONITORING_EXPERIMENT = "leadscore-monitoring"
+PIP_REQUIREMENTS = (
+    "lightgbm", "scikit-learn", "scipy", "pandas", "numpy", "pandera", "pydantic", "mlflow", "pyarrow",
+)  # fmt: skip
+PYFUNC_SCRIPT = """\
+# leadscore's MLflow model (models from code: no pickled Python object in the logged model)
+from mlflow.models import set_model
+
+from leadscore.models.registry import LeadScorerPyfunc
+
+set_model(LeadScorerPyfunc())
+"""
 
 
-def configure(tracking_uri: str | None = None) -> str:
+def configure(tracking_uri: str | None = None, experiment: str = EXPERIMENT) -> str:
     """Point MLflow at the store and make sure the experiment exists (artifacts next to a local store)."""
     uri = tracking_uri or settings.tracking_uri()
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+    if mlflow.get_experiment_by_name(experiment) is None:
         location = None
         if uri.startswith("sqlite:///"):
             location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
-        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
-    mlflow.set_experiment(EXPERIMENT)
+        mlflow.create_experiment(experiment, artifact_location=location)
+    mlflow.set_experiment(experiment)
     return uri
 
 
@@ -48,10 +67,11 @@ def git_commit() -> str:
 
 
 def signature_for(schema: FeatureSchema) -> ModelSignature:
-    """Input columns from the feature schema (numbers as double, the rest as text), all optional."""
-    inputs = Schema(
-        [ColSpec("double" if f.kind == "numeric" else "string", f.name, required=False) for f in schema.features]
-    )
+    """Every feature column, optional and of type Any: the model reads each column as training did (numbers
+    written as text, yes/no, blanks) and reports what it cannot read. MLflow's own types would refuse what
+    `pd.read_csv` gives for the same columns: int64 where a column is `double`, float64 (blanks) where it is
+    `long` or `string`."""
+    inputs = Schema([ColSpec(AnyType(), f.name, required=False) for f in schema.features])
     outputs = Schema(
         [ColSpec("long", "score"), ColSpec("string", "grade")]
         + [ColSpec("double", c) for c in ("p_accept", "p_won", "expected_revenue")]
@@ -59,16 +79,55 @@ def signature_for(schema: FeatureSchema) -> ModelSignature:
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
-def log_model(scorer: LeadScorer, artifact_dir: Path, model_name: str) -> ModelVersion:
-    """Log the pyfunc wrapper around our artifact, with signature and pinned requirements, and register it."""
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=LeadScorerPyfunc(),
-        artifacts={ARTIFACT_KEY: str(artifact_dir)},
-        signature=signature_for(scorer.transformer_.schema_),
-        pip_requirements=[f"{p}=={version(p)}" for p in PIP_REQUIREMENTS],
-    )
+def input_example(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """One row of each feature column's most common training value: shows the columns and how values are
+    written, without logging any one lead's data."""
+    return pd.DataFrame({name: frame[name].mode(dropna=True).iloc[:1].to_list() or [None] for name in schema.names})
+
+
+def log_model(
+    scorer: LeadScorer, artifact_dir: Path, model_name: str, example: pd.DataFrame | None = None
+) -> ModelVersion:
+    """Log the pyfunc model (from code, around our artifact) with signature, an input example and pinned
+    requirements, log each booster in MLflow's LightGBM flavor too, and register the pyfunc model."""
+    with tempfile.TemporaryDirectory(prefix="leadscore-pyfunc-") as tmp:
+        script = Path(tmp) / "leadscore_model.py"
+        script.write_text(PYFUNC_SCRIPT, encoding="utf-8")
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(script),
+            artifacts={ARTIFACT_KEY: str(artifact_dir)},
+            signature=signature_for(scorer.transformer_.schema_),
+            input_example=example,
+            pip_requirements=[f"{p}=={version(p)}" for p in PIP_REQUIREMENTS],
+        )
+    for head, booster in scorer.heads_.items():
+        mlflow.lightgbm.log_model(booster, name=f"booster-{head}")
     return mlflow.register_model(info.model_uri, model_name)
+
+
+def run_name(model_name: str, data_path: str | Path) -> str:
+    """A training run's name in the MLflow UI: model, data file and time, instead of MLflow's random words."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    return f"train {model_name} on {Path(str(data_path).rstrip('/')).name} {stamp}"
+
+
+def log_training_data(raw: pd.DataFrame, data_path: str | Path) -> None:
+    """The lead file as an MLflow dataset input of the run: its source, digest and column schema (no rows)."""
+    name = Path(str(data_path).rstrip("/")).name
+    mlflow.log_input(mlflow.data.from_pandas(raw, source=str(data_path), name=name), context="training")
+
+
+def model_card(decision: GateDecision, quality: QualityCheck) -> str:
+    """The version's description: what the gates said and the holdout numbers behind it."""
+    verdict = f"champion: {decision.reason}" if decision.alias else f"not promoted: {decision.reason}"
+    gate = "passed its quality gate" if quality.passed else "FAILED its quality gate: " + "; ".join(quality.failures)
+    return "\n".join([f"leadscore {version('leadscore')} model", verdict, gate, *quality.lines])
+
+
+def describe_version(model_name: str, version_: str, card: str) -> None:
+    """The version's description in the registry: its gate verdict and headline metrics (a short model card)."""
+    mlflow.MlflowClient().update_model_version(model_name, version_, description=card)
 
 
 def current_champion(model_name: str) -> LoadedModel | None:

@@ -20,7 +20,10 @@ def fitted(leads: pd.DataFrame, demo_config: LeadscoreConfig) -> LeadTransformer
     [
         (["yes", "no", "Yes", None], "boolean"),
         (["True", "false", "TRUE"], "boolean"),
-        ([0, 1, 1, 0], "boolean"),
+        ([True, False, None], "boolean"),
+        ([0, 1, 1, 0], "numeric"),  # a count that training saw only as 0 and 1 is still a count
+        (["0", "1", "1"], "numeric"),
+        (["yes", "1", "0"], "boolean"),
         ([1.5, 2.0, np.nan], "numeric"),
         (["1,200", "35", " 7 "], "numeric"),
         (["2024-01-05", "2024-02-01 10:00", "03/04/2024"], "datetime"),
@@ -104,3 +107,14 @@ def test_datetime_features_expand(leads: pd.DataFrame) -> None:
     assert transformer.feature_names_out_[-2:] == ["last_seen__epoch_days", "last_seen__dow"]
     assert transformer.sources_[-2:] == ["last_seen", "last_seen"]
     assert transformer.transform(frame).shape == (len(frame), 3)
+
+
+def test_a_count_seen_only_as_0_and_1_scores_2_as_a_number(leads: pd.DataFrame) -> None:
+    """A behavioural count that was 0 or 1 in every training row (a rare response type) is a number: a lead
+    with 2 such responses at scoring time is read as 2, not as an invalid boolean."""
+    config = parse_config_text('[data]\nid = "lead_id"\nwon = "won"\n')
+    frame = leads[["lead_id", "won"]].assign(referrals=np.arange(len(leads)) % 2)
+    transformer = LeadTransformer(config.data).fit(frame)
+    X, status = transformer.transform_with_status(frame.head(1).assign(referrals=2))
+    assert status["referrals"].tolist() == ["ok"]
+    assert X[0, transformer.feature_names_out_.index("referrals")] == 2

@@ -239,6 +239,7 @@ def test_report_cli_writes_self_contained_html_csv_and_logs_to_mlflow(
     client = mlflow.MlflowClient(store)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert len(runs) == 1 and runs[0].data.tags["leadscore.kind"] == "campaign_report"
+    assert client.get_experiment(runs[0].info.experiment_id).name == "leadscore-reports"  # not among training runs
     logged = {Path(a.path).name for a in client.list_artifacts(runs[0].info.run_id, "campaign_report")}
     assert {"report.html", "campaigns.csv", "campaign_revenue_per_lead.png"} <= logged
 

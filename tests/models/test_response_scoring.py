@@ -4,8 +4,10 @@ move as responses arrive and age."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from leadscore.features.responses import PREFIX
+from leadscore.models.registry import LeadScorerPyfunc
 from leadscore.training.fit import FitResult
 
 
@@ -48,3 +50,18 @@ def test_scores_move_with_new_responses_and_decay_as_they_age(journey_fit: tuple
     aged = scorer.predict(scorer.with_responses(lead, engaged, now + pd.Timedelta(days=120)))
     assert after["p_accept"].iloc[0] > before["p_accept"].iloc[0]
     assert aged["p_accept"].iloc[0] < after["p_accept"].iloc[0]
+
+
+def test_the_mlflow_pyfunc_refuses_leads_without_their_behaviour(journey_fit: tuple[FitResult, pd.DataFrame]) -> None:
+    """Through plain `mlflow.pyfunc`, a model that reads responses never silently scores leads as if they had
+    none: without any behavioural column it refuses, naming what to do; with them it scores as the scorer does."""
+    fit, responses = journey_fit
+    pyfunc = LeadScorerPyfunc()
+    pyfunc.scorer = fit.scorer
+    leads = fit.split.holdout.head(50).drop(columns=[c for c in fit.split.holdout if c.startswith(PREFIX)])
+    with pytest.raises(ValueError, match="reads response events") as info:
+        pyfunc.predict(None, leads)  # type: ignore[arg-type]
+    assert "leadscore score" in str(info.value)
+    now = pd.Timestamp("2030-01-01", tz="UTC")
+    full = fit.scorer.with_responses(leads, responses, now)
+    pd.testing.assert_frame_equal(pyfunc.predict(None, full), fit.scorer.predict(full))  # type: ignore[arg-type]

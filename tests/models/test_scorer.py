@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shap
+from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from leadscore.datasets.synthetic import CONFIG_TOML
@@ -198,3 +199,15 @@ def test_drift_reference_flags_shifted_population(fitted: FitResult) -> None:
     assert psi_status(results["shifted"]["campaign"]) != "stable"
     assert psi_status(results["shifted"]["seniority"]) == "stable"
     assert psi_status(results["shifted"]["country"]) == "stable"
+
+
+def test_scikit_learn_conventions_clone_and_feature_names(fitted: FitResult) -> None:
+    """`clone` gives an unfitted LeadScorer with the same parameters; the transformer names its output columns."""
+    scorer = fitted.scorer
+    copy = clone(scorer)
+    assert copy.get_params() == scorer.get_params() and not hasattr(copy, "heads_")
+    assert copy.set_params(labels={"web_visits": "Visits"}).labels == {"web_visits": "Visits"}
+    with pytest.raises(ValueError, match="no parameter"):
+        copy.set_params(num_leaves=3)
+    names = scorer.transformer_.get_feature_names_out()
+    assert list(names) == scorer.transformer_.feature_names_out_ and len(names) == scorer.heads_["won"].num_feature()

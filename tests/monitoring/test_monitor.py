@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -108,6 +109,8 @@ def test_cli_monitor_prints_table(tmp_path: Path, model: LoadedModel) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "company_size" in result.output and "drift" in result.output and "retrain recommended" in result.output
+    strict = CliRunner().invoke(app, ["monitor", "--model", model.uri, "--store", url, "--no-log", "--fail-on-drift"])
+    assert strict.exit_code == 4 and "retrain recommended" in strict.output  # a scheduler sees it
     bad = CliRunner().invoke(app, ["monitor", "--model", model.uri, "--store", url, "--since", "soon", "--no-log"])
     assert bad.exit_code == 2 and "--since" in bad.output
 
@@ -122,3 +125,17 @@ def test_few_decisions_do_not_trigger_a_retrain(tmp_path: Path, model: LoadedMod
     report = monitor(model, url, url)
     assert report.ece is not None and report.ece > 0.3
     assert not report.recommend_retrain
+
+
+def test_monitor_runs_land_in_their_own_experiment(tmp_path: Path, model: LoadedModel) -> None:
+    """A monitoring check is logged to the store given, in `leadscore-monitoring`, not among training runs."""
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    leads, _ = generate_funnel(300, seed=16)
+    _record(url, model, leads, datetime.now(UTC))
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = CliRunner().invoke(app, ["monitor", "--model", model.uri, "--store", url, "--tracking-uri", store])
+    assert result.exit_code == 0, result.output
+    client = mlflow.MlflowClient(store)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert client.get_experiment(run.info.experiment_id).name == "leadscore-monitoring"
+    assert run.data.tags["kind"] == "monitor"

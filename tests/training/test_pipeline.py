@@ -315,3 +315,42 @@ def test_retrain_without_acceptance_column_is_a_config_error(workdir: Path, stor
     won_only.write_text(CONFIG_TOML.replace('accepted = "accepted"\n', ""))
     with pytest.raises(ConfigError, match=r"\[data\]\.accepted"):
         train(workdir / "older.csv", won_only, store, "won-only", feedback_url=f"sqlite:///{workdir / 'fb.db'}")
+
+
+@pytest.mark.slow
+def test_plain_mlflow_pyfunc_scores_a_csv_as_leadscore_score_does(
+    first: TrainResult, workdir: Path, store: str
+) -> None:
+    """The ecosystem's own door: `mlflow.pyfunc.load_model(...).predict(pd.read_csv(...))` takes the file as
+    pandas reads it (ints, floats with blanks, 0/1 columns, text) and gives `leadscore score`'s numbers."""
+    leads = pd.read_csv(workdir / "older.csv").tail(300)
+    leads.to_csv(workdir / "tail.csv", index=False)
+    mlflow.set_tracking_uri(store)
+    predicted = mlflow.pyfunc.load_model("models:/leads-test/1").predict(pd.read_csv(workdir / "tail.csv"))
+    out = workdir / "tail-scores.csv"
+    result = runner.invoke(
+        app,
+        ["score", "--data", str(workdir / "tail.csv"), "--model", "models:/leads-test/1", "--tracking-uri", store,
+         "--out", str(out), "--reasons", "0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out)
+    assert predicted["score"].tolist() == scored["score"].tolist()
+    for column in ("p_accept", "p_won", "expected_revenue"):  # the CSV holds 6 significant digits
+        assert predicted[column].to_numpy() == pytest.approx(scored[column].to_numpy(), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_run_and_version_read_well_in_mlflow(first: TrainResult, store: str) -> None:
+    """A named run with its training data as a dataset input, each booster in the LightGBM flavor, and the
+    version's description carrying the gate verdict and headline metrics."""
+    client = mlflow.MlflowClient(store)
+    run = client.get_run(first.run_id)
+    assert run.info.run_name.startswith("train leads-test on older.csv")
+    (dataset,) = run.inputs.dataset_inputs
+    assert dataset.dataset.name == "older.csv" and dataset.dataset.digest
+    logged = client.search_logged_models([run.info.experiment_id])
+    models = {m.name for m in logged if m.source_run_id == run.info.run_id}
+    assert {"model", "booster-accepted", "booster-won"} <= models
+    description = client.get_model_version("leads-test", first.version).description
+    assert "champion" in description and "passed its quality gate" in description and "won: holdout AUC" in description

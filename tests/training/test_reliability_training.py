@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from leadscore.cli.common import ExitCode
 from leadscore.cli.main import app
 from leadscore.datasets.synthetic import generate_funnel
 from leadscore.models.registry import load_model
@@ -104,8 +105,9 @@ def test_messy_export_trains_and_keeps_the_original_column_names(workdir: Path) 
     code, output = invoke(
         "train", "--data", path, "--config", workdir / "leadscore.toml", "--tracking-uri", store, "--model-name", "m"
     )
-    assert code == 0, output
-    # 1,500 leads of a nearly linear funnel: logistic regression wins, so the gate registers without promoting.
+    # 1,500 leads of a nearly linear funnel: logistic regression wins, so the gate registers without promoting,
+    # and says so in the exit code too.
+    assert code == ExitCode.NOT_PROMOTED == 3, output
     assert "not promoted" in output and "logistic regression" in output
     scorer = load_model("models:/m/1", store).scorer
     schema = scorer.transformer_.schema_
