@@ -81,10 +81,12 @@ serve: install ## Serve the champion on localhost (HOST=127.0.0.1 PORT=3000)
 	@echo "leadscore: review page http://$(HOST):$(PORT)/ui  API docs http://$(HOST):$(PORT)/docs"
 	$(BIN)/bentoml serve leadscore.serving.service:LeadScoringService --host $(HOST) --port $(PORT)
 
-bento: install ## Build the leadscore wheel into dist/ and a Bento that installs it (`bentoml build`)
-	rm -rf dist
-	$(PY) -m pip wheel -q --no-deps -w dist .
-	$(BIN)/bentoml build
+bento: install ## A Bento of the scoring service tagged with leadscore's version, its packages pinned to this environment
+	rm -rf dist && mkdir -p dist/bento
+	$(PY) -m pip install -q --no-deps --no-compile --target dist/bento .
+	$(PY) scripts/bento_requirements.py > dist/bento/requirements.txt
+	cp bentofile.yaml dist/bento/
+	$(BIN)/bentoml build dist/bento --version "$$($(PY) -c 'import leadscore; print(leadscore.__version__)')"
 
 bench: install ## Benchmarks: quality (generator and real data), attribution, serving, scale; writes benchmarks/results
 	@failed=; for b in quality realdata attribution serving scale; do echo "== benchmarks/$$b.py"; \
