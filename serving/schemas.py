@@ -253,10 +253,12 @@ EARLIEST_RESPONSE = datetime(1970, 1, 1, tzinfo=UTC)
 
 def plausible_time(value: datetime) -> datetime:
     """A response happened after 1970 and not later than a day from now (clocks drift; the future does not
-    respond). Refuses dates that timestamps cannot hold, which would otherwise poison the lead's history."""
+    respond). Refuses dates that timestamps cannot hold, which would otherwise poison the lead's history.
+    Returns the instant in UTC: databases store the wall time and drop the offset, so `+02:00` kept as
+    given would be stored two hours late and the same instant written as `Z` would be another event."""
     if not EARLIEST_RESPONSE <= value <= datetime.now(UTC) + timedelta(days=1):
         raise PydanticCustomError("implausible_time", "must be after 1970 and not more than a day in the future")
-    return value
+    return value.astimezone(UTC)
 
 
 class ResponseRequest(_Body):
@@ -266,7 +268,9 @@ class ResponseRequest(_Body):
     event_id: Text = Field(min_length=1, max_length=128, description="Unique id of this response event")
     lead_id: Text = Field(min_length=1, max_length=256)
     occurred_at: Annotated[AwareDatetime, AfterValidator(plausible_time)] = Field(
-        description="When the person responded (ISO 8601 with a time zone)"
+        description="When the person responded: ISO 8601 with a UTC offset (`2026-03-01T09:30:00Z`, "
+        "`2026-03-01T11:30:00+02:00`), stored and answered in UTC. A timestamp without an offset is refused (422): "
+        "the service cannot know whose local time it is"
     )
     campaign: LeadText = Field(min_length=1)
     response_type: Text = Field(min_length=1, max_length=64, description="e.g. form_fill, webinar, download")
