@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import pandas as pd
 
@@ -14,6 +16,10 @@ from leadscore.features.validation import validate_responses
 from leadscore.models.scorer import LeadScorer
 
 READABLE = (".csv", ".parquet", ".pq", ".tsv", ".txt")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""A text cell starting with one of these is run as a formula by spreadsheets (CSV injection, OWASP)."""
+_FORMULA = re.compile(r"[=+\-@\t\r]")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class DataFileError(ValueError):
@@ -109,6 +115,51 @@ def load_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataFileError(f"{path} has no data rows")
     return frame
+
+
+def _escaped(values: pd.Index | pd.Series) -> pd.Index | pd.Series:
+    """Text starting with a `FORMULA_START` character gets a leading `'` (OWASP's CSV-injection advice), so a
+    spreadsheet shows it as text; numbers written as text (`-3`, `+1.5e3`) are left alone."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            return values
+        values = values.astype(object)
+    text = pd.Series(values, dtype=object).map(lambda v: v if isinstance(v, str) else "")
+    risky = text.str.match(_FORMULA) & ~text.str.fullmatch(_NUMBER)
+    if not risky.any():
+        return values
+    escaped = ["'" + t if r else v for v, t, r in zip(values, text, risky.to_numpy(bool), strict=True)]
+    return pd.Index(escaped, name=values.name) if isinstance(values, pd.Index) else pd.Series(
+        escaped, index=values.index, name=values.name, dtype=object
+    )
+
+
+def _escaped_labels(index: pd.Index) -> pd.Index:
+    """`_escaped` for row or column labels and their names (all become cells of the written file)."""
+    names = [_escaped(pd.Index([n], dtype=object))[0] if isinstance(n, str) else n for n in index.names]
+    if isinstance(index, pd.MultiIndex):
+        return index.set_levels([_escaped(level.astype(object)) for level in index.levels]).set_names(names)
+    return _escaped(index.astype(object)).set_names(names)
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell, column name and index label that a spreadsheet would run as a formula
+    escaped (see `_escaped`); ids, campaigns, accounts and owners come from users' files and can hold any text."""
+    out = frame.copy(deep=False)
+    out.columns = _escaped_labels(out.columns)
+    out.index = _escaped_labels(out.index)
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        escaped = _escaped(column)
+        if escaped is not column:
+            out.isetitem(i, escaped)
+    return out
+
+
+def write_csv(frame: pd.DataFrame, target: Path | IO[str] | None = None, **options: Any) -> str | None:
+    """The one way the tool writes CSV: `DataFrame.to_csv` (same `options`; no target returns the text) of
+    `spreadsheet_safe(frame)`, so no file it writes runs a formula when opened in a spreadsheet."""
+    return spreadsheet_safe(frame).to_csv(target, **options)
 
 
 def frame_hash(frame: pd.DataFrame) -> str:

@@ -24,7 +24,14 @@ from typing import TextIO
 import pandas as pd
 import pyarrow.dataset as ds
 
-from leadscore.datasets.files import DataFileError, csv_chunks, detect_delimiter, parquet_errors, text_encodings
+from leadscore.datasets.files import (
+    DataFileError,
+    csv_chunks,
+    detect_delimiter,
+    parquet_errors,
+    text_encodings,
+    write_csv,
+)
 from leadscore.features.qualification import QualificationConfig, apply_qualification
 from leadscore.features.transform import MissingColumnsError
 from leadscore.models.scorer import LeadScorer
@@ -242,7 +249,7 @@ def _score_into(
             _add(summary.routes, scored["route"].value_counts())
         _add(summary.invalid_values, (status == "invalid").sum())
         _add(summary.grades, scored["grade"].value_counts())
-        scored.to_csv(fh, header=summary.rows == 0, index=False, float_format="%.6g")
+        write_csv(scored, fh, header=summary.rows == 0, index=False, float_format="%.6g")
         summary.rows += len(chunk)
         if progress:
             progress(len(chunk))
