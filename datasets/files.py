@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from leadscore.features.config import ConfigError, LeadscoreConfig, parse_config_text
 from leadscore.features.validation import validate_responses
@@ -48,6 +50,20 @@ def parquet_errors(source: object, what: str = "Parquet", detail: bool = False) 
     except Exception as err:
         suffix = f": {err}" if detail else ""
         raise DataFileError(f"{source} is not readable {what}: {type(err).__name__}{suffix}") from None
+
+
+def parquet_schema(path: Path) -> pa.Schema:
+    """The schema of a Parquet file or directory (hive partitions included), refusing nested columns: a lead
+    file holds one plain value per cell, and a list, struct or map would otherwise be read as its text."""
+    with parquet_errors(path):
+        schema = ds.dataset(path, format="parquet", partitioning="hive").schema
+    nested = [field.name for field in schema if pa.types.is_nested(field.type)]
+    if nested:
+        raise DataFileError(
+            f"{path}: column(s) {', '.join(map(repr, nested))} hold lists, structs or maps; a lead file needs one "
+            "plain value per cell: flatten or drop them"
+        )
+    return schema
 
 
 def detect_delimiter(path: Path, encoding: str) -> str:
@@ -102,6 +118,7 @@ def load_table(path: Path) -> pd.DataFrame:
         raise DataFileError(f"data file {path} does not exist")
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in (".parquet", ".pq"):
+        parquet_schema(path)
         with parquet_errors(path):
             return pd.read_parquet(path)
     if suffix not in READABLE:
@@ -115,6 +132,23 @@ def load_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataFileError(f"{path} has no data rows")
     return frame
+
+
+def writable_output(out: Path, directory: bool = False) -> Path:
+    """Where to write `out` (a file; with `directory`, a folder of files), its missing folders created. A
+    symbolic link is written through, but the folder it points into must exist: a dangling link names a
+    place nobody asked to create, so nothing is created there."""
+    out = Path(out)
+    try:
+        if out.is_symlink():
+            target = out.resolve()
+            if not (target if directory else target.parent).is_dir():
+                raise DataFileError(f"{out} is a symbolic link to {target}, whose folder does not exist")
+            return target
+        (out if directory else out.parent).mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (before Python 3.13)
+        raise DataFileError(f"cannot write {out}: {getattr(err, 'strerror', None) or err}") from None
+    return out
 
 
 def _escaped(values: pd.Index | pd.Series) -> pd.Index | pd.Series:

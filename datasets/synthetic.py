@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from leadscore.datasets.files import write_csv
+from leadscore.datasets.files import writable_output, write_csv
 
 __all__ = [
     "CAMPAIGNS",
@@ -707,8 +707,7 @@ def write_demo_data(
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_output(Path(out_dir), directory=True)
     journeys = generate_journeys(n, seed, shift=shift, progress=progress)
     leads, truth = journeys.leads, journeys.truth
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment
 
-from leadscore.datasets.files import DataFileError, write_csv
+from leadscore.datasets.files import DataFileError, writable_output, write_csv
 from leadscore.features.config import DataConfig
 from leadscore.features.contract import GRADES
 from leadscore.marketing.attribution import METRICS, RULES, Attribution, campaign_attribution
@@ -381,7 +381,7 @@ def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str
 def write_report(report: CampaignReport, out_dir: Path, source: str, model: str) -> list[Path]:
     """Write report.html (self-contained), campaigns.csv, channels.csv, campaign_drivers.csv (mean SHAP per
     column, as shap_<column>), campaign_attribution.csv (`<metric>__<rule>` credit) and the chart PNGs."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_output(out_dir, directory=True)
     charts = report_charts(report)
     paths = [out_dir / "report.html", out_dir / "campaigns.csv"]
     paths[0].write_text(render_html(report, charts, source, model), encoding="utf-8")

@@ -117,3 +117,12 @@ def test_write_csv_escapes_text_labels_and_index_but_keeps_numbers() -> None:
     assert [r[1] for r in rows[1:]] == ["'=1+1", "-3", "+1.5e3", "'-2+3", "'\tx", "'\rx", "a=b", ""]
     assert [r[2] for r in rows[1:]] == ["-1.0", "2.0", "-3.0", "4.0", "5.0", "6.0", "7.0", "8.0"]
     assert rows[1][0] == "'@c"
+
+
+def test_report_accounts_out_through_a_dangling_symlink_creates_nothing(files: Path, tmp_path: Path) -> None:
+    link = tmp_path / "accounts.csv"
+    link.symlink_to(tmp_path / "nowhere" / "accounts.csv")
+    args = [*_common(files, "report", "accounts"), "--config", str(files / "leadscore.toml"), "--out", str(link)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "symbolic link" in result.output, result.output
+    assert not (tmp_path / "nowhere").exists()
