@@ -26,14 +26,14 @@ from leadscore.serving.auth import is_loopback
 from leadscore.serving.feedback import FeedbackStore
 from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.service import LeadScoringService
-from leadscore.serving.settings import Settings, SettingsError
+from leadscore.serving.settings import MIN_TOKEN_LENGTH, Settings, SettingsError
 from leadscore.serving.validation import LeadChecker
 from leadscore.settings import state_dir
 
 pytestmark = pytest.mark.service
 
 PII = "jane.doe.4711@example.com"
-TOKEN = "test-token-5f1c"
+TOKEN = "test-token-5f1c-0a9e"
 
 
 @pytest.fixture(scope="session")
@@ -617,8 +617,24 @@ def test_settings_defaults_and_errors(tmp_path: Path) -> None:
             Settings.from_env(env)
 
 
+def test_short_tokens_and_an_admin_token_equal_to_the_api_token_are_refused_at_start(tmp_path: Path) -> None:
+    (tmp_path / "short").write_text("x\n")
+    for env, variable in [
+        ({"LEADSCORE_API_TOKEN": "x"}, "LEADSCORE_API_TOKEN"),
+        ({"LEADSCORE_API_TOKEN": "a" * (MIN_TOKEN_LENGTH - 1)}, "LEADSCORE_API_TOKEN"),
+        ({"LEADSCORE_ADMIN_TOKEN": "x"}, "LEADSCORE_ADMIN_TOKEN"),
+        ({"LEADSCORE_API_TOKEN_FILE": str(tmp_path / "short")}, "LEADSCORE_API_TOKEN_FILE"),
+        ({"LEADSCORE_API_TOKEN": TOKEN, "LEADSCORE_ADMIN_TOKEN": TOKEN}, "must differ"),
+    ]:
+        with pytest.raises(SettingsError, match=variable) as info:
+            Settings.from_env(env)
+        assert "x\n" not in str(info.value) and TOKEN not in str(info.value)  # never echoes a token
+    exact = Settings.from_env({"LEADSCORE_API_TOKEN": "a" * MIN_TOKEN_LENGTH, "LEADSCORE_ADMIN_TOKEN": TOKEN})
+    assert (exact.api_token, exact.admin_token) == ("a" * MIN_TOKEN_LENGTH, TOKEN)
+
+
 def test_admin_token_allowed_hosts_and_body_limit_settings(tmp_path: Path) -> None:
-    (tmp_path / "admin").write_text("admin-secret\n")
+    (tmp_path / "admin").write_text("admin-secret-72f1e9\n")
     settings = Settings.from_env(
         {
             "LEADSCORE_ADMIN_TOKEN_FILE": str(tmp_path / "admin"),
@@ -626,7 +642,7 @@ def test_admin_token_allowed_hosts_and_body_limit_settings(tmp_path: Path) -> No
             "LEADSCORE_MAX_BODY_BYTES": "65536",
         }
     )
-    assert settings.admin_token == "admin-secret" and "admin-secret" not in repr(settings)
+    assert settings.admin_token == "admin-secret-72f1e9" and "admin-secret-72f1e9" not in repr(settings)
     assert settings.allowed_hosts == {"leads.internal", "::1", "scoring.example"}
     assert settings.max_body_bytes == 65536 and Settings.from_env({}).max_body_bytes == 10 * 1024 * 1024
     for env in (
