@@ -173,7 +173,8 @@ def queue(
 
 
 def _stored(row_id: int) -> ScoredLead:
-    lead = _service().scored.get(row_id)
+    """The stored lead of a page's row id; an id no database integer holds (over 2**63 - 1) is no lead."""
+    lead = _service().scored.get(row_id) if 0 < row_id < 2**63 else None
     if lead is None:
         raise ApiError.single(404, "lead", "no such scored lead (it may have passed the retention period)")
     return lead

@@ -275,6 +275,17 @@ def test_logout_revokes_the_session_and_sessions_expire(env: pytest.MonkeyPatch,
         assert client.get("/ui/", cookies={SESSION_COOKIE: second}, follow_redirects=False).status_code == 303
 
 
+def test_a_row_id_beyond_the_database_integers_is_404(env: pytest.MonkeyPatch, asgi_app: Any) -> None:
+    with start(asgi_app) as local:
+        score(local, lead_records(1))
+        for row in (2**63, 2**63 - 1, 10**40, 0):
+            assert local.get(f"/ui/leads/{row}").status_code == 404, row
+            assert local.get(f"/ui/leads/{row}/chart.png").status_code == 404, row
+            decision = {"decision": "accept", "event_id": f"e{row}", "rep_id": "r"}
+            assert local.post(f"/ui/leads/{row}/decision", data=decision).status_code == 404, row
+        assert local.get("/ui/leads/1").status_code == 200
+
+
 def test_review_page_is_local_only_without_a_token_and_refuses_cross_site_posts(
     env: pytest.MonkeyPatch, asgi_app: Any, db: Path
 ) -> None:
