@@ -414,6 +414,24 @@ def test_feedback_validation(client: TestClient, change: dict[str, Any], field: 
     assert field in errors(client.post("/feedback", json=event))
 
 
+@pytest.mark.parametrize("bad", ["   ", "\t", "L\x000", "\x00"], ids=["spaces", "tab", "nul-inside", "nul"])
+def test_blank_ids_and_ids_with_nul_are_refused_everywhere(
+    client: TestClient, leads: list[dict[str, Any]], bad: str
+) -> None:
+    """`/score` (as `id` and under the id column, fast and reference paths), `/feedback` and `/responses`."""
+    lead = {k: v for k, v in leads[0].items() if k != "id"}
+    for body in ({"leads": [{**lead, "id": bad}]}, {"leads": [{**lead, "lead_id": bad}]}):
+        answer = client.post("/score", json=body)
+        assert answer.status_code == 422 and "leads[0]" in answer.text and bad not in answer.text, answer.text
+    event = {"event_id": "evt-id", "lead_id": "L1", "decision": "accept", "rep_id": "rep-1"}
+    for field in ("event_id", "lead_id", "rep_id"):
+        assert field in errors(client.post("/feedback", json={**event, field: bad}))
+    response = {"event_id": "r-id", "lead_id": "L1", "occurred_at": "2026-01-01T00:00:00Z", "campaign": "c",
+                "response_type": "webinar"}  # fmt: skip
+    for field in ("event_id", "lead_id", "account"):
+        assert field in errors(client.post("/responses", json={**response, field: bad}))
+
+
 def test_latest_decisions_keep_history_and_return_the_newest(tmp_path: Path) -> None:
     store = FeedbackStore(f"sqlite:///{tmp_path / 'nested' / 'fb.db'}")
     for event_id, lead, decision in [("a", "L1", "accept"), ("b", "L2", "reject"), ("c", "L1", "reject")]:
