@@ -172,8 +172,8 @@ def _escaped_labels(index: pd.Index) -> pd.Index:
     """`_escaped` for row or column labels and their names (all become cells of the written file)."""
     names = [_escaped(pd.Index([n], dtype=object))[0] if isinstance(n, str) else n for n in index.names]
     if isinstance(index, pd.MultiIndex):
-        return index.set_levels([_escaped(level.astype(object)) for level in index.levels]).set_names(names)
-    return _escaped(index.astype(object)).set_names(names)
+        return index.set_levels([_escaped(level) for level in index.levels]).set_names(names)
+    return _escaped(index).set_names(names)
 
 
 def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
