@@ -20,7 +20,7 @@ from leadscore.models.scorer import LeadScorer
 READABLE = (".csv", ".parquet", ".pq", ".tsv", ".txt")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """A text cell starting with one of these is run as a formula by spreadsheets (CSV injection, OWASP)."""
-_FORMULA = re.compile(r"[=+\-@\t\r]")
+_FORMULA = re.compile("[" + re.escape("".join(FORMULA_START)) + "]")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
