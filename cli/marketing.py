@@ -104,7 +104,7 @@ def report_accounts(
     top: Annotated[int, typer.Option(min=1, help="Accounts to print.")] = 15,
 ) -> None:
     """Per account: engaged people, P(at least one win), expected revenue and the top reasons."""
-    from leadscore.datasets.files import load_config
+    from leadscore.datasets.files import load_config, writable_output, write_csv
     from leadscore.marketing.account_report import account_report
 
     cfg = load_config(config)
@@ -113,9 +113,9 @@ def report_accounts(
         step("scoring and explaining the leads, rolling them up to accounts")
         with missing_columns_hint(loaded, "add them to the data, or name a model trained without them (--model)"):
             report = account_report(data, cfg, config, loaded.scorer, parse_as_of(as_of))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path = writable_output(out_path)
     table = report.accounts.assign(top_reasons=report.accounts["top_reasons"].map(" | ".join))
-    table.to_csv(out_path, index=False)
+    write_csv(table, out_path, index=False)
     out.print(_accounts_table(report.accounts.head(top), report.as_of, report.note))
     out.print(f"wrote {len(report.accounts):,} accounts ({len(report.people):,} people) -> {out_path}")
 
@@ -299,7 +299,7 @@ def route(
     allow_missing: Annotated[bool, typer.Option(help="Score even if feature columns are absent (as missing).")] = False,
 ) -> None:
     """The best N open leads per owner by expected revenue (ties by p_accept), as a CSV the CRM can import."""
-    from leadscore.datasets.files import load_table
+    from leadscore.datasets.files import load_table, writable_output, write_csv
     from leadscore.marketing.routing import route_leads
 
     frame = load_table(data)
@@ -307,8 +307,8 @@ def route(
     with step_progress("routing") as step, missing_columns_hint(loaded, "add them, or pass --allow-missing"):
         step(f"scoring {len(frame):,} leads")
         routed = route_leads(loaded.scorer, frame, capacity, by, reasons, allow_missing, data)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    routed.leads.to_csv(out_path, index=False)
+    out_path = writable_output(out_path)
+    write_csv(routed.leads, out_path, index=False)
     if by:
         counts = routed.leads[by].value_counts()
         short = sorted(counts[counts < capacity].index)

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 
 from leadscore.features.config import ConfigError, LeadscoreConfig, parse_config_text
 from leadscore.features.validation import validate_responses
 from leadscore.models.scorer import LeadScorer
 
 READABLE = (".csv", ".parquet", ".pq", ".tsv", ".txt")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""A text cell starting with one of these is run as a formula by spreadsheets (CSV injection, OWASP)."""
+_FORMULA = re.compile("[" + re.escape("".join(FORMULA_START)) + "]")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class DataFileError(ValueError):
@@ -42,6 +50,20 @@ def parquet_errors(source: object, what: str = "Parquet", detail: bool = False) 
     except Exception as err:
         suffix = f": {err}" if detail else ""
         raise DataFileError(f"{source} is not readable {what}: {type(err).__name__}{suffix}") from None
+
+
+def parquet_schema(path: Path) -> pa.Schema:
+    """The schema of a Parquet file or directory (hive partitions included), refusing nested columns: a lead
+    file holds one plain value per cell, and a list, struct or map would otherwise be read as its text."""
+    with parquet_errors(path):
+        schema = ds.dataset(path, format="parquet", partitioning="hive").schema
+    nested = [field.name for field in schema if pa.types.is_nested(field.type)]
+    if nested:
+        raise DataFileError(
+            f"{path}: column(s) {', '.join(map(repr, nested))} hold lists, structs or maps; a lead file needs one "
+            "plain value per cell: flatten or drop them"
+        )
+    return schema
 
 
 def detect_delimiter(path: Path, encoding: str) -> str:
@@ -96,6 +118,7 @@ def load_table(path: Path) -> pd.DataFrame:
         raise DataFileError(f"data file {path} does not exist")
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in (".parquet", ".pq"):
+        parquet_schema(path)
         with parquet_errors(path):
             return pd.read_parquet(path)
     if suffix not in READABLE:
@@ -109,6 +132,68 @@ def load_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataFileError(f"{path} has no data rows")
     return frame
+
+
+def writable_output(out: Path, directory: bool = False) -> Path:
+    """Where to write `out` (a file; with `directory`, a folder of files), its missing folders created. A
+    symbolic link is written through, but the folder it points into must exist: a dangling link names a
+    place nobody asked to create, so nothing is created there."""
+    out = Path(out)
+    try:
+        if out.is_symlink():
+            target = out.resolve()
+            if not (target if directory else target.parent).is_dir():
+                raise DataFileError(f"{out} is a symbolic link to {target}, whose folder does not exist")
+            return target
+        (out if directory else out.parent).mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (before Python 3.13)
+        raise DataFileError(f"cannot write {out}: {getattr(err, 'strerror', None) or err}") from None
+    return out
+
+
+def _escaped(values: pd.Index | pd.Series) -> pd.Index | pd.Series:
+    """Text starting with a `FORMULA_START` character gets a leading `'` (OWASP's CSV-injection advice), so a
+    spreadsheet shows it as text; numbers written as text (`-3`, `+1.5e3`) are left alone."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            return values
+        values = values.astype(object)
+    text = pd.Series(values, dtype=object).map(lambda v: v if isinstance(v, str) else "")
+    risky = text.str.match(_FORMULA) & ~text.str.fullmatch(_NUMBER)
+    if not risky.any():
+        return values
+    escaped = ["'" + t if r else v for v, t, r in zip(values, text, risky.to_numpy(bool), strict=True)]
+    return pd.Index(escaped, name=values.name) if isinstance(values, pd.Index) else pd.Series(
+        escaped, index=values.index, name=values.name, dtype=object
+    )
+
+
+def _escaped_labels(index: pd.Index) -> pd.Index:
+    """`_escaped` for row or column labels and their names (all become cells of the written file)."""
+    names = [_escaped(pd.Index([n], dtype=object))[0] if isinstance(n, str) else n for n in index.names]
+    if isinstance(index, pd.MultiIndex):
+        return index.set_levels([_escaped(level) for level in index.levels]).set_names(names)
+    return _escaped(index).set_names(names)
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell, column name and index label that a spreadsheet would run as a formula
+    escaped (see `_escaped`); ids, campaigns, accounts and owners come from users' files and can hold any text."""
+    out = frame.copy(deep=False)
+    out.columns = _escaped_labels(out.columns)
+    out.index = _escaped_labels(out.index)
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        escaped = _escaped(column)
+        if escaped is not column:
+            out.isetitem(i, escaped)
+    return out
+
+
+def write_csv(frame: pd.DataFrame, target: Path | IO[str] | None = None, **options: Any) -> str | None:
+    """The one way the tool writes CSV: `DataFrame.to_csv` (same `options`; no target returns the text) of
+    `spreadsheet_safe(frame)`, so no file it writes runs a formula when opened in a spreadsheet."""
+    return spreadsheet_safe(frame).to_csv(target, **options)
 
 
 def frame_hash(frame: pd.DataFrame) -> str:

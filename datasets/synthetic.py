@@ -30,6 +30,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from leadscore.datasets.files import writable_output, write_csv
+
 __all__ = [
     "CAMPAIGNS",
     "CHUNK_SIZE",
@@ -705,25 +707,24 @@ def write_demo_data(
     """
     if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_output(Path(out_dir), directory=True)
     journeys = generate_journeys(n, seed, shift=shift, progress=progress)
     leads, truth = journeys.leads, journeys.truth
 
     paths: dict[str, Path] = {}
     if fmt == "csv":
         paths["data"] = out_dir / "leads.csv"
-        leads.to_csv(paths["data"], index=False, date_format="%Y-%m-%dT%H:%M:%S")
+        write_csv(leads, paths["data"], index=False, date_format="%Y-%m-%dT%H:%M:%S")
     else:
         paths["data"] = out_dir / "leads.parquet"
         leads.to_parquet(paths["data"], index=False)
     paths["config"] = out_dir / "leadscore.toml"
     paths["config"].write_text(JOURNEY_CONFIG_TOML, encoding="utf-8")
     paths["responses"] = out_dir / "responses.csv"
-    journeys.responses.to_csv(paths["responses"], index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    write_csv(journeys.responses, paths["responses"], index=False, date_format="%Y-%m-%dT%H:%M:%S")
     if with_truth:
         paths["truth"] = out_dir / "truth.csv"
-        truth.to_csv(paths["truth"], index=False)
+        write_csv(truth, paths["truth"], index=False)
         paths["campaign_truth"] = out_dir / "campaign_truth.csv"
-        journeys.campaign_truth.to_csv(paths["campaign_truth"], index=False)
+        write_csv(journeys.campaign_truth, paths["campaign_truth"], index=False)
     return paths

@@ -49,9 +49,11 @@ def to_number(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def to_datetime(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Parse timestamps in mixed formats to UTC; returns (datetimes, invalid mask)."""
+    """Parse timestamps in mixed formats, and mixed UTC offsets, to UTC; returns (datetimes, invalid mask).
+    A timestamp without an offset is read as UTC. Typed columns (Parquet) in another zone are converted, so
+    every frame downstream holds UTC and a day or an hour means the same whatever zone the file was in."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        out = values if getattr(values.dt, "tz", None) else values.dt.tz_localize("UTC")
+        out = values.dt.tz_convert("UTC") if getattr(values.dt, "tz", None) else values.dt.tz_localize("UTC")
         return out, pd.Series(False, index=values.index)
     text = values.astype("string").str.strip()
     out = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment
 
-from leadscore.datasets.files import DataFileError
+from leadscore.datasets.files import DataFileError, writable_output, write_csv
 from leadscore.features.config import DataConfig
 from leadscore.features.contract import GRADES
 from leadscore.marketing.attribution import METRICS, RULES, Attribution, campaign_attribution
@@ -381,21 +381,21 @@ def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str
 def write_report(report: CampaignReport, out_dir: Path, source: str, model: str) -> list[Path]:
     """Write report.html (self-contained), campaigns.csv, channels.csv, campaign_drivers.csv (mean SHAP per
     column, as shap_<column>), campaign_attribution.csv (`<metric>__<rule>` credit) and the chart PNGs."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_output(out_dir, directory=True)
     charts = report_charts(report)
     paths = [out_dir / "report.html", out_dir / "campaigns.csv"]
     paths[0].write_text(render_html(report, charts, source, model), encoding="utf-8")
-    report.campaigns.to_csv(paths[1])
+    write_csv(report.campaigns, paths[1])
     if report.channels is not None:
         paths.append(out_dir / "channels.csv")
-        report.channels.to_csv(paths[-1])
+        write_csv(report.channels, paths[-1])
     if report.drivers is not None:
         paths.append(out_dir / "campaign_drivers.csv")
-        report.drivers.add_prefix("shap_").to_csv(paths[-1])
+        write_csv(report.drivers.add_prefix("shap_"), paths[-1])
     if report.attribution is not None:
         paths.append(out_dir / "campaign_attribution.csv")
         credit = report.attribution.credit
-        credit.set_axis([f"{metric}__{rule}" for metric, rule in credit.columns], axis=1).to_csv(paths[-1])
+        write_csv(credit.set_axis([f"{metric}__{rule}" for metric, rule in credit.columns], axis=1), paths[-1])
     for name, png in charts.items():
         paths.append(out_dir / name)
         paths[-1].write_bytes(png)

@@ -24,7 +24,16 @@ from typing import TextIO
 import pandas as pd
 import pyarrow.dataset as ds
 
-from leadscore.datasets.files import DataFileError, csv_chunks, detect_delimiter, parquet_errors, text_encodings
+from leadscore.datasets.files import (
+    DataFileError,
+    csv_chunks,
+    detect_delimiter,
+    parquet_errors,
+    parquet_schema,
+    text_encodings,
+    writable_output,
+    write_csv,
+)
 from leadscore.features.qualification import QualificationConfig, apply_qualification
 from leadscore.features.transform import MissingColumnsError
 from leadscore.models.scorer import LeadScorer
@@ -70,6 +79,7 @@ def _is_parquet(path: Path) -> bool:
 
 
 def _parquet(path: Path) -> ds.Dataset:
+    parquet_schema(path)
     with parquet_errors(path):
         return ds.dataset(path, format="parquet", partitioning="hive")
 
@@ -113,12 +123,15 @@ def short_rows(path: Path) -> tuple[int, list[int]]:
     count, lines = 0, []
     with path.open(encoding=encoding, errors="replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=detect_delimiter(path, encoding))
-        width = len(next(reader, []))
-        for record in reader:
-            if record and len(record) < width:
-                count += 1
-                if len(lines) < SHOWN_LINES:
-                    lines.append(reader.line_num)
+        try:
+            width = len(next(reader, []))
+            for record in reader:
+                if record and len(record) < width:
+                    count += 1
+                    if len(lines) < SHOWN_LINES:
+                        lines.append(reader.line_num)
+        except csv.Error as err:  # "field larger than field limit": an unclosed quote or an embedded file
+            raise DataFileError(f"{path} is not a readable CSV: line {reader.line_num}: {err}") from None
     return count, lines
 
 
@@ -159,7 +172,7 @@ def _add(counts: dict[str, int], more: pd.Series) -> None:
 
 def _output(out: Path) -> tuple[Path, bool]:
     """(file to write, whether to write it in place): a symlink's target; devices and pipes in place."""
-    target = out.resolve() if out.is_symlink() else out
+    target = writable_output(out)
     try:
         mode = target.stat().st_mode
     except FileNotFoundError:
@@ -199,7 +212,6 @@ def score_file(
     target, in_place = _output(out)
     partial = target if in_place else target.with_name(target.name + ".partial")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         with partial.open("w", encoding="utf-8", newline="") as fh:
             _score_into(fh, scorer, data, summary, allow_missing, reasons, progress, chunk_rows, rules, behaviour)
         if not in_place:
@@ -242,7 +254,7 @@ def _score_into(
             _add(summary.routes, scored["route"].value_counts())
         _add(summary.invalid_values, (status == "invalid").sum())
         _add(summary.grades, scored["grade"].value_counts())
-        scored.to_csv(fh, header=summary.rows == 0, index=False, float_format="%.6g")
+        write_csv(scored, fh, header=summary.rows == 0, index=False, float_format="%.6g")
         summary.rows += len(chunk)
         if progress:
             progress(len(chunk))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import math
+import secrets
 import threading
 import time
 from collections import OrderedDict, deque
@@ -27,6 +28,10 @@ MAX_FAILURES = 10
 FAILURE_WINDOW = 60.0
 MAX_TRACKED_CLIENTS = 10_000
 """Clients remembered by the limiter; the least recently failing are forgotten first (bounded memory)."""
+SESSION_HOURS = 12.0
+"""A review-page login lasts this long (a working day), then the page asks for the token again."""
+MAX_SESSIONS = 10_000
+"""Live sessions kept per worker; the oldest are signed out first (bounded memory)."""
 
 
 def is_loopback(host: str | None) -> bool:
@@ -103,6 +108,46 @@ class FailureLimiter:
             self._failures.move_to_end(client or "")
             while len(self._failures) > MAX_TRACKED_CLIENTS:
                 self._failures.popitem(last=False)
+
+
+class Sessions:
+    """Review-page logins of this worker: a random id per login, kept in memory until logout, expiry or
+    restart. The cookie is only that id, so it reveals nothing of the token, and logging out revokes it
+    (a cookie derived from the token alone would stay valid for as long as the token does)."""
+
+    def __init__(
+        self, hours: float = SESSION_HOURS, limit: int = MAX_SESSIONS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = hours * 3600.0
+        self.limit = limit
+        self.clock = clock
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def start(self) -> str:
+        """A new session; returns the cookie value."""
+        session = secrets.token_urlsafe(32)
+        with self._lock:
+            self._expiry[session] = self.clock() + self.seconds
+            while len(self._expiry) > self.limit:
+                self._expiry.popitem(last=False)
+        return session
+
+    def valid(self, cookie: str | None) -> bool:
+        """Whether `cookie` is a live session of this worker (an expired one is forgotten)."""
+        if not cookie:
+            return False
+        with self._lock:
+            expiry = self._expiry.get(cookie)
+            if expiry is not None and expiry <= self.clock():
+                del self._expiry[cookie]
+                expiry = None
+        return expiry is not None
+
+    def end(self, cookie: str | None) -> None:
+        """Log out: the cookie is refused from now on, even if a copy of it is replayed."""
+        with self._lock:
+            self._expiry.pop(cookie or "", None)
 
 
 def token_matches(supplied: str | None, token: str) -> bool:

@@ -42,7 +42,24 @@ def short_text(value: str) -> str:
     return encodable(value)
 
 
+def usable_id(value: str) -> bool:
+    """An id names one thing: not blank (spaces alone look like no id in every list) and without NUL, which
+    PostgreSQL cannot store and C-based tools cut the text at."""
+    return bool(value.strip()) and "\x00" not in value
+
+
+def identifier(value: str) -> str:
+    """`encodable`, and a `usable_id`."""
+    if not value.strip():
+        raise PydanticCustomError("id_blank", "must not be blank")
+    if "\x00" in value:
+        raise PydanticCustomError("id_nul", "must not contain a NUL character")
+    return encodable(value)
+
+
 Text = Annotated[str, AfterValidator(encodable)]
+Id = Annotated[str, AfterValidator(identifier)]
+"""An id sent by the CRM (lead, event, rep, account): text that is not blank and holds no NUL."""
 LeadText = Annotated[str, AfterValidator(short_text)]
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
 LeadValue = LeadText | int | FiniteNumber | bool | None
@@ -79,7 +96,7 @@ class Lead(BaseModel):
     )
     __pydantic_extra__: dict[str, LeadValue] = Field(init=False)
 
-    id: Text | None = Field(
+    id: Id | None = Field(
         None,
         min_length=1,
         max_length=MAX_TEXT,
@@ -146,12 +163,12 @@ class ScoreResponse(_Body):
 class FeedbackRequest(_Body):
     """A sales decision on a lead. Posting the same `event_id` again is harmless (one row is kept)."""
 
-    event_id: Text = Field(min_length=1, max_length=128, description="Unique id of this decision event")
-    lead_id: Text = Field(min_length=1, max_length=256)
+    event_id: Id = Field(min_length=1, max_length=128, description="Unique id of this decision event")
+    lead_id: Id = Field(min_length=1, max_length=256)
     decision: Literal["accept", "reject"]
     reason_code: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     note: Text | None = Field(None, max_length=2000, description="Free text; stored, never logged")
-    rep_id: Text = Field(min_length=1, max_length=128)
+    rep_id: Id = Field(min_length=1, max_length=128)
 
 
 class FeedbackResponse(_Body):
@@ -253,25 +270,31 @@ EARLIEST_RESPONSE = datetime(1970, 1, 1, tzinfo=UTC)
 
 def plausible_time(value: datetime) -> datetime:
     """A response happened after 1970 and not later than a day from now (clocks drift; the future does not
-    respond). Refuses dates that timestamps cannot hold, which would otherwise poison the lead's history."""
+    respond). Refuses dates that timestamps cannot hold, which would otherwise poison the lead's history.
+    Returns the instant in UTC: databases store the wall time and drop the offset, so `+02:00` kept as
+    given would be stored two hours late and the same instant written as `Z` would be another event."""
     if not EARLIEST_RESPONSE <= value <= datetime.now(UTC) + timedelta(days=1):
         raise PydanticCustomError("implausible_time", "must be after 1970 and not more than a day in the future")
-    return value
+    return value.astimezone(UTC)
 
 
 class ResponseRequest(_Body):
     """One response of a lead (a form fill, a webinar, a download, a click). Posting the same `event_id`
     again is harmless (one row is kept); the lead is re-scored with all its stored responses."""
 
-    event_id: Text = Field(min_length=1, max_length=128, description="Unique id of this response event")
-    lead_id: Text = Field(min_length=1, max_length=256)
+    event_id: Id = Field(min_length=1, max_length=128, description="Unique id of this response event")
+    lead_id: Id = Field(min_length=1, max_length=256)
     occurred_at: Annotated[AwareDatetime, AfterValidator(plausible_time)] = Field(
-        description="When the person responded (ISO 8601 with a time zone)"
+        description="When the person responded: ISO 8601 with a UTC offset (`2026-03-01T09:30:00Z`, "
+        "`2026-03-01T11:30:00+02:00`), stored and answered in UTC. A timestamp without an offset is refused (422): "
+        "the service cannot know whose local time it is"
     )
     campaign: LeadText = Field(min_length=1)
     response_type: Text = Field(min_length=1, max_length=64, description="e.g. form_fill, webinar, download")
     channel: LeadText | None = None
-    account: LeadText | None = Field(None, min_length=1, description="The lead's account (company), if known")
+    account: Id | None = Field(
+        None, min_length=1, max_length=MAX_TEXT, description="The lead's account (company), if known"
+    )
     lead: Lead | None = Field(
         None,
         description="The lead's fields, as for `/score`, when this service has not scored it yet (else its "

@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from leadscore.models.artifact import ModelLoadError
 from leadscore.models.registry import load_model
 from leadscore.serving import metrics
-from leadscore.serving.auth import FailureLimiter, authorize, authorize_admin
+from leadscore.serving.auth import FailureLimiter, Sessions, authorize, authorize_admin
 from leadscore.serving.errors import ApiError, install_error_handlers, shielded
 from leadscore.serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from leadscore.serving.guard import RequestGuard
@@ -180,6 +180,7 @@ class LeadScoringService:
     def __init__(self) -> None:
         self.settings = Settings.from_env()
         self.auth_failures = FailureLimiter()
+        self.sessions = Sessions()
         if self.settings.api_token is None:
             logger.warning(
                 "no API token configured (LEADSCORE_API_TOKEN or LEADSCORE_API_TOKEN_FILE): authentication is "

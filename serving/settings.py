@@ -6,10 +6,11 @@ LEADSCORE_HOME (local state) defaults to `.leadscore` under the working director
 |---------------------------|----------------------------------------------------------------|
 | LEADSCORE_MODEL_URI       | models:/leadscore@champion (or a model artifact directory)     |
 | MLFLOW_TRACKING_URI       | sqlite:///$LEADSCORE_HOME/mlflow.db                            |
-| LEADSCORE_API_TOKEN       | unset: no auth, localhost only                                 |
+| LEADSCORE_API_TOKEN       | unset: no auth, localhost only; set: at least 16 characters    |
 | LEADSCORE_API_TOKEN_FILE  | unset; a file holding the token (e.g. a mounted k8s secret)    |
 | LEADSCORE_ADMIN_TOKEN     | unset: `/admin/*` answers local clients only; set, it is the   |
 |                           | only token `/admin/*` accepts (the scoring token is not enough) |
+|                           | at least 16 characters, and not the API token                  |
 | LEADSCORE_ADMIN_TOKEN_FILE | unset; a file holding the admin token                         |
 | LEADSCORE_ALLOWED_HOSTS   | unset; comma-separated `Host` names served besides loopback    |
 |                           | ones (always checked without a token: DNS rebinding)           |
@@ -61,20 +62,37 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+MIN_TOKEN_LENGTH = 16
+"""Characters a token needs at least: a short one is guessed despite the per-client limit on wrong tokens
+(`openssl rand -hex 24` gives 48)."""
+
+
 def _token(env: Mapping[str, str], name: str = "LEADSCORE_API_TOKEN") -> str | None:
-    """A token from the variable `name`, else from the file named by `name`_FILE."""
-    if token := env.get(name, "").strip():
-        return token
-    path = env.get(f"{name}_FILE", "").strip()
-    if not path:
-        return None
-    try:
-        token = Path(path).read_text().strip()
-    except OSError as err:
-        raise SettingsError(f"{name}_FILE {path} cannot be read: {err.strerror}") from None
-    if not token:
-        raise SettingsError(f"{name}_FILE {path} is empty")
+    """A token from the variable `name`, else from the file named by `name`_FILE; at least
+    `MIN_TOKEN_LENGTH` characters."""
+    source = name
+    if not (token := env.get(name, "").strip()):
+        path = env.get(f"{name}_FILE", "").strip()
+        if not path:
+            return None
+        source = f"{name}_FILE {path}"
+        try:
+            token = Path(path).read_text().strip()
+        except OSError as err:
+            raise SettingsError(f"{source} cannot be read: {err.strerror}") from None
+        if not token:
+            raise SettingsError(f"{source} is empty")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise SettingsError(f"{source}: a token needs at least {MIN_TOKEN_LENGTH} characters (openssl rand -hex 24)")
     return token
+
+
+def _tokens(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(API token, admin token); the same value for both would let the CRM's token reload models."""
+    api, admin = _token(env), _token(env, "LEADSCORE_ADMIN_TOKEN")
+    if admin is not None and admin == api:
+        raise SettingsError("LEADSCORE_ADMIN_TOKEN must differ from LEADSCORE_API_TOKEN")
+    return api, admin
 
 
 def _hosts(env: Mapping[str, str]) -> frozenset[str]:
@@ -135,11 +153,12 @@ class Settings:
         unknown = env.get("LEADSCORE_UNKNOWN_FIELDS", "reject").strip().lower()
         if unknown not in ("reject", "ignore"):
             raise SettingsError("LEADSCORE_UNKNOWN_FIELDS must be 'reject' or 'ignore'")
+        api_token, admin_token = _tokens(env)
         return cls(
             model_uri=env.get("LEADSCORE_MODEL_URI", "").strip() or cls.model_uri,
             tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip() or f"sqlite:///{state / 'mlflow.db'}",
-            api_token=_token(env),
-            admin_token=_token(env, "LEADSCORE_ADMIN_TOKEN"),
+            api_token=api_token,
+            admin_token=admin_token,
             allowed_hosts=_hosts(env),
             max_body_bytes=_int(env, "LEADSCORE_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
             feedback_db=env.get("LEADSCORE_FEEDBACK_DB", "").strip() or f"sqlite:///{state / 'feedback.db'}",

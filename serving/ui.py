@@ -10,8 +10,6 @@ so PII sent for the qualification rules cannot appear here.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,11 +58,6 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def session_value(token: str) -> str:
-    """What the session cookie holds: an HMAC keyed by the token, so the cookie is not the API token."""
-    return hmac.new(token.encode(), b"leadscore-ui-session", hashlib.sha256).hexdigest()
-
-
 class LoginRequired(Exception):
     """A page was asked for without a valid session."""
 
@@ -79,8 +72,7 @@ def _check_access(request: Request) -> None:
     if token is None:
         authorize(None, None, request.client.host if request.client else None)
         return
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    if not hmac.compare_digest(cookie.encode(), session_value(token).encode()):
+    if not _service().sessions.valid(request.cookies.get(SESSION_COOKIE)):
         raise LoginRequired
 
 
@@ -126,7 +118,7 @@ def login(request: Request, token: Annotated[str, Form()], next: Annotated[str |
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        session_value(expected),
+        _service().sessions.start(),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -138,6 +130,7 @@ def login(request: Request, token: Annotated[str, Form()], next: Annotated[str |
 @router.post("/logout")
 def logout(request: Request) -> Response:
     _check_same_origin(request)
+    _service().sessions.end(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/ui")
     return response
@@ -180,7 +173,8 @@ def queue(
 
 
 def _stored(row_id: int) -> ScoredLead:
-    lead = _service().scored.get(row_id)
+    """The stored lead of a page's row id; an id no database integer holds (over 2**63 - 1) is no lead."""
+    lead = _service().scored.get(row_id) if 0 < row_id < 2**63 else None
     if lead is None:
         raise ApiError.single(404, "lead", "no such scored lead (it may have passed the retention period)")
     return lead

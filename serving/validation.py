@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from leadscore.features.config import DataConfig
 from leadscore.features.transform import STATUSES, LeadTransformer
 from leadscore.serving.errors import ApiError, safe_name, validation_errors
-from leadscore.serving.schemas import MAX_TEXT, FieldError, ScoreRequest
+from leadscore.serving.schemas import MAX_TEXT, FieldError, ScoreRequest, usable_id
 from leadscore.serving.settings import UnknownFields
 
 _LARGEST = float(np.finfo(float).max)
@@ -62,7 +62,7 @@ def decode_leads(body: bytes) -> list[dict[str, Any]]:
         return reference_leads(body)
     for lead in leads:
         lead_id = lead.get("id")
-        if lead_id is not None and (lead_id.__class__ is not str or not lead_id):
+        if lead_id is not None and (lead_id.__class__ is not str or not usable_id(lead_id)):
             return reference_leads(body)
     return leads
 
@@ -205,14 +205,14 @@ class LeadChecker:
         value = lead.get(self.id_column)
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and usable_id(value):
             return value
         where = "id" if value is None else safe_name(self.id_column)
         errors.append(
             FieldError(
                 field=f"leads[{i}].{where}",
-                error=f"each lead needs an id: text of 1 to {MAX_TEXT} characters as `id` or as "
-                f"`{safe_name(self.id_column)}`",
+                error=f"each lead needs an id: text of 1 to {MAX_TEXT} characters, not blank and without NUL, "
+                f"as `id` or as `{safe_name(self.id_column)}`",
             )
         )
         return ""

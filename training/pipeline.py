@@ -15,7 +15,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from leadscore.datasets.files import frame_hash, load_config, load_responses, load_table
+from leadscore.datasets.files import frame_hash, load_config, load_responses, load_table, write_csv
 from leadscore.features.config import ConfigError, LeadscoreConfig
 from leadscore.features.transform import MissingColumnsError
 from leadscore.models.artifact import save_scorer
@@ -225,7 +225,7 @@ def train(
             rows = raw if responses is None else with_behaviour(raw, responses, config)[0]
             grades = fit.scorer.predict(rows)["grade"]
             reasons = rejection_reasons(decisions, raw, grades, config.data)
-            mlflow.log_text(reasons.to_csv(index=False), "feedback/rejection_reasons.csv")
+            mlflow.log_text(write_csv(reasons, index=False), "feedback/rejection_reasons.csv")
     return TrainResult(
         run.info.run_id, model_name, str(mv.version), decision, fit, feedback_counts, reasons, bool(interrupted)
     )

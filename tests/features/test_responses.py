@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from leadscore.datasets.files import load_responses
 from leadscore.datasets.synthetic import DECISION_DAYS, Journeys
 from leadscore.features.config import ConfigError, LeadscoreConfig, parse_config_text
 from leadscore.features.responses import ResponsesConfig, ResponseSpec, response_features
@@ -155,3 +158,22 @@ def test_a_window_that_sees_most_responses_says_nothing() -> None:
 def test_a_response_exactly_at_the_window_is_late_as_the_features_take_only_earlier_ones() -> None:
     responses, leads, config = _window_case([14, 14, 1])
     assert late_responses(responses, leads, config)[0].count == 2
+
+
+def test_response_times_are_utc_instants_from_csv_offsets_and_zoned_parquet(tmp_path: Path) -> None:
+    """Z, +02:00, -05:00 and no offset (read as UTC) in one CSV column, and a Parquet column typed in
+    another zone, are the same instants: the same features at the same as-of time."""
+    instant = pd.Timestamp("2026-03-30T23:30:00Z")
+    written = ["2026-03-30T23:30:00Z", "2026-03-31T01:30:00+02:00", "2026-03-30T18:30:00-05:00", "2026-03-30 23:30"]
+    raw = pd.DataFrame({"lead_id": ["L1", "L2", "L3", "L4"], "campaign": "a", "response_type": "webinar"})
+    config = parse_config_text(MINIMAL)
+    (tmp_path / "leadscore.toml").write_text(MINIMAL)
+    raw.assign(timestamp=written).to_csv(tmp_path / "r.csv", index=False)
+    from_csv = load_responses(config, tmp_path / "leadscore.toml")
+    raw.assign(timestamp=instant.tz_convert("America/New_York")).to_parquet(tmp_path / "r.parquet")
+    from_parquet = load_responses(config, tmp_path / "leadscore.toml", tmp_path / "r.parquet")
+    as_of = pd.Timestamp("2026-03-31T00:00:00Z")
+    for events in (from_csv, from_parquet):
+        assert str(events["timestamp"].dt.tz) == "UTC" and (events["timestamp"] == instant).all()
+        features = response_features(raw["lead_id"], as_of, events, SPEC)
+        assert (features["responses_days_since_last"] == round(0.5 / 24, 2)).all()

@@ -9,7 +9,7 @@ import pytest
 from leadscore.datasets.files import DataFileError, load_table
 from leadscore.datasets.synthetic import CONFIG_TOML
 from leadscore.features.config import LeadscoreConfig, parse_config_text
-from leadscore.features.validation import DataValidationError, prepare_training_frame
+from leadscore.features.validation import DataValidationError, check_rows, prepare_training_frame
 
 
 def _errors(frame: pd.DataFrame, config: LeadscoreConfig) -> list[str]:
@@ -133,3 +133,25 @@ def test_load_table_semicolon_bom_latin1(tmp_path: Path) -> None:
     bom = tmp_path / "bom.csv"
     bom.write_text("lead_id,won\n1,1\n", encoding="utf-8-sig")
     assert list(load_table(bom).columns) == ["lead_id", "won"]
+
+
+def test_created_at_is_one_utc_instant_whatever_the_file_wrote(
+    tmp_path: Path, leads: pd.DataFrame, demo_config: LeadscoreConfig
+) -> None:
+    """Offsets mixed in one CSV column, no offset (read as UTC) and a Parquet column typed in another zone
+    all give the same UTC instants, so splits and point-in-time features agree across exports."""
+    leads = leads.head(4).copy()
+    instants = pd.to_datetime(
+        ["2026-03-01T22:30:00Z", "2026-03-02T03:15:00Z", "2026-03-02T23:59:00Z", "2026-03-03T00:00:00Z"], utc=True
+    )
+    written = ["2026-03-02T00:30:00+02:00", "2026-03-01T22:15:00-05:00", "2026-03-02T23:59:00Z", "2026-03-03 00:00:00"]
+    csv = tmp_path / "leads.csv"
+    leads.assign(created_at=written).to_csv(csv, index=False)
+    parquet = tmp_path / "leads.parquet"
+    leads.assign(created_at=instants.tz_convert("Europe/Berlin")).to_parquet(parquet)
+    for path in (csv, parquet):
+        frame, report = check_rows(load_table(path), demo_config)
+        created = frame["created_at"]
+        assert report.ok, report.errors
+        assert str(created.dt.tz) == "UTC", path.name
+        assert list(created) == list(instants), path.name

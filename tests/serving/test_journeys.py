@@ -174,6 +174,37 @@ def test_a_burst_of_responses_makes_a_lead_newly_sales_ready(
     assert queue.status_code == 200 and "newly sales-ready" in queue.text
 
 
+@pytest.mark.parametrize("offset", ["Z", "+02:00", "-05:00"])
+def test_a_response_time_is_the_same_instant_whatever_its_offset(
+    client: TestClient, chosen: tuple[dict[str, Any], int, int], offset: str
+) -> None:
+    """The burst written in another time zone scores as written in UTC, is stored in UTC, and its retry (byte
+    for byte, or the same instant written as `Z`) is a duplicate, not a conflict."""
+    lead, _, after = chosen
+    client.post("/score", json={"leads": [lead]})
+    shift = pd.Timedelta(0) if offset == "Z" else pd.Timedelta(offset.replace(":", " hours ") + " minutes")
+    events = []
+    for i in range(len(BURST)):
+        event = _event(lead["id"], i)
+        instant = pd.Timestamp(event["occurred_at"])
+        event["occurred_at"] = (instant + shift).strftime("%Y-%m-%dT%H:%M:%S.%f") + offset
+        assert pd.Timestamp(event["occurred_at"]) == instant
+        events.append(event)
+    answers = [client.post("/responses", json=event) for event in events]
+    assert [a.status_code for a in answers] == [201] * len(BURST)
+    assert answers[-1].json()["lead"]["score"] == after
+    retry = client.post("/responses", json=events[0])
+    assert retry.status_code == 200 and retry.json()["status"] == "duplicate"
+    as_utc = events[0] | {"occurred_at": pd.Timestamp(events[0]["occurred_at"]).tz_convert("UTC").isoformat()}
+    assert client.post("/responses", json=as_utc).json()["status"] == "duplicate"
+    engine = create_engine(os.environ["LEADSCORE_FEEDBACK_DB"])
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT event_id, occurred_at FROM response_events")).all()
+    engine.dispose()
+    expected = {e["event_id"]: pd.Timestamp(e["occurred_at"]) for e in events}
+    assert {event_id: pd.Timestamp(when, tz="UTC") for event_id, when in stored} == expected
+
+
 def test_account_rolls_up_its_people(
     client: TestClient, journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]
 ) -> None:

@@ -140,18 +140,18 @@ def test_cross_site_posts_are_refused_and_bodies_must_be_json(
 
 
 def test_admin_routes_take_their_own_token(env: pytest.MonkeyPatch, asgi_app: Any) -> None:
-    env.setenv("LEADSCORE_API_TOKEN", "scoring-token")
-    scoring = {"Authorization": "Bearer scoring-token"}
+    env.setenv("LEADSCORE_API_TOKEN", "scoring-token-1b7e")
+    scoring = {"Authorization": "Bearer scoring-token-1b7e"}
     with start(asgi_app) as local:
         remote = start(asgi_app, host="203.0.113.7")
         refused = [remote.post("/admin/reload", headers=scoring)]
         assert detail(refused[0])[""].startswith("no admin token is configured")
         assert local.post("/admin/reload", headers=scoring).status_code == 200
-    env.setenv("LEADSCORE_ADMIN_TOKEN", "admin-token")
+    env.setenv("LEADSCORE_ADMIN_TOKEN", "admin-token-93c4d2")
     with start(asgi_app, host="203.0.113.7") as remote:
         refused.append(remote.post("/admin/reload", headers=scoring))
-        assert remote.post("/admin/reload", headers={"Authorization": "Bearer admin-token"}).status_code == 200
-        assert remote.get("/model", headers={"Authorization": "Bearer admin-token"}).status_code == 401
+        assert remote.post("/admin/reload", headers={"Authorization": "Bearer admin-token-93c4d2"}).status_code == 200
+        assert remote.get("/model", headers={"Authorization": "Bearer admin-token-93c4d2"}).status_code == 401
         assert remote.get("/model", headers=scoring).status_code == 200
     COUNTS["admin_with_scoring_token"] += sum(r.status_code < 400 for r in refused)
     assert [r.status_code for r in refused] == [403, 401]
@@ -161,8 +161,8 @@ def test_admin_routes_take_their_own_token(env: pytest.MonkeyPatch, asgi_app: An
 
 
 def test_wrong_tokens_are_throttled_per_client(env: pytest.MonkeyPatch, asgi_app: Any) -> None:
-    env.setenv("LEADSCORE_API_TOKEN", "the-real-token")
-    real = {"Authorization": "Bearer the-real-token"}
+    env.setenv("LEADSCORE_API_TOKEN", "the-real-token-8d1f")
+    real = {"Authorization": "Bearer the-real-token-8d1f"}
     with start(asgi_app, host="203.0.113.7") as guesser:
         crm = start(asgi_app, host="198.51.100.2")
         bearer = [guesser.get("/model", headers={"Authorization": f"Bearer guess-{n}"}) for n in range(GUESSES)]
@@ -175,7 +175,7 @@ def test_wrong_tokens_are_throttled_per_client(env: pytest.MonkeyPatch, asgi_app
         logins = [
             guesser.post("/ui/login", data={"token": f"guess-{n}"}, follow_redirects=False) for n in range(GUESSES)
         ]
-        login_after = guesser.post("/ui/login", data={"token": "the-real-token"}, follow_redirects=False)
+        login_after = guesser.post("/ui/login", data={"token": "the-real-token-8d1f"}, follow_redirects=False)
     statuses = [r.status_code for r in bearer] + [r.status_code for r in logins]
     COUNTS["token_guesses"] += len(statuses)
     COUNTS["token_guesses_answered_after_the_limit"] += sum(s != 429 for s in statuses) - 2 * MAX_FAILURES

@@ -21,7 +21,7 @@ from leadscore.serving.local import LocalServer, local_server
 pytestmark = [pytest.mark.service, pytest.mark.browser]
 
 README_SHOT = PROJECT / "docs" / "img" / "review_queue.png"
-TOKEN = "browser-token-7c2e"
+TOKEN = "browser-token-7c2e-41d0"
 LEADS = 40
 
 

@@ -26,14 +26,14 @@ from leadscore.serving.auth import is_loopback
 from leadscore.serving.feedback import FeedbackStore
 from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.service import LeadScoringService
-from leadscore.serving.settings import Settings, SettingsError
+from leadscore.serving.settings import MIN_TOKEN_LENGTH, Settings, SettingsError
 from leadscore.serving.validation import LeadChecker
 from leadscore.settings import state_dir
 
 pytestmark = pytest.mark.service
 
 PII = "jane.doe.4711@example.com"
-TOKEN = "test-token-5f1c"
+TOKEN = "test-token-5f1c-0a9e"
 
 
 @pytest.fixture(scope="session")
@@ -414,6 +414,24 @@ def test_feedback_validation(client: TestClient, change: dict[str, Any], field: 
     assert field in errors(client.post("/feedback", json=event))
 
 
+@pytest.mark.parametrize("bad", ["   ", "\t", "L\x000", "\x00"], ids=["spaces", "tab", "nul-inside", "nul"])
+def test_blank_ids_and_ids_with_nul_are_refused_everywhere(
+    client: TestClient, leads: list[dict[str, Any]], bad: str
+) -> None:
+    """`/score` (as `id` and under the id column, fast and reference paths), `/feedback` and `/responses`."""
+    lead = {k: v for k, v in leads[0].items() if k != "id"}
+    for body in ({"leads": [{**lead, "id": bad}]}, {"leads": [{**lead, "lead_id": bad}]}):
+        answer = client.post("/score", json=body)
+        assert answer.status_code == 422 and "leads[0]" in answer.text and bad not in answer.text, answer.text
+    event = {"event_id": "evt-id", "lead_id": "L1", "decision": "accept", "rep_id": "rep-1"}
+    for field in ("event_id", "lead_id", "rep_id"):
+        assert field in errors(client.post("/feedback", json={**event, field: bad}))
+    response = {"event_id": "r-id", "lead_id": "L1", "occurred_at": "2026-01-01T00:00:00Z", "campaign": "c",
+                "response_type": "webinar"}  # fmt: skip
+    for field in ("event_id", "lead_id", "account"):
+        assert field in errors(client.post("/responses", json={**response, field: bad}))
+
+
 def test_latest_decisions_keep_history_and_return_the_newest(tmp_path: Path) -> None:
     store = FeedbackStore(f"sqlite:///{tmp_path / 'nested' / 'fb.db'}")
     for event_id, lead, decision in [("a", "L1", "accept"), ("b", "L2", "reject"), ("c", "L1", "reject")]:
@@ -617,8 +635,24 @@ def test_settings_defaults_and_errors(tmp_path: Path) -> None:
             Settings.from_env(env)
 
 
+def test_short_tokens_and_an_admin_token_equal_to_the_api_token_are_refused_at_start(tmp_path: Path) -> None:
+    (tmp_path / "short").write_text("x\n")
+    for env, variable in [
+        ({"LEADSCORE_API_TOKEN": "x"}, "LEADSCORE_API_TOKEN"),
+        ({"LEADSCORE_API_TOKEN": "a" * (MIN_TOKEN_LENGTH - 1)}, "LEADSCORE_API_TOKEN"),
+        ({"LEADSCORE_ADMIN_TOKEN": "x"}, "LEADSCORE_ADMIN_TOKEN"),
+        ({"LEADSCORE_API_TOKEN_FILE": str(tmp_path / "short")}, "LEADSCORE_API_TOKEN_FILE"),
+        ({"LEADSCORE_API_TOKEN": TOKEN, "LEADSCORE_ADMIN_TOKEN": TOKEN}, "must differ"),
+    ]:
+        with pytest.raises(SettingsError, match=variable) as info:
+            Settings.from_env(env)
+        assert "x\n" not in str(info.value) and TOKEN not in str(info.value)  # never echoes a token
+    exact = Settings.from_env({"LEADSCORE_API_TOKEN": "a" * MIN_TOKEN_LENGTH, "LEADSCORE_ADMIN_TOKEN": TOKEN})
+    assert (exact.api_token, exact.admin_token) == ("a" * MIN_TOKEN_LENGTH, TOKEN)
+
+
 def test_admin_token_allowed_hosts_and_body_limit_settings(tmp_path: Path) -> None:
-    (tmp_path / "admin").write_text("admin-secret\n")
+    (tmp_path / "admin").write_text("admin-secret-72f1e9\n")
     settings = Settings.from_env(
         {
             "LEADSCORE_ADMIN_TOKEN_FILE": str(tmp_path / "admin"),
@@ -626,7 +660,7 @@ def test_admin_token_allowed_hosts_and_body_limit_settings(tmp_path: Path) -> No
             "LEADSCORE_MAX_BODY_BYTES": "65536",
         }
     )
-    assert settings.admin_token == "admin-secret" and "admin-secret" not in repr(settings)
+    assert settings.admin_token == "admin-secret-72f1e9" and "admin-secret-72f1e9" not in repr(settings)
     assert settings.allowed_hosts == {"leads.internal", "::1", "scoring.example"}
     assert settings.max_body_bytes == 65536 and Settings.from_env({}).max_body_bytes == 10 * 1024 * 1024
     for env in (

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import bentoml
 import pandas as pd
 import pytest
 from conftest_serving import asgi_app_without_metrics, lead_records, service_env, start
@@ -21,6 +22,7 @@ from leadscore.datasets.synthetic import CONFIG_TOML, DATA_TOML
 from leadscore.features.config import parse_config_text
 from leadscore.features.qualification import apply_qualification
 from leadscore.models.artifact import load_scorer
+from leadscore.serving.auth import SESSION_HOURS
 from leadscore.serving.settings import Settings, SettingsError
 from leadscore.serving.store import ScoreStore
 from leadscore.serving.ui import SESSION_COOKIE
@@ -28,7 +30,7 @@ from leadscore.serving.ui import SESSION_COOKIE
 pytestmark = pytest.mark.service
 
 PII = "jane.doe.4711@gmail.com"
-TOKEN = "ui-token-93bd"
+TOKEN = "ui-token-93bd-6f27a1"
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +255,35 @@ def test_review_page_needs_a_login_when_a_token_is_set(env: pytest.MonkeyPatch, 
         assert TOKEN not in cookie and client.cookies.get(SESSION_COOKIE)
         assert client.get("/ui/").status_code == 200
         assert client.get("/model").status_code == 401  # the cookie is not an API credential
+
+
+def test_logout_revokes_the_session_and_sessions_expire(env: pytest.MonkeyPatch, asgi_app: Any) -> None:
+    env.setenv("LEADSCORE_API_TOKEN", TOKEN)
+    with start(asgi_app, host="203.0.113.7") as client:
+        first = client.post("/ui/login", data={"token": TOKEN}, follow_redirects=False).cookies[SESSION_COOKIE]
+        second = client.post("/ui/login", data={"token": TOKEN}, follow_redirects=False).cookies[SESSION_COOKIE]
+        assert first != second  # a session id, not a value derived from the token
+        client.cookies.clear()
+        page = {"cookies": {SESSION_COOKIE: first}, "follow_redirects": False}
+        assert client.get("/ui/", **page).status_code == 200
+        assert client.post("/ui/logout", **page).status_code == 303
+        assert client.get("/ui/", **page).status_code == 303  # the copied cookie is dead after logout
+        assert client.get("/ui/", cookies={SESSION_COOKIE: second}).status_code == 200  # other logins live on
+        sessions = bentoml.get_current_service().sessions
+        now = sessions.clock()
+        sessions.clock = lambda: now + SESSION_HOURS * 3600 + 1
+        assert client.get("/ui/", cookies={SESSION_COOKIE: second}, follow_redirects=False).status_code == 303
+
+
+def test_a_row_id_beyond_the_database_integers_is_404(env: pytest.MonkeyPatch, asgi_app: Any) -> None:
+    with start(asgi_app) as local:
+        score(local, lead_records(1))
+        for row in (2**63, 2**63 - 1, 10**40, 0):
+            assert local.get(f"/ui/leads/{row}").status_code == 404, row
+            assert local.get(f"/ui/leads/{row}/chart.png").status_code == 404, row
+            decision = {"decision": "accept", "event_id": f"e{row}", "rep_id": "r"}
+            assert local.post(f"/ui/leads/{row}/decision", data=decision).status_code == 404, row
+        assert local.get("/ui/leads/1").status_code == 200
 
 
 def test_review_page_is_local_only_without_a_token_and_refuses_cross_site_posts(
