@@ -26,6 +26,7 @@ from leadscore.models.artifact import ModelLoadError
 from leadscore.models.registry import load_model
 from leadscore.serving import metrics
 from leadscore.serving.auth import FailureLimiter, Sessions, authorize, authorize_admin
+from leadscore.serving.docs import mount_docs, request_body
 from leadscore.serving.errors import ApiError, install_error_handlers, shielded
 from leadscore.serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
 from leadscore.serving.guard import RequestGuard
@@ -62,8 +63,11 @@ app = FastAPI(
     title="leadscore",
     version=version("leadscore"),
     summary="Scores B2B leads (acceptance, win, expected revenue, with reasons) and records sales feedback.",
+    docs_url=None,  # `mount_docs`: the same page, with its assets served here instead of a CDN
+    redoc_url=None,
 )
 install_error_handlers(app)
+mount_docs(app)
 app.add_middleware(RequestGuard)
 mount_ui(app)
 metrics.install()
@@ -123,32 +127,12 @@ async def _raw_body(request: Request) -> bytes:
 
 _AUTH = [Depends(_authorized)]
 _AUTH_JSON = [Depends(_authorized), Depends(_json_body)]
-_SCORE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}}},
-    }
-}
-"""`/score`'s body in the OpenAPI schema: still `ScoreRequest`, which `decode_leads` enforces."""
+_SCORE_BODY = request_body(ScoreRequest)
+"""`/score`'s body in the OpenAPI schema: `ScoreRequest`, which `decode_leads` enforces."""
 _RESPONSE_ENCODER = msgspec.json.Encoder()
 _NO_RULES = dict.fromkeys(("stage", "route", "rules_met", "rules_missed", "review_flag", "nurture_reasons"))
 """`LeadScore`'s qualification fields when no rules are configured."""
 mount_journeys(app, _AUTH, _AUTH_JSON, _ERRORS)
-
-
-def _openapi_with_score_request() -> dict[str, Any]:
-    """FastAPI's schema plus `ScoreRequest` and `Lead`, which no route parameter declares any more."""
-    if app.openapi_schema is None:
-        schema = _fastapi_openapi()
-        definitions = ScoreRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(definitions.pop("$defs", {}))
-        components["ScoreRequest"] = definitions
-    return app.openapi_schema
-
-
-_fastapi_openapi = app.openapi
-app.openapi = _openapi_with_score_request  # type: ignore[method-assign]
 
 
 def _records(table: dict[str, np.ndarray]) -> list[dict[str, Any]]:

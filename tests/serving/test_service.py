@@ -604,16 +604,38 @@ def test_champion_from_the_registry_and_alias_polling(
 # ------------------------------------------------------------------------------------------ docs, settings
 
 
+def _refs(node: object) -> set[str]:
+    """Every `$ref` target in a schema."""
+    if isinstance(node, dict):
+        return {node["$ref"]} if "$ref" in node else set().union(*map(_refs, node.values()))
+    return set().union(*map(_refs, node)) if isinstance(node, list) else set()
+
+
 def test_openapi_documents_the_routes_and_lead_schema(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
-    assert {"/score", "/feedback", "/model", "/admin/reload"} <= set(spec["paths"])
-    lead = spec["components"]["schemas"]["Lead"]
-    assert "required" not in lead and "anyOf" in lead["additionalProperties"]  # id: `id` or the id column
-    assert "id_column" in lead["properties"]["id"]["description"]
-    assert "413" in spec["paths"]["/score"]["post"]["responses"]
-    assert "ErrorBody" in json.dumps(spec["paths"]["/score"]["post"]["responses"]["422"])
-    assert client.get("/docs").status_code == 200
-    assert "/score" in client.get("/docs.json").json()["paths"]
+    """Both schemas, FastAPI's /openapi.json and BentoML's /docs.json (which BentoML clients read), document
+    /score's body and define every schema they refer to."""
+    for url in ("/openapi.json", "/docs.json"):
+        spec = client.get(url).json()
+        assert {"/score", "/feedback", "/model", "/admin/reload"} <= set(spec["paths"])
+        components = spec["components"]["schemas"]
+        assert {ref.rsplit("/", 1)[-1] for ref in _refs(spec)} <= set(components), url
+        body = spec["paths"]["/score"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        lead = body["properties"]["leads"]["items"]
+        assert "required" not in lead and "anyOf" in lead["additionalProperties"]  # id: `id` or the id column
+        assert "id_column" in lead["properties"]["id"]["description"]
+        assert "413" in spec["paths"]["/score"]["post"]["responses"]
+        assert "ErrorBody" in json.dumps(spec["paths"]["/score"]["post"]["responses"]["422"])
+
+
+def test_docs_page_works_offline(client: TestClient) -> None:
+    """/docs loads Swagger UI from this service, not a CDN: the page works where the internet does not."""
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    assert not re.search(r"""(src|href)=["']?https?://""", page.text)
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text
+    for asset in re.findall(r"""(?:src|href)=["']?(/docs/assets/[^"' >]+)""", page.text):
+        fetched = client.get(asset)
+        assert fetched.status_code == 200 and fetched.content, asset
 
 
 def test_settings_defaults_and_errors(tmp_path: Path) -> None:
