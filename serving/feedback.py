@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from leadscore.records.tables import Base, FeedbackEvent, latest_decisions, utc
+from leadscore.records.migrate import migrate
+from leadscore.records.tables import FeedbackEvent, latest_decisions, utc
 from leadscore.serving.schemas import FeedbackRequest
 
 
@@ -72,32 +73,26 @@ def sqlite_file(engine: Engine) -> Path | None:
     return None
 
 
-def recreate(engine: Engine) -> None:
+def recreate(engine: Engine, model_name: str) -> None:
     """Drop pooled connections (after a SQLite file was deleted they fail as read-only), recreate a SQLite
-    file's folder, and create missing tables of every store."""
+    file's folder, and create or migrate the tables of every store (`records.migrate`; rows from before model
+    names go to `model_name`)."""
     engine.dispose()
     if (path := sqlite_file(engine)) is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    Base.metadata.create_all(engine)
-
-
-def _add_lead_scored(engine: Engine) -> None:
-    """Add the `lead_scored` column to a feedback table created before it existed."""
-    columns = {column["name"] for column in inspect(engine).get_columns(FeedbackEvent.__tablename__)}
-    if "lead_scored" not in columns:
-        with engine.begin() as connection:
-            connection.execute(text(f"ALTER TABLE {FeedbackEvent.__tablename__} ADD COLUMN lead_scored BOOLEAN"))
+    migrate(engine, model_name)
 
 
 class FeedbackStore:
-    """Feedback events in a SQL database; creates its table (and a SQLite file's folder) on first use."""
+    """One model's feedback events in a SQL database; creates or migrates the database (and a SQLite file's
+    folder) on first use."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, model_name: str) -> None:
         self.engine = create_engine(make_url(url), pool_pre_ping=True)
+        self.model_name = model_name
         self._file_id: tuple[int, int] | None = None
         self._reopen_lock = threading.Lock()
         self.reopen_if_replaced()
-        _add_lead_scored(self.engine)
 
     def _current_file(self) -> tuple[int, int] | None:
         path = sqlite_file(self.engine)
@@ -113,7 +108,7 @@ class FeedbackStore:
             return
         with self._reopen_lock:
             if self._file_id is None or self._current_file() != self._file_id:
-                recreate(self.engine)
+                recreate(self.engine, self.model_name)
                 self._file_id = self._current_file() or (0, 0)
 
     def record(self, event: FeedbackRequest, model_version: str | None, lead_scored: bool | None = None) -> Recorded:
@@ -144,7 +139,11 @@ class FeedbackStore:
         now = datetime.now(UTC)
         with Session(self.engine) as session:
             row = FeedbackEvent(
-                **event.model_dump(), model_version=model_version, received_at=now, lead_scored=lead_scored
+                **event.model_dump(),
+                model_name=self.model_name,
+                model_version=model_version,
+                received_at=now,
+                lead_scored=lead_scored,
             )
             session.add(row)
             try:
@@ -152,14 +151,17 @@ class FeedbackStore:
                 return Recorded(created=True, received_at=now, lead_scored=lead_scored)
             except IntegrityError:
                 session.rollback()
-            existing = session.scalars(select(FeedbackEvent).where(FeedbackEvent.event_id == event.event_id)).one()
+            query = select(FeedbackEvent).where(
+                FeedbackEvent.model_name == self.model_name, FeedbackEvent.event_id == event.event_id
+            )
+            existing = session.scalars(query).one()
             if not _same_event(existing, event):
                 raise FeedbackConflict("this event_id is already stored with a different decision, lead, rep or note")
             return Recorded(created=False, received_at=utc(existing.received_at), lead_scored=existing.lead_scored)
 
     def latest_decisions(self) -> list[Decision]:
-        """The most recent decision per lead (history stays in the table), ordered by lead id."""
-        query = latest_decisions().order_by(FeedbackEvent.lead_id)
+        """The most recent decision per lead of this model (history stays in the table), ordered by lead id."""
+        query = latest_decisions(self.model_name).order_by(FeedbackEvent.lead_id)
         with Session(self.engine) as session:
             return [
                 Decision(e.lead_id, e.decision, e.reason_code, e.rep_id, utc(e.received_at))

@@ -67,11 +67,11 @@ def account_pairs(column: str | None, ids: Sequence[str], leads: Sequence[Row]) 
     return pairs
 
 
-def record_accounts(store: ResponseStore, pairs: dict[str, str]) -> None:
+def record_accounts(store: ResponseStore, pairs: dict[str, str], model_version: str) -> None:
     """Remember lead -> account. Runs in the score store's writer (see `LeadScoringService._remember`); a
     failure is logged (type only) and never fails the scoring, which already succeeded."""
     try:
-        store.set_accounts(pairs)
+        store.set_accounts(pairs, model_version)
     except Exception as err:
         logger.error("lead accounts not stored: %s (message withheld: may hold lead data)", type(err).__name__)
 
@@ -102,9 +102,10 @@ def _fields(row: ScoredLead) -> dict[str, Any]:
 def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
     """Store a response and re-score its lead through `/score` (same checks, stores and rules)."""
     service = _service()
+    version = service.models.current.version
     with shielded("storing the response"):
         try:
-            stored = service.responses.record(event)
+            stored = service.responses.record(event, version)
         except ResponseConflict as err:
             raise ApiError.single(409, "event_id", str(err)) from None
         except OperationalError:
@@ -116,7 +117,7 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
                 headers={"Retry-After": "5"},
             ) from None
         if event.account:
-            service.responses.set_accounts({event.lead_id: event.account})
+            service.responses.set_accounts({event.lead_id: event.account}, version)
         previous = service.scored.latest([event.lead_id])
         before = previous[0].stage if previous else None
         fields = (

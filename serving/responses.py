@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from leadscore.features.qualification import STAGES
 from leadscore.features.responses import CAMPAIGN, CHANNEL, EVENT, LEAD, TIME, TYPE
-from leadscore.records.tables import Base, LeadAccount, ResponseEvent, utc
+from leadscore.records.migrate import migrate
+from leadscore.records.tables import LeadAccount, ResponseEvent, utc
 from leadscore.serving.feedback import recreate
 from leadscore.serving.schemas import ResponseRequest
 
@@ -47,32 +48,39 @@ class StoredResponse:
 
 
 class ResponseStore:
-    """Response events and lead accounts in the service database (same engine as the feedback store)."""
+    """One model's response events and lead accounts in the service database (same engine as the feedback
+    store); every read is of `model_name`'s rows."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, model_name: str) -> None:
         self.engine = engine
-        Base.metadata.create_all(engine)
+        self.model_name = model_name
+        migrate(engine, model_name)
 
-    def record(self, event: ResponseRequest) -> StoredResponse:
+    def record(self, event: ResponseRequest, model_version: str) -> StoredResponse:
         """Insert the event unless its `event_id` exists (a same-content retry); raises `ResponseConflict`
         for an `event_id` stored with other content. A deleted SQLite file is recreated once."""
         try:
-            return self._record(event)
+            return self._record(event, model_version)
         except OperationalError:
-            recreate(self.engine)
-            return self._record(event)
+            recreate(self.engine, self.model_name)
+            return self._record(event, model_version)
 
-    def _record(self, event: ResponseRequest) -> StoredResponse:
+    def _record(self, event: ResponseRequest, model_version: str) -> StoredResponse:
         now = datetime.now(UTC)
         fields = event.model_dump(exclude={"lead", "account"})
         with Session(self.engine) as session:
-            session.add(ResponseEvent(**fields, received_at=now))
+            session.add(
+                ResponseEvent(**fields, model_name=self.model_name, model_version=model_version, received_at=now)
+            )
             try:
                 session.commit()
                 return StoredResponse(created=True, received_at=now)
             except IntegrityError:
                 session.rollback()
-            existing = session.scalars(select(ResponseEvent).where(ResponseEvent.event_id == event.event_id)).one()
+            query = select(ResponseEvent).where(
+                ResponseEvent.model_name == self.model_name, ResponseEvent.event_id == event.event_id
+            )
+            existing = session.scalars(query).one()
             if not _same_event(existing, event):
                 raise ResponseConflict("this event_id is already stored with a different lead, time, campaign or type")
             return StoredResponse(created=False, received_at=utc(existing.received_at))
@@ -81,7 +89,11 @@ class ResponseStore:
         """Keep the stage change an event caused (first scoring only: a retry changes nothing)."""
         query = (
             update(ResponseEvent)
-            .where(ResponseEvent.event_id == event_id, ResponseEvent.stage_after.is_(None))
+            .where(
+                ResponseEvent.model_name == self.model_name,
+                ResponseEvent.event_id == event_id,
+                ResponseEvent.stage_after.is_(None),
+            )
             .values(stage_before=before, stage_after=after, score_after=score)
         )
         with Session(self.engine) as session:
@@ -93,7 +105,7 @@ class ResponseStore:
         query = select(
             ResponseEvent.event_id, ResponseEvent.lead_id, ResponseEvent.occurred_at, ResponseEvent.campaign,
             ResponseEvent.response_type, ResponseEvent.channel,
-        )  # fmt: skip
+        ).where(ResponseEvent.model_name == self.model_name)  # fmt: skip
         if lead_ids is not None:
             query = query.where(ResponseEvent.lead_id.in_(list(lead_ids)))
         with self.engine.connect() as connection:
@@ -105,29 +117,39 @@ class ResponseStore:
     def newly_sales_ready(self) -> set[str]:
         """Leads a response moved into sales-ready (the queue marks those still sales-ready and undecided)."""
         query = select(ResponseEvent.lead_id).where(
+            ResponseEvent.model_name == self.model_name,
             ResponseEvent.stage_after == SALES_READY,
             (ResponseEvent.stage_before != SALES_READY) | ResponseEvent.stage_before.is_(None),
         )
         with self.engine.connect() as connection:
             return {row[0] for row in connection.execute(query.distinct())}
 
-    def set_accounts(self, pairs: dict[str, str]) -> None:
-        """Remember lead -> account (the latest wins)."""
+    def set_accounts(self, pairs: dict[str, str], model_version: str) -> None:
+        """Remember lead -> account for this model (the latest wins)."""
         if not pairs:
             return
         with Session(self.engine) as session:
             for lead_id, account in pairs.items():
-                session.merge(LeadAccount(lead_id=lead_id, account=account))
+                row = LeadAccount(
+                    model_name=self.model_name, lead_id=lead_id, model_version=model_version, account=account
+                )
+                session.merge(row)
             session.commit()
 
     def account_leads(self, account: str) -> list[str]:
         """The lead ids of one account."""
-        query = select(LeadAccount.lead_id).where(LeadAccount.account == account).order_by(LeadAccount.lead_id)
+        query = select(LeadAccount.lead_id).where(
+            LeadAccount.model_name == self.model_name, LeadAccount.account == account
+        )
+        query = query.order_by(LeadAccount.lead_id)
         with self.engine.connect() as connection:
             return [row[0] for row in connection.execute(query)]
 
     def account_of(self, lead_id: str) -> str | None:
         """The account of one lead, if known."""
         with self.engine.connect() as connection:
-            row = connection.execute(select(LeadAccount.account).where(LeadAccount.lead_id == lead_id)).first()
+            query = select(LeadAccount.account).where(
+                LeadAccount.model_name == self.model_name, LeadAccount.lead_id == lead_id
+            )
+            row = connection.execute(query).first()
         return row[0] if row else None

@@ -186,9 +186,10 @@ class LeadScoringService:
                 "off, so the service binds to 127.0.0.1 by default and answers local clients only"
             )
         self.models = ModelHolder(self.settings)
-        self.feedback = FeedbackStore(self.settings.feedback_db)
-        self.scored = ScoreStore(self.feedback.engine, self.settings.retention_days)
-        self.responses = ResponseStore(self.feedback.engine)
+        name = self.models.current.name  # every row this service stores or reads is of this model
+        self.feedback = FeedbackStore(self.settings.feedback_db, name)
+        self.scored = ScoreStore(self.feedback.engine, self.settings.retention_days, name)
+        self.responses = ResponseStore(self.feedback.engine, name)
         self.drift_cache = TimedCache()
         self.models.start_polling()
         logger.info("serving model version %s from %s", self.models.current.version, self.settings.model_uri)
@@ -273,7 +274,7 @@ class LeadScoringService:
 
         def rows() -> list[dict[str, Any]]:
             if accounts:
-                record_accounts(self.responses, accounts)
+                record_accounts(self.responses, accounts, model.version)
             bins = scorer.drift_reference_.bin_matrix(batch.matrix)
             return lead_rows(
                 batch.ids,
@@ -281,7 +282,7 @@ class LeadScoringService:
                 batch.columns,
                 bins,
                 stages,
-                model_version=model.version,
+                model=(model.name, model.version),
                 campaign_column=scorer.data.campaign,
                 scored_at=scored_at,
             )

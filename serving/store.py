@@ -31,7 +31,8 @@ from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from leadscore.records.tables import Base, FeedbackEvent, ScoredLead, latest_decisions, latest_scoring_ids, utc
+from leadscore.records.migrate import migrate
+from leadscore.records.tables import FeedbackEvent, ScoredLead, latest_decisions, latest_scoring_ids, utc
 from leadscore.serving.feedback import recreate
 
 logger = logging.getLogger("bentoml.leadscore")
@@ -61,12 +62,12 @@ def lead_rows(
     bins: np.ndarray,
     qualification: Sequence[Mapping[str, Any]] | None,
     *,
-    model_version: str,
+    model: tuple[str, str],
     campaign_column: str | None,
     scored_at: datetime,
 ) -> list[dict[str, Any]]:
     """Rows for `ScoreStore.record` from one scored batch; `values` holds the model columns as submitted,
-    by column name (absent columns left out)."""
+    by column name (absent columns left out); `model` is the (name, version) that scored them."""
     campaigns = values.get(campaign_column, [None] * len(lead_ids)) if campaign_column else [None] * len(lead_ids)
     bin_text = [",".join(map(str, row)) for row in bins.tolist()]
     rows = []
@@ -76,7 +77,8 @@ def lead_rows(
             {
                 "lead_id": lead_id,
                 "scored_at": scored_at,
-                "model_version": model_version,
+                "model_name": model[0],
+                "model_version": model[1],
                 **{k: scores[i][k] for k in ("score", "grade", "p_accept", "p_won", "expected_revenue")},
                 "campaign": None if campaigns[i] is None else str(campaigns[i]),
                 "bins": bin_text[i],
@@ -93,10 +95,12 @@ def lead_rows(
 
 
 class ScoreStore:
-    """Scored leads in the feedback database (same engine); creates its table on first use."""
+    """One model's scored leads in the feedback database (same engine); every read is of `model_name`'s rows
+    (any version). Creates or migrates the database on first use."""
 
-    def __init__(self, engine: Engine, retention_days: int) -> None:
+    def __init__(self, engine: Engine, retention_days: int, model_name: str) -> None:
         self.engine = engine
+        self.model_name = model_name
         self.retention = timedelta(days=retention_days)
         self._pruned_at: datetime | None = None
         self._prune_lock = threading.Lock()
@@ -106,7 +110,7 @@ class ScoreStore:
         self._written = 0
         self._closed = False
         self._writer: threading.Thread | None = None
-        Base.metadata.create_all(engine)
+        migrate(engine, model_name)
         self.prune()
 
     def submit(self, build: RowsBuilder) -> int:
@@ -179,7 +183,7 @@ class ScoreStore:
         try:
             self._insert(rows)
         except OperationalError:
-            recreate(self.engine)
+            recreate(self.engine, self.model_name)
             self._insert(rows)
         if self._pruned_at is None or datetime.now(UTC) - self._pruned_at >= PRUNE_EVERY:
             self.prune()
@@ -190,11 +194,12 @@ class ScoreStore:
             session.commit()
 
     def prune(self, now: datetime | None = None) -> int:
-        """Delete rows older than the retention period; returns how many."""
+        """Delete this model's rows older than the retention period; returns how many."""
         now = now or datetime.now(UTC)
+        old = (ScoredLead.model_name == self.model_name) & (ScoredLead.scored_at < now - self.retention)
         with self._prune_lock, Session(self.engine) as session:
             self._pruned_at = now
-            deleted = session.execute(delete(ScoredLead).where(ScoredLead.scored_at < now - self.retention))
+            deleted = session.execute(delete(ScoredLead).where(old))
             session.commit()
         if deleted.rowcount:
             logger.info("pruned %d scored leads older than %d days", deleted.rowcount, self.retention.days)
@@ -211,8 +216,8 @@ class ScoreStore:
     ) -> list[QueueRow]:
         """Each lead's latest scoring with its latest decision, filtered and sorted for the review queue."""
         self.flush()
-        latest = latest_scoring_ids()
-        decision = latest_decisions().subquery()
+        latest = latest_scoring_ids(self.model_name)
+        decision = latest_decisions(self.model_name).subquery()
         query = (
             select(ScoredLead, decision.c.decision, decision.c.reason_code)
             .outerjoin(decision, decision.c.lead_id == ScoredLead.lead_id)
@@ -238,7 +243,8 @@ class ScoreStore:
         """Whether this lead id was scored here (within the retention period); None if the database does
         not answer (the feedback write then decides what happens)."""
         self.flush()
-        query = select(ScoredLead.id).where(ScoredLead.lead_id == lead_id).limit(1)
+        query = select(ScoredLead.id).where(ScoredLead.model_name == self.model_name, ScoredLead.lead_id == lead_id)
+        query = query.limit(1)
         try:
             with self.engine.connect() as connection:
                 return connection.execute(query).first() is not None
@@ -248,23 +254,28 @@ class ScoreStore:
     def latest(self, lead_ids: Sequence[str]) -> list[ScoredLead]:
         """Each of these leads' latest scoring, by lead id."""
         self.flush()
-        query = select(ScoredLead).where(ScoredLead.id.in_(latest_scoring_ids(lead_ids))).order_by(ScoredLead.lead_id)
+        latest = latest_scoring_ids(self.model_name, lead_ids)
+        query = select(ScoredLead).where(ScoredLead.id.in_(latest)).order_by(ScoredLead.lead_id)
         with Session(self.engine) as session:
             rows = list(session.scalars(query))
             session.expunge_all()
         return rows
 
     def get(self, row_id: int) -> ScoredLead | None:
-        """One stored scoring by row id."""
+        """One stored scoring of this model by row id (None for another model's row)."""
         self.flush()
         with Session(self.engine) as session:
             lead = session.get(ScoredLead, row_id)
             session.expunge_all()
-        return lead
+        return lead if lead is not None and lead.model_name == self.model_name else None
 
     def history(self, lead_id: str) -> list[FeedbackEvent]:
         """Every sales decision on a lead, newest first (the latest one counts)."""
-        query = select(FeedbackEvent).where(FeedbackEvent.lead_id == lead_id).order_by(FeedbackEvent.id.desc())
+        query = (
+            select(FeedbackEvent)
+            .where(FeedbackEvent.model_name == self.model_name, FeedbackEvent.lead_id == lead_id)
+            .order_by(FeedbackEvent.id.desc())
+        )
         with Session(self.engine) as session:
             events = list(session.scalars(query))
             session.expunge_all()
@@ -275,7 +286,8 @@ class ScoreStore:
     def campaigns(self) -> list[str]:
         """Campaign names seen in stored leads, for the queue's filter."""
         self.flush()
-        query = select(ScoredLead.campaign).where(ScoredLead.campaign.is_not(None)).distinct()
+        query = select(ScoredLead.campaign).where(ScoredLead.model_name == self.model_name)
+        query = query.where(ScoredLead.campaign.is_not(None)).distinct()
         with Session(self.engine) as session:
             return sorted(session.scalars(query))
 
@@ -283,8 +295,8 @@ class ScoreStore:
         """Each lead's latest scoring (scores and campaign) with its latest decision and its time (NaN if
         none)."""
         self.flush()
-        latest = latest_scoring_ids()
-        decision = latest_decisions().subquery()
+        latest = latest_scoring_ids(self.model_name)
+        decision = latest_decisions(self.model_name).subquery()
         query = (
             select(
                 ScoredLead.lead_id,
@@ -305,10 +317,12 @@ class ScoreStore:
             return pd.read_sql(query, connection)
 
     def traffic(self, since: datetime, model_version: str) -> tuple[np.ndarray, np.ndarray]:
-        """(bins, scores) of one model version's traffic since a time: what drift is computed from."""
+        """(bins, scores) of one version of this model's traffic since a time: what drift is computed from."""
         self.flush()
         query = select(ScoredLead.bins, ScoredLead.score).where(
-            ScoredLead.scored_at >= since, ScoredLead.model_version == model_version
+            ScoredLead.model_name == self.model_name,
+            ScoredLead.model_version == model_version,
+            ScoredLead.scored_at >= since,
         )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()

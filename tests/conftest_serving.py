@@ -58,6 +58,11 @@ def train_model_dir(directory: Path, seed: int = 0) -> Path:
     return save_scorer(scorer, directory, METRICS)
 
 
+def local_name(model_dir: Path) -> str:
+    """The name the service's database keeps a model served from this directory under (`LoadedModel.key`)."""
+    return f"local:{model_dir.resolve()}"
+
+
 def lead_records(n: int, seed: int = 1, shift: bool = False, keep: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """`n` synthetic leads as the CRM would post them: `id` plus feature values, missing as null; `shift`
     draws the drifted population, `keep` keeps non-feature columns (e.g. `email` for the rules)."""

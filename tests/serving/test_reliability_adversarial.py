@@ -27,7 +27,7 @@ from typing import Any
 import bentoml
 import pandas as pd
 import pytest
-from conftest_serving import asgi_app_without_metrics, lead_records, service_env, start
+from conftest_serving import asgi_app_without_metrics, lead_records, local_name, service_env, start
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
@@ -321,14 +321,14 @@ def test_a_deleted_feedback_database_is_recreated_and_readiness_tells(client: Te
 
 
 def test_feedback_on_a_lead_never_scored_is_stored_marked_and_counted(
-    client: TestClient, leads: list[dict[str, Any]], tmp_path: Path
+    client: TestClient, leads: list[dict[str, Any]], tmp_path: Path, model_dir: Path
 ) -> None:
     assert client.post("/score", json={"leads": leads[:1]}).status_code == 200
     known = client.post("/feedback", json=event(1, leads[0]["id"]))
     unknown = [client.post("/feedback", json=event(n, f"never-scored-{n}")) for n in range(3)]
     assert known.status_code == 201 and known.json()["lead_scored"] is True
     assert [(r.status_code, r.json()["lead_scored"]) for r in unknown] == [(201, False)] * 3
-    counted = count_unscored_feedback(f"sqlite:///{tmp_path / 'db' / 'feedback.db'}")
+    counted = count_unscored_feedback(f"sqlite:///{tmp_path / 'db' / 'feedback.db'}", local_name(model_dir))
     COUNTS["feedback_on_unscored_leads"] += len(unknown)
     COUNTS["feedback_on_unscored_leads_not_counted"] += len(unknown) - counted
     assert counted == 3
@@ -439,8 +439,8 @@ def test_a_feedback_database_from_before_the_mark_gains_its_column(tmp_path: Pat
         ))  # fmt: skip
         connection.execute(text("INSERT INTO feedback_events (event_id, lead_id, decision, rep_id, received_at) "
                                 "VALUES ('old', 'L1', 'accept', 'r', '2025-01-01 00:00:00')"))  # fmt: skip
-    store = FeedbackStore(url)
+    store = FeedbackStore(url, "m")
     recorded = store.record(FeedbackRequest(**event(9)), "3", lead_scored=False)
     assert recorded.created and recorded.lead_scored is False
     assert [d.lead_id for d in store.latest_decisions()] == ["L000009", "L1"]
-    assert count_unscored_feedback(url) == 1
+    assert count_unscored_feedback(url, "m") == 1

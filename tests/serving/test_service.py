@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_serving import METRICS, lead_records, service_env, start, train_model_dir
+from conftest_serving import METRICS, lead_records, local_name, service_env, start, train_model_dir
 from starlette.testclient import TestClient
 
 from leadscore.models.artifact import MODEL_FILE, ModelLoadError, load_scorer
@@ -379,7 +379,7 @@ def test_is_loopback(host: str | None, local: bool) -> None:
 # ------------------------------------------------------------------------------------------ feedback
 
 
-def test_feedback_is_stored_once_per_event(client: TestClient, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_feedback_is_stored_once_per_event(client: TestClient, model_dir: Path, tmp_path: Path) -> None:
     event = {"event_id": "evt-1", "lead_id": "L000001", "decision": "reject", "reason_code": "no_budget",
              "note": "call back in Q3", "rep_id": "rep-7"}  # fmt: skip
     first = client.post("/feedback", json=event)
@@ -387,7 +387,7 @@ def test_feedback_is_stored_once_per_event(client: TestClient, env: pytest.Monke
     repeats = [client.post("/feedback", json=event) for _ in range(9)]
     assert {r.status_code for r in repeats} == {200}
     assert {r.json()["received_at"] for r in repeats} == {first.json()["received_at"]}
-    decisions = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}").latest_decisions()
+    decisions = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}", local_name(model_dir)).latest_decisions()
     assert [(d.lead_id, d.decision, d.reason_code, d.rep_id) for d in decisions] == [
         ("L000001", "reject", "no_budget", "rep-7")
     ]
@@ -415,7 +415,7 @@ def test_feedback_validation(client: TestClient, change: dict[str, Any], field: 
 
 
 def test_latest_decisions_keep_history_and_return_the_newest(tmp_path: Path) -> None:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'nested' / 'fb.db'}")
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'nested' / 'fb.db'}", "m")
     for event_id, lead, decision in [("a", "L1", "accept"), ("b", "L2", "reject"), ("c", "L1", "reject")]:
         assert store.record(
             FeedbackRequest(event_id=event_id, lead_id=lead, decision=decision, rep_id="r"), "7"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest_serving import asgi_app_without_metrics, lead_records, service_env, start
+from conftest_serving import asgi_app_without_metrics, lead_records, local_name, service_env, start
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
@@ -94,7 +94,7 @@ def test_a_failing_store_does_not_fail_scoring_and_logs_no_values(
 
 
 def test_retention_prunes_old_rows_on_start_and_hourly(
-    env: pytest.MonkeyPatch, asgi_app: Any, db: Path, monkeypatch: pytest.MonkeyPatch
+    env: pytest.MonkeyPatch, asgi_app: Any, db: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path
 ) -> None:
     with start(asgi_app) as client:
         score(client, lead_records(10))
@@ -110,7 +110,7 @@ def test_retention_prunes_old_rows_on_start_and_hourly(
         score(client, lead_records(2))
         client.get("/campaigns")  # reads wait for the writer
         assert len(stored(db)) == 8  # last prune is recent: not pruned again yet
-    store = ScoreStore(engine, retention_days=2)
+    store = ScoreStore(engine, retention_days=2, model_name=local_name(model_dir))
     assert len(stored(db)) == 7
     assert store.prune(datetime.now(UTC) + timedelta(days=3)) == 7
 

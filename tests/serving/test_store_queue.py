@@ -22,7 +22,7 @@ def rows_for(lead_ids: list[str]) -> list[dict[str, Any]]:
     values = {"campaign": ["spring"] * len(lead_ids), "company_size": [10] * len(lead_ids)}
     bins = np.zeros((len(lead_ids), 2), dtype=int)
     return lead_rows(
-        lead_ids, scores, values, bins, None, model_version="1", campaign_column="campaign", scored_at=datetime.now(UTC)
+        lead_ids, scores, values, bins, None, model=("m", "1"), campaign_column="campaign", scored_at=datetime.now(UTC)
     )
 
 
@@ -33,7 +33,7 @@ def stored_ids(db: Path) -> list[str]:
 
 def test_close_writes_everything_queued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "feedback.db"
-    store = ScoreStore(create_engine(f"sqlite:///{db}"), retention_days=30)
+    store = ScoreStore(create_engine(f"sqlite:///{db}"), retention_days=30, model_name="m")
     release = threading.Event()
     record = ScoreStore.record
 
@@ -53,7 +53,7 @@ def test_close_writes_everything_queued(tmp_path: Path, monkeypatch: pytest.Monk
 def test_a_full_queue_makes_the_request_write_its_own_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "QUEUE_BATCHES", 2)
     db = tmp_path / "feedback.db"
-    store = ScoreStore(create_engine(f"sqlite:///{db}"), retention_days=30)
+    store = ScoreStore(create_engine(f"sqlite:///{db}"), retention_days=30, model_name="m")
     release = threading.Event()
     record = ScoreStore.record
     monkeypatch.setattr(ScoreStore, "record", lambda self, rows: (release.wait(5), record(self, rows)))
@@ -70,7 +70,9 @@ def test_a_full_queue_makes_the_request_write_its_own_rows(tmp_path: Path, monke
 
 
 def test_reads_wait_for_the_writes_submitted_before_them(tmp_path: Path) -> None:
-    store = ScoreStore(FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}").engine, retention_days=30)
+    store = ScoreStore(
+        FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}", "m").engine, retention_days=30, model_name="m"
+    )
     for n in range(20):
         store.submit(lambda n=n: rows_for([f"lead{n}"]))
         assert store.seen(f"lead{n}")
