@@ -57,7 +57,8 @@ def _import_serving(module: str) -> Any:
     return importlib.import_module(f"leadscore.serving.{module}")
 
 
-serving_local = _import_serving("local")
+sys.path.insert(0, str(PROJECT / "scripts"))
+serving_local = importlib.import_module("local_service")
 serving_settings = _import_serving("settings")
 serving_service = _import_serving("service")
 serving_validation = _import_serving("validation")

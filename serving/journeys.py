@@ -1,6 +1,5 @@
 """Responses and accounts in the service: `POST /responses`, `GET /accounts/{account}` and the review page's
-account view (`/ui/accounts/{account}`), plus the two hooks `/score` uses (behaviour from stored responses,
-accounts of scored leads).
+account view (`/ui/accounts/{account}`), and the multi-touch credit of `GET /campaigns`.
 
 Kept out of `service.py` so the scoring path stays small: `mount_journeys` registers the routes, and the
 handlers reach the running service through `bentoml.get_current_service()`, as the review page does.
@@ -8,9 +7,7 @@ handlers reach the running service through `bentoml.get_current_service()`, as t
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 import bentoml
@@ -19,13 +16,13 @@ from fastapi import APIRouter, FastAPI, Path, Response
 from fastapi.params import Depends
 from sqlalchemy.exc import OperationalError
 
+from leadscore.features.qualification import STAGES
 from leadscore.features.responses import PREFIX
 from leadscore.marketing.accounts import NOTE, engaged, roll_up
 from leadscore.marketing.attribution import Attribution, attribute, credited_values, touch_table
-from leadscore.models.scorer import LeadScorer
+from leadscore.records.events import EventConflict
 from leadscore.records.tables import ScoredLead
 from leadscore.serving.errors import ApiError, shielded
-from leadscore.serving.responses import SALES_READY, ResponseConflict, ResponseStore
 from leadscore.serving.schemas import (
     AccountInfo,
     AccountPerson,
@@ -34,46 +31,12 @@ from leadscore.serving.schemas import (
     ResponseRequest,
     ResponseResult,
 )
-from leadscore.serving.validation import Derive, Row
+from leadscore.serving.score import behaviour, score_leads, stored_responses
 
 logger = logging.getLogger("bentoml.leadscore")
+SALES_READY = STAGES[-1]
 
 AccountId = Annotated[str, Path(min_length=1, max_length=256)]
-
-
-def behaviour(scorer: LeadScorer, store: ResponseStore) -> Derive | None:
-    """For `LeadChecker.check`: each lead's behavioural columns from its stored responses, as of now;
-    None for a model without them."""
-    if scorer.responses is None:
-        return None
-
-    def derive(ids: list[str]) -> pd.DataFrame:
-        leads = pd.DataFrame({scorer.data.id: ids})
-        now = pd.Timestamp.now(tz="UTC")
-        return scorer.with_responses(leads, store.events(sorted(set(ids))), now).drop(columns=[scorer.data.id])
-
-    return derive
-
-
-def account_pairs(column: str | None, ids: Sequence[str], leads: Sequence[Row]) -> dict[str, str]:
-    """Lead id -> the account each scored lead names under the config's account column ({} without one)."""
-    if column is None:
-        return {}
-    pairs = {}
-    for lead_id, lead in zip(ids, leads, strict=True):
-        value = lead.get(column)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            pairs[lead_id] = str(value).strip()
-    return pairs
-
-
-def record_accounts(store: ResponseStore, pairs: dict[str, str], model_version: str) -> None:
-    """Remember lead -> account. Runs in the score store's writer (see `LeadScoringService._remember`); a
-    failure is logged (type only) and never fails the scoring, which already succeeded."""
-    try:
-        store.set_accounts(pairs, model_version)
-    except Exception as err:
-        logger.error("lead accounts not stored: %s (message withheld: may hold lead data)", type(err).__name__)
 
 
 def served_attribution(leads: pd.DataFrame, responses: pd.DataFrame) -> Attribution | None:
@@ -100,15 +63,20 @@ def _fields(row: ScoredLead) -> dict[str, Any]:
 
 
 def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
-    """Store a response and re-score its lead through `/score` (same checks, stores and rules)."""
+    """Store a response and re-score its lead with `/score`'s scoring function (same checks and rules)."""
     service = _service()
-    version = service.models.current.version
+    model = service.models.current
+    database = service.database
     with shielded("storing the response"):
         try:
-            stored = service.responses.record(event, version)
-        except ResponseConflict as err:
+            database.reopen_if_replaced()
+            with database.engine.begin() as connection:
+                stored = service.responses.record(connection, event.model_dump(), model.version)
+                if event.account:
+                    service.responses.set_accounts(connection, {event.lead_id: event.account}, model.version)
+        except EventConflict as err:
             raise ApiError.single(409, "event_id", str(err)) from None
-        except OperationalError:
+        except (OperationalError, OSError):
             logger.warning("response not stored: database unavailable or locked")
             raise ApiError.single(
                 503,
@@ -116,8 +84,6 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
                 "the database is unavailable or locked: retry with the same event_id",
                 headers={"Retry-After": "5"},
             ) from None
-        if event.account:
-            service.responses.set_accounts({event.lead_id: event.account}, version)
         previous = service.scored.latest([event.lead_id])
         before = previous[0].stage if previous else None
         fields = (
@@ -127,12 +93,13 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
     status = "created" if stored.created else "duplicate"
     if fields is None:
         return ResponseResult(event_id=event.event_id, status=status, received_at=stored.received_at, rescored=False)
-    body = json.dumps({"leads": [{**fields, "id": event.lead_id}]}).encode()
-    answer = json.loads(service.score(body, explain=False).body)["leads"][0]
+    scored = score_leads(model, [{**fields, "id": event.lead_id}], service.settings.qualification, service.responses)
+    service.scored.submit(scored.stored)
+    answer = scored.answers[0]
     after = answer.get("stage")
     if stored.created:
-        with shielded("storing the response"):
-            service.responses.note_rescoring(event.event_id, before, after, answer["score"])
+        with shielded("storing the response"), database.engine.begin() as connection:
+            service.responses.note_rescoring(connection, event.event_id, before, after, answer["score"])
     return ResponseResult(
         event_id=event.event_id,
         status=status,
@@ -159,7 +126,7 @@ def account_info(account: str) -> AccountInfo:
     table = scorer.predict_matrix(batch.matrix)
     reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status, k=3)
     ids = pd.Series([r.lead_id for r in rows])
-    events = service.responses.events(list(ids))
+    events = stored_responses(service.responses, list(ids))
     recent = engaged(ids, events, pd.Timestamp.now(tz="UTC"))
     people = pd.DataFrame(
         {

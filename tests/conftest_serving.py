@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_service import request_leads
 
 from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
 from leadscore.features.config import parse_config_text
 from leadscore.features.validation import prepare_training_frame
 from leadscore.models.artifact import save_scorer
 from leadscore.models.scorer import LeadScorer
-from leadscore.serving.local import request_leads
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_ENV = {

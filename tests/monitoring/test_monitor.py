@@ -15,10 +15,10 @@ from leadscore.features.config import LeadscoreConfig
 from leadscore.models.artifact import save_scorer
 from leadscore.models.registry import LoadedModel, load_model
 from leadscore.monitoring.monitor import monitor
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
 from leadscore.records.migrate import migrate
 from leadscore.records.tables import ScoredLead
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.schemas import FeedbackRequest
 from leadscore.training.fit import fit_and_evaluate
 
 
@@ -58,11 +58,11 @@ def _record(url: str, model: LoadedModel, leads: pd.DataFrame, when: datetime) -
 
 def _decide(url: str, model: LoadedModel, rows: pd.DataFrame, seed: int) -> None:
     """Sales decisions drawn from the model's own p_accept: a calibrated model sees no alarm."""
-    store = FeedbackStore(url, model.key[0])
+    store = FeedbackStore(Database(url, model.key[0]))
     rng = np.random.default_rng(seed)
     for lead_id, p in zip(rows["lead_id"], rows["p_accept"], strict=True):
         decision = "accept" if rng.random() < p else "reject"
-        store.record(FeedbackRequest(event_id=f"e-{lead_id}", lead_id=lead_id, decision=decision, rep_id="r"), "local")
+        store.record(dict(event_id=f"e-{lead_id}", lead_id=lead_id, decision=decision, rep_id="r"), "local")
 
 
 @pytest.mark.slow
@@ -122,9 +122,9 @@ def test_few_decisions_do_not_trigger_a_retrain(tmp_path: Path, model: LoadedMod
     url = f"sqlite:///{tmp_path / 'service.db'}"
     leads, _ = generate_funnel(500, seed=15)
     rows = _record(url, model, leads, datetime.now(UTC))
-    store = FeedbackStore(url, model.key[0])
+    store = FeedbackStore(Database(url, model.key[0]))
     for lead_id in rows.nlargest(5, "p_accept")["lead_id"]:  # the model's surest leads, all rejected
-        store.record(FeedbackRequest(event_id=f"x-{lead_id}", lead_id=lead_id, decision="reject", rep_id="r"), "local")
+        store.record(dict(event_id=f"x-{lead_id}", lead_id=lead_id, decision="reject", rep_id="r"), "local")
     report = monitor(model, url, url)
     assert report.ece is not None and report.ece > 0.3
     assert not report.recommend_retrain

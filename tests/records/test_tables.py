@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
 from leadscore.records.migrate import migrate
 from leadscore.records.tables import FeedbackEvent, StoreReadError, count_unscored_feedback, read_latest_decisions
-from leadscore.serving.feedback import FeedbackStore
 
 
 def _event(n: int, lead: str, decision: str, received_at: datetime, scored: bool | None = True) -> FeedbackEvent:
@@ -42,7 +43,7 @@ def test_training_reads_the_latest_decision_the_service_shows(tmp_path: Path) ->
             ]
         )
         session.commit()
-    served = {d.lead_id: d.decision for d in FeedbackStore(url, "m").latest_decisions()}
+    served = {d.lead_id: d.decision for d in FeedbackStore(Database(url, "m")).latest_decisions()}
     trained = read_latest_decisions(url, "m")
     assert served == {"L1": "reject", "L2": "accept"}
     assert dict(zip(trained["lead_id"], trained["decision"], strict=True)) == served

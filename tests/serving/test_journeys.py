@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest_serving import asgi_app_without_metrics
 from fastapi.testclient import TestClient
+from local_service import request_leads
 from sqlalchemy import create_engine, text
 
 from leadscore.datasets.synthetic import JOURNEY_CONFIG_TOML, QUALIFICATION_TOML, generate_journeys
@@ -21,7 +22,6 @@ from leadscore.features.validation import prepare_training_frame, validate_respo
 from leadscore.marketing.attribution import RULES
 from leadscore.models.artifact import save_scorer
 from leadscore.models.scorer import LeadScorer
-from leadscore.serving.local import request_leads
 from leadscore.training.fit import with_behaviour
 
 pytestmark = pytest.mark.service

@@ -18,7 +18,6 @@ from typing import Any
 import mlflow
 import pytest
 from conftest_serving import METRICS, asgi_app_without_metrics, lead_records, service_env, start, train_model_dir
-from sqlalchemy import create_engine
 from typer.testing import CliRunner
 
 from leadscore.cli.main import app as cli
@@ -29,7 +28,8 @@ from leadscore.models.artifact import load_scorer, save_scorer
 from leadscore.models.registry import load_model
 from leadscore.models.scorer import LeadScorer
 from leadscore.monitoring.monitor import monitor
-from leadscore.serving.store import ScoreStore
+from leadscore.records.database import Database
+from leadscore.records.scored import ScoreStore
 from leadscore.training import tracking
 
 pytestmark = pytest.mark.service
@@ -175,7 +175,7 @@ def test_a_leads_life_across_a_promotion_beside_another_model(
         registry.promote("alpha", "1")
     assert (v1["model_version"], v2["model_version"], by_beta["leads"][0]["model_version"]) == ("1", "2", "1")
     assert alpha_page.count('<tr data-lead="L-0">') == 1 and beta_page.count('<tr data-lead="L-0">') == 1
-    shown = {name: ScoreStore(create_engine(f"sqlite:///{home}"), 90, name).queue() for name in ("alpha", "beta")}
+    shown = {name: ScoreStore(Database(f"sqlite:///{home}", name), 90).queue() for name in ("alpha", "beta")}
     assert [(r.lead.lead_id, r.lead.model_version, r.lead.score) for r in shown["alpha"]] == [("L-0", "2", v2["score"])]
     assert [(r.lead.model_version, r.lead.score) for r in shown["beta"]] == [("1", by_beta["leads"][0]["score"])]
     assert drift["leads"] == 1  # alpha v2's own row: not v1's, not beta's version 1

@@ -28,6 +28,7 @@ import bentoml
 import pandas as pd
 import pytest
 from conftest_serving import asgi_app_without_metrics, lead_records, local_name, service_env, start
+from local_service import local_server
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
@@ -37,10 +38,10 @@ from leadscore.datasets.synthetic import generate_funnel
 from leadscore.marketing.report import grade_mix_chart
 from leadscore.models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer
 from leadscore.monitoring.monitor import count_unscored_feedback
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
 from leadscore.serving.auth import MAX_FAILURES
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.local import local_server
-from leadscore.serving.schemas import MAX_TEXT, FeedbackRequest
+from leadscore.serving.schemas import MAX_TEXT
 
 pytestmark = pytest.mark.service
 
@@ -439,8 +440,8 @@ def test_a_feedback_database_from_before_the_mark_gains_its_column(tmp_path: Pat
         ))  # fmt: skip
         connection.execute(text("INSERT INTO feedback_events (event_id, lead_id, decision, rep_id, received_at) "
                                 "VALUES ('old', 'L1', 'accept', 'r', '2025-01-01 00:00:00')"))  # fmt: skip
-    store = FeedbackStore(url, "m")
-    recorded = store.record(FeedbackRequest(**event(9)), "3", lead_scored=False)
+    store = FeedbackStore(Database(url, "m"))
+    recorded = store.record(event(9), "3", lead_scored=False)
     assert recorded.created and recorded.lead_scored is False
     assert [d.lead_id for d in store.latest_decisions()] == ["L000009", "L1"]
     assert count_unscored_feedback(url, "m") == 1

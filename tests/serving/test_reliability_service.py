@@ -36,15 +36,15 @@ import pytest
 import schemathesis
 from conftest_serving import asgi_app_without_metrics, lead_records, service_env, train_model_dir
 from hypothesis import HealthCheck, given, settings
+from local_service import LocalServer, local_server
 from schemathesis.generation.modes import GenerationMode
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from leadscore.models.artifact import MANIFEST_FILE, MODEL_FILE, load_scorer
+from leadscore.records.database import Database
 from leadscore.serving.auth import token_matches
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.local import LocalServer, local_server
 from leadscore.serving.validation import LeadChecker
 from leadscore.training import tracking
 
@@ -341,7 +341,7 @@ def feedback_event(n: int, note: str = "") -> dict[str, Any]:
 def stored_events(url: str, events: list[dict[str, Any]]) -> Counter[str]:
     """event_id -> rows in the feedback database, for these events (fuzzing stores others)."""
     ours = {event["event_id"] for event in events}
-    with FeedbackStore(url, MODEL_NAME).engine.connect() as connection:
+    with Database(url, MODEL_NAME).engine.connect() as connection:
         rows = connection.exec_driver_sql("select event_id from feedback_events").scalars()
         return Counter(row for row in rows if row in ours)
 
@@ -389,7 +389,7 @@ def test_feedback_survives_a_locked_database_and_a_restart(service: Service) -> 
     assert len(acknowledged) == len(events) - 1
     assert {e: s for e, s in retried.items() if s != 200} == {"evt-10": 201}
     assert rows == Counter(event["event_id"] for event in events)
-    with FeedbackStore(url, MODEL_NAME).engine.connect() as connection:
+    with Database(url, MODEL_NAME).engine.connect() as connection:
         notes = connection.exec_driver_sql("select note from feedback_events where event_id = 'evt-3'").scalars()
         assert list(notes) == ["'; DROP TABLE feedback_events; --"]
 

@@ -22,9 +22,9 @@ from starlette.testclient import TestClient
 
 from leadscore.models.artifact import MODEL_FILE, ModelLoadError, load_scorer
 from leadscore.models.registry import ARTIFACT_KEY, LeadScorerPyfunc
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
 from leadscore.serving.auth import is_loopback
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.service import LeadScoringService
 from leadscore.serving.settings import Settings, SettingsError
 from leadscore.serving.validation import LeadChecker
@@ -387,7 +387,9 @@ def test_feedback_is_stored_once_per_event(client: TestClient, model_dir: Path, 
     repeats = [client.post("/feedback", json=event) for _ in range(9)]
     assert {r.status_code for r in repeats} == {200}
     assert {r.json()["received_at"] for r in repeats} == {first.json()["received_at"]}
-    decisions = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}", local_name(model_dir)).latest_decisions()
+    decisions = FeedbackStore(
+        Database(f"sqlite:///{tmp_path / 'feedback.db'}", local_name(model_dir))
+    ).latest_decisions()
     assert [(d.lead_id, d.decision, d.reason_code, d.rep_id) for d in decisions] == [
         ("L000001", "reject", "no_budget", "rep-7")
     ]
@@ -415,13 +417,11 @@ def test_feedback_validation(client: TestClient, change: dict[str, Any], field: 
 
 
 def test_latest_decisions_keep_history_and_return_the_newest(tmp_path: Path) -> None:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'nested' / 'fb.db'}", "m")
+    store = FeedbackStore(Database(f"sqlite:///{tmp_path / 'nested' / 'fb.db'}", "m"))
     for event_id, lead, decision in [("a", "L1", "accept"), ("b", "L2", "reject"), ("c", "L1", "reject")]:
-        assert store.record(
-            FeedbackRequest(event_id=event_id, lead_id=lead, decision=decision, rep_id="r"), "7"
-        ).created
+        assert store.record(dict(event_id=event_id, lead_id=lead, decision=decision, rep_id="r"), "7").created
     assert [(d.lead_id, d.decision) for d in store.latest_decisions()] == [("L1", "reject"), ("L2", "reject")]
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         assert connection.exec_driver_sql("select count(*) from feedback_events").scalar() == 3
 
 

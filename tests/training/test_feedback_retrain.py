@@ -9,21 +9,21 @@ import pytest
 
 from leadscore.datasets.synthetic import CONFIG_TOML
 from leadscore.features.config import LeadscoreConfig
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
 from leadscore.records.tables import read_latest_decisions
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.schemas import FeedbackRequest
 from leadscore.training.feedback import apply_feedback
 from leadscore.training.pipeline import train
 
 
 def _post(store: FeedbackStore, event: str, lead: str, decision: str, reason: str | None = "no_budget") -> None:
     store.record(
-        FeedbackRequest(event_id=event, lead_id=lead, decision=decision, reason_code=reason, rep_id="rep-1"), "1"
+        dict(event_id=event, lead_id=lead, decision=decision, reason_code=reason, rep_id="rep-1"), "1"
     )
 
 
 def test_latest_decision_wins_and_duplicates_count_once(tmp_path: Path) -> None:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}", "m")
+    store = FeedbackStore(Database(f"sqlite:///{tmp_path / 'fb.db'}", "m"))
     for _ in range(3):
         _post(store, "e1", "L1", "accept")
     _post(store, "e2", "L1", "reject")
@@ -34,7 +34,7 @@ def test_latest_decision_wins_and_duplicates_count_once(tmp_path: Path) -> None:
 
 
 def test_empty_store_reads_empty(tmp_path: Path) -> None:
-    FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}", "m")
+    FeedbackStore(Database(f"sqlite:///{tmp_path / 'fb.db'}", "m"))
     assert read_latest_decisions(f"sqlite:///{tmp_path / 'fb.db'}", "m").empty
 
 
@@ -76,7 +76,7 @@ def test_retrain_moves_toward_feedback(tmp_path: Path, funnel: tuple[pd.DataFram
     first = train(tmp_path / "leads.csv", tmp_path / "leadscore.toml", tracking, "fb-test")
     segment = leads[(leads["country"] == "BR") & (leads["won"] == 0)]
     url = f"sqlite:///{tmp_path / 'feedback.db'}"
-    store = FeedbackStore(url, "fb-test")
+    store = FeedbackStore(Database(url, "fb-test"))
     for i, lead_id in enumerate(segment["lead_id"]):
         _post(store, f"ev-{i}", lead_id, "reject", "wrong_fit")
     _post(store, "ev-0", segment["lead_id"].iloc[0], "reject", "wrong_fit")  # a retried event

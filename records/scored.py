@@ -1,6 +1,7 @@
-"""The service's record of the leads it scored: the review page's queue, drift and campaign numbers.
+"""The service's record of the leads one model scored: the review page's queue, drift and campaign numbers.
 
-One row per lead per `/score` call, in the feedback database (table `scored_leads`). A row keeps the scores,
+One row per lead per scoring, in the service's database (table `scored_leads`), with the accounts the
+scored leads named (`lead_accounts`), written in the same transaction. A row keeps the scores,
 the qualification outcome, the model's input values (model feature columns only: a model's schema excludes
 PII by construction, so e-mail or name sent for the rules never land here) and their drift bins, which
 `leadscore monitor` reads. Rows older than the retention period are pruned.
@@ -27,13 +28,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from leadscore.records.migrate import migrate
+from leadscore.records.database import Database
+from leadscore.records.responses import write_accounts
 from leadscore.records.tables import FeedbackEvent, ScoredLead, latest_decisions, latest_scoring_ids, utc
-from leadscore.serving.feedback import recreate
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -42,8 +43,19 @@ QUEUE_BATCHES = 64
 """Scored batches (requests) waiting for the writer at most; past that a request writes its own rows."""
 WAIT_SECONDS = 30.0
 """How long a read waits for earlier writes before reading anyway (the writes go on)."""
-RowsBuilder = Callable[[], list[dict[str, Any]]]
 SortOrder = Literal["score", "score_asc", "recent"]
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """What one scoring stores: rows from `lead_rows`, and lead -> account of the leads that named one."""
+
+    rows: list[dict[str, Any]]
+    accounts: Mapping[str, str]
+    model_version: str
+
+
+RowsBuilder = Callable[[], ScoredBatch]
 
 
 @dataclass(frozen=True)
@@ -95,12 +107,12 @@ def lead_rows(
 
 
 class ScoreStore:
-    """One model's scored leads in the feedback database (same engine); every read is of `model_name`'s rows
-    (any version). Creates or migrates the database on first use."""
+    """One model's scored leads; every read is of its rows (any version)."""
 
-    def __init__(self, engine: Engine, retention_days: int, model_name: str) -> None:
-        self.engine = engine
-        self.model_name = model_name
+    def __init__(self, database: Database, retention_days: int) -> None:
+        self.database = database
+        self.engine = database.engine
+        self.model_name = database.model_name
         self.retention = timedelta(days=retention_days)
         self._pruned_at: datetime | None = None
         self._prune_lock = threading.Lock()
@@ -110,7 +122,6 @@ class ScoreStore:
         self._written = 0
         self._closed = False
         self._writer: threading.Thread | None = None
-        migrate(engine, model_name)
         self.prune()
 
     def submit(self, build: RowsBuilder) -> int:
@@ -168,30 +179,26 @@ class ScoreStore:
                 return
 
     def _write(self, builds: list[RowsBuilder]) -> None:
-        """Build and record rows; a failure is logged (type only: messages may quote values), never raised:
+        """Build and record batches; a failure is logged (type only: messages may quote values), never raised:
         the scoring it records already succeeded."""
         try:
-            rows = [row for build in builds for row in build()]
-            if rows:
-                self.record(rows)
+            self.record([build() for build in builds])
         except Exception as err:
             logger.error("scored leads not stored: %s (message withheld: may hold lead data)", type(err).__name__)
 
-    def record(self, rows: list[dict[str, Any]]) -> None:
-        """One bulk insert (retried once after recreating a deleted database); prunes old rows when the last
-        prune is an hour old."""
-        try:
-            self._insert(rows)
-        except OperationalError:
-            recreate(self.engine, self.model_name)
-            self._insert(rows)
+    def record(self, batches: Sequence[ScoredBatch]) -> None:
+        """The batches' rows and accounts in one transaction (after recreating a deleted SQLite file); prunes
+        old rows when the last prune is an hour old."""
+        rows = [row for batch in batches for row in batch.rows]
+        if not rows:
+            return
+        self.database.reopen_if_replaced()
+        with self.engine.begin() as connection:
+            connection.execute(insert(ScoredLead), rows)
+            for batch in batches:
+                write_accounts(connection, self.model_name, batch.accounts, batch.model_version)
         if self._pruned_at is None or datetime.now(UTC) - self._pruned_at >= PRUNE_EVERY:
             self.prune()
-
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
-        with Session(self.engine) as session:
-            session.execute(insert(ScoredLead), rows)
-            session.commit()
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete this model's rows older than the retention period; returns how many."""

@@ -1,0 +1,75 @@
+"""One model's handle on the service's database: the engine, the model every read and write is of, and the
+one policy for a SQLite file deleted or replaced while the service runs.
+
+Any SQLAlchemy URL works (SQLite file by default, Postgres in production). A SQLite file deleted while the
+service runs (a cleanup script, `make clean`) is recreated before the next write or health check: the pooled
+connections, which still point at the deleted file, are dropped, the folder and tables are created again
+(`records.migrate`), and `/readyz` reports not-ready only while that fails.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from leadscore.records.migrate import migrate
+from leadscore.records.tables import FeedbackEvent
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine (None for other databases and in-memory SQLite)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database)
+    return None
+
+
+class Database:
+    """The service's database as one model sees it; creates or migrates it (and a SQLite file's folder) on
+    first use, attributing rows from before model names to `model_name` (`records.migrate`)."""
+
+    def __init__(self, url: str, model_name: str) -> None:
+        self.engine = create_engine(make_url(url), pool_pre_ping=True)
+        self.model_name = model_name
+        self._file_id: tuple[int, int] | None = None
+        self._reopen_lock = threading.Lock()
+        self.reopen_if_replaced()
+
+    def _current_file(self) -> tuple[int, int] | None:
+        path = sqlite_file(self.engine)
+        try:
+            return None if path is None else (path.stat().st_dev, path.stat().st_ino)
+        except FileNotFoundError:
+            return None
+
+    def reopen_if_replaced(self) -> None:
+        """Recreate the database if its SQLite file was deleted or replaced since it was opened (a no-op
+        for other databases after the first call). Raises `OSError` when a SQLite file's folder cannot be
+        made and `OperationalError` when the database does not answer."""
+        if self._file_id is not None and (sqlite_file(self.engine) is None or self._current_file() == self._file_id):
+            return
+        with self._reopen_lock:
+            if self._file_id is None or self._current_file() != self._file_id:
+                self.engine.dispose()
+                if (path := sqlite_file(self.engine)) is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                migrate(self.engine, self.model_name)
+                self._file_id = self._current_file() or (0, 0)
+
+    def healthy(self) -> bool:
+        """Whether the database answers, recreating a deleted SQLite file first."""
+        try:
+            self.reopen_if_replaced()
+            with self.engine.connect() as connection:
+                connection.execute(select(FeedbackEvent.id).limit(1))
+        except (OperationalError, OSError):
+            return False
+        return True
+
+    def close(self) -> None:
+        """Release pooled connections (service shutdown)."""
+        self.engine.dispose()
