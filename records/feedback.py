@@ -53,8 +53,8 @@ class FeedbackStore:
     def record(self, event: Mapping[str, Any], model_version: str | None, lead_scored: bool | None = None) -> Recorded:
         """Store the event (`DECISION_FIELDS` plus `event_id`) unless its `event_id` exists; concurrent
         duplicates resolve to one row. Raises `records.events.EventConflict` for an `event_id` stored with
-        other content, and `FeedbackUnavailable` when the database cannot be reached or stays locked (the
-        driver's message, which may quote the row, is dropped)."""
+        other content, and `FeedbackUnavailable` when the database cannot be reached, stays locked or is full, also
+        after the retries of `Database.write` (the driver's message, which may quote the row, is dropped)."""
         values = {
             **{name: event.get(name) for name in ("event_id", *DECISION_FIELDS)},
             "model_name": self.database.model_name,
@@ -62,10 +62,9 @@ class FeedbackStore:
             "received_at": datetime.now(UTC),
             "lead_scored": lead_scored,
         }
+        table = FeedbackEvent.__table__
         try:
-            self.database.reopen_if_replaced()
-            with self.database.engine.begin() as connection:
-                created, stored = insert_once(connection, FeedbackEvent.__table__, values, DECISION_FIELDS)
+            created, stored = self.database.write(lambda c: insert_once(c, table, values, DECISION_FIELDS))
         except (OperationalError, OSError):  # OSError: the folder of a deleted SQLite file cannot be recreated
             raise FeedbackUnavailable(
                 "the feedback database is unavailable or locked; the event is not confirmed as stored: retry it "

@@ -6,13 +6,16 @@ the qualification outcome, the model's input values (model feature columns only:
 PII by construction, so e-mail or name sent for the rules never land here) and their drift bins, which
 `leadscore monitor` reads. Rows older than the retention period are pruned.
 
-Writes are off the request's critical path: `/score` hands its batch to `submit` and answers; a writer
-thread builds the rows and inserts what has queued up in one transaction. Reads here wait for the writes
-submitted before them, so the review page, drift and `/feedback`'s "was it scored" see every answered lead.
-The queue is bounded (`QUEUE_BATCHES`); when it is full the request writes its own rows. `close` (service
-shutdown) writes everything queued. What a crash (SIGKILL, OOM, power) can lose: the batches queued or
-being written at that moment, whose scores were already sent: at most `QUEUE_BATCHES` requests, in practice
-the last few milliseconds of traffic.
+Writes: `/score` hands its batch to `submit` and waits for it (`Pending.wait`). A writer thread builds the
+rows (drift bins) and writes whatever has queued up, from every request, in one transaction: a request
+pays for its share of one commit, not a commit of its own, and its answer says whether its rows were
+stored. Waiting is what makes that answer true; a fire-and-forget write (answer first, write later) cannot
+tell a client that its rows were lost to a full disk or a lock. A write that fails (after the busy timeout
+and retries of `Database.write`, a few seconds at most) settles its batches as not stored: they are counted
+(`unstored_rows`), logged, and `healthy` is False until a write succeeds again. The queue is bounded
+(`QUEUE_BATCHES`); when it is full the request writes its own rows. `close` (service shutdown) writes
+everything queued. What a crash (SIGKILL, OOM, power) can lose: the batches queued or being written at that
+moment, whose requests are still waiting, so their clients get an error instead of an answer.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -106,6 +109,23 @@ def lead_rows(
     return rows
 
 
+class Pending:
+    """One batch handed to the store: `wait` tells whether its rows were stored."""
+
+    def __init__(self, build: RowsBuilder) -> None:
+        self.build = build
+        self.stored = False
+        self._done = threading.Event()
+
+    def settle(self, stored: bool) -> None:
+        self.stored = stored
+        self._done.set()
+
+    def wait(self, timeout: float = WAIT_SECONDS) -> bool:
+        """Block until the batch is written or failed (bounded by `Database.write`); True when stored."""
+        return self._done.wait(timeout) and self.stored
+
+
 class ScoreStore:
     """One model's scored leads; every read is of its rows (any version)."""
 
@@ -116,21 +136,25 @@ class ScoreStore:
         self.retention = timedelta(days=retention_days)
         self._pruned_at: datetime | None = None
         self._prune_lock = threading.Lock()
-        self._queue: queue.Queue[RowsBuilder | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._queue: queue.Queue[Pending | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._progress = threading.Condition()
         self._submitted = 0
         self._written = 0
         self._closed = False
         self._writer: threading.Thread | None = None
+        self._failing = False
+        self.unstored_rows = 0
+        """Rows of answered leads that could not be stored since the service started."""
         self.prune()
 
-    def submit(self, build: RowsBuilder) -> int:
-        """Queue one batch for the writer thread, which calls `build` for its rows; returns a ticket for
-        `wait`. When the queue is full (or the store closed) the rows are written here and now."""
+    def submit(self, build: RowsBuilder) -> Pending:
+        """Queue one batch for the writer thread, which calls `build` for its rows and writes what has queued up
+        in one transaction. When the queue is full (or the store closed) the rows are written here and now."""
+        pending = Pending(build)
         with self._progress:
             if not self._closed:
                 try:
-                    self._queue.put_nowait(build)
+                    self._queue.put_nowait(pending)
                 except queue.Full:
                     pass
                 else:
@@ -138,18 +162,15 @@ class ScoreStore:
                     if self._writer is None:
                         self._writer = threading.Thread(target=self._write_queued, name="leadscore-store", daemon=True)
                         self._writer.start()
-                    return self._submitted
-        self._write([build])
-        return 0
+                    return pending
+        self._write([pending])
+        return pending
 
-    def wait(self, ticket: int, timeout: float = WAIT_SECONDS) -> bool:
-        """Block until the batch with this ticket (and every one before it) is written or failed."""
+    def flush(self, timeout: float = WAIT_SECONDS) -> bool:
+        """Wait for every batch submitted so far to be written or failed."""
         with self._progress:
+            ticket = self._submitted
             return self._progress.wait_for(lambda: self._written >= ticket, timeout)
-
-    def flush(self) -> bool:
-        """Wait for every batch submitted so far."""
-        return self.wait(self._submitted)
 
     def close(self) -> None:
         """Write everything queued and stop the writer (service shutdown); later batches are written inline."""
@@ -160,6 +181,18 @@ class ScoreStore:
             self._queue.put(None)
             writer.join()
 
+    def healthy(self) -> bool:
+        """False from a failed write until a write succeeds again; while failing, each call tries a write that
+        changes nothing, so an idle service (no traffic while not ready) recovers by itself."""
+        if not self._failing:
+            return True
+        try:
+            self.database.probe_write()
+        except (OperationalError, OSError):
+            return False
+        self._failing = False
+        return True
+
     def _write_queued(self) -> None:
         """Writer thread: take what has queued up (at least one batch) and write it in one transaction."""
         while True:
@@ -169,36 +202,59 @@ class ScoreStore:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            builds = [build for build in batch if build is not None]
-            if builds:
-                self._write(builds)
+            pendings = [pending for pending in batch if pending is not None]
+            if pendings:
+                self._write(pendings)
             with self._progress:
-                self._written += len(builds)
+                self._written += len(pendings)
                 self._progress.notify_all()
-            if len(builds) < len(batch):
+            if len(pendings) < len(batch):
                 return
 
-    def _write(self, builds: list[RowsBuilder]) -> None:
-        """Build and record batches; a failure is logged (type only: messages may quote values), never raised:
-        the scoring it records already succeeded."""
+    def _write(self, pendings: list[Pending]) -> None:
+        """Build and record batches and settle each; a failure is counted and logged (type only: messages may
+        quote values), never raised: the scoring it records already succeeded, its answer says so."""
+        built = []
+        for pending in pendings:
+            try:
+                built.append((pending, pending.build()))
+            except Exception as err:
+                logger.error("scored leads not stored: %s (message withheld: may hold lead data)", type(err).__name__)
+                pending.settle(False)
         try:
-            self.record([build() for build in builds])
+            self.record([batch for _, batch in built])
         except Exception as err:
-            logger.error("scored leads not stored: %s (message withheld: may hold lead data)", type(err).__name__)
+            lost = sum(len(batch.rows) for _, batch in built)
+            self._failing = True
+            self.unstored_rows += lost
+            logger.error(
+                "%d scored leads not stored: %s (message withheld: may hold lead data)", lost, type(err).__name__
+            )
+            stored = False
+        else:
+            self._failing = False
+            stored = True
+        for pending, _ in built:
+            pending.settle(stored)
 
     def record(self, batches: Sequence[ScoredBatch]) -> None:
-        """The batches' rows and accounts in one transaction (after recreating a deleted SQLite file); prunes
-        old rows when the last prune is an hour old."""
+        """The batches' rows and accounts in one transaction (`Database.write`: bounded retries); prunes old
+        rows when the last prune is an hour old."""
         rows = [row for batch in batches for row in batch.rows]
         if not rows:
             return
-        self.database.reopen_if_replaced()
-        with self.engine.begin() as connection:
+
+        def work(connection: Connection) -> None:
             connection.execute(insert(ScoredLead), rows)
             for batch in batches:
                 write_accounts(connection, self.model_name, batch.accounts, batch.model_version)
+
+        self.database.write(work)
         if self._pruned_at is None or datetime.now(UTC) - self._pruned_at >= PRUNE_EVERY:
-            self.prune()
+            try:
+                self.prune()
+            except OperationalError as err:  # the rows are stored; pruning waits for the next hour
+                logger.warning("pruning old scored leads failed: %s", type(err).__name__)
 
     def prune(self, now: datetime | None = None) -> int:
         """Delete this model's rows older than the retention period; returns how many."""

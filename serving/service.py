@@ -195,8 +195,9 @@ class LeadScoringService:
         self.database.close()
 
     def __is_ready__(self) -> bool:
-        """`/readyz`: the feedback database answers (recreated if it was deleted while serving)."""
-        return self.database.healthy()
+        """`/readyz`: the database answers (recreated if it was deleted while serving) and the last write of
+        scored leads succeeded (or a probe write does now)."""
+        return self.database.healthy() and self.scored.healthy()
 
     @app.post(
         "/score",
@@ -225,10 +226,15 @@ class LeadScoringService:
             )
         model = self.models.current  # read once: a concurrent swap does not affect this request
         scored = score_leads(model, leads, self.settings.qualification, self.responses, explain)
-        self.scored.submit(scored.stored)  # written by the store's writer thread, off the request's path
+        # Written by the store's writer thread with whatever else queued up; the answer waits for that commit
+        # so that it can say whether these leads were stored (`records.scored`).
+        stored = self.scored.submit(scored.stored).wait()
+        if not stored:
+            metrics.unstored_rows().inc(len(leads))
         # Plain rows of checked values, encoded once: `ScoreResponse` documents them; validating them again
         # would cost as much as the scoring.
-        return Response(_RESPONSE_ENCODER.encode({"leads": scored.answers}), media_type="application/json")
+        body = _RESPONSE_ENCODER.encode({"leads": scored.answers, "stored": stored})
+        return Response(body, media_type="application/json")
 
     @app.post(
         "/feedback",

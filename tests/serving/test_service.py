@@ -53,11 +53,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> pyt
 
 
 @pytest.fixture(scope="session")
-def asgi_app() -> Any:
-    """The service's real ASGI app (BentoML middlewares, lifespan and all), built once: its Prometheus
-    metrics register process-wide. Each client context runs the lifespan, so each test gets a fresh
-    service instance that reads the environment the test set up."""
-    return LeadScoringService.to_asgi()
+def asgi_app(app_with_metrics: Any) -> Any:
+    return app_with_metrics
 
 
 def limited_app(monkeypatch: pytest.MonkeyPatch, timeout: int, max_concurrency: int) -> Any:

@@ -42,12 +42,12 @@ def test_close_writes_everything_queued(tmp_path: Path, monkeypatch: pytest.Monk
         record(self, batches)
 
     monkeypatch.setattr(ScoreStore, "record", slow)
-    tickets = [store.submit(lambda n=n: rows_for([f"L{n}a", f"L{n}b"])) for n in range(5)]
+    pendings = [store.submit(lambda n=n: rows_for([f"L{n}a", f"L{n}b"])) for n in range(5)]
     assert stored_ids(db) == []  # the writer is held: nothing is on disk yet, and submit did not wait
     release.set()
     store.close()
     assert stored_ids(db) == [f"L{n}{part}" for n in range(5) for part in "ab"]
-    assert tickets == [1, 2, 3, 4, 5] and store.wait(tickets[-1], timeout=0)
+    assert all(pending.wait(timeout=0) for pending in pendings)
 
 
 def test_a_full_queue_makes_the_request_write_its_own_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,10 +63,10 @@ def test_a_full_queue_makes_the_request_write_its_own_rows(tmp_path: Path, monke
     queued = [store.submit(lambda n=n: rows_for([f"queued{n}"])) for n in range(2)]
     release.set()
     overflow = store.submit(lambda: rows_for(["inline"]))  # queue full: written before submit returns
-    assert overflow == 0 and "inline" in stored_ids(db)
+    assert overflow.wait(timeout=0) and "inline" in stored_ids(db)
     store.close()
-    assert sorted(stored_ids(db)) == sorted(["held", "queued0", "queued1", "inline"]) and first == 1
-    assert queued == [2, 3]
+    assert sorted(stored_ids(db)) == sorted(["held", "queued0", "queued1", "inline"])
+    assert all(pending.wait(timeout=0) for pending in [first, *queued])
 
 
 def test_reads_wait_for_the_writes_submitted_before_them(tmp_path: Path) -> None:
