@@ -54,6 +54,13 @@ def upsert(
     connection.execute(statement)
 
 
+def differing(stored: Row[Any], values: Mapping[str, Any], compared: Sequence[str]) -> None:
+    """Raise `EventConflict` when a stored event differs from `values` in any `compared` field."""
+    differ = [name for name in compared if not _same(getattr(stored, name), values.get(name))]
+    if differ:
+        raise EventConflict(differ)
+
+
 def insert_once(
     connection: Connection, table: Table, values: Mapping[str, Any], compared: Sequence[str]
 ) -> tuple[bool, Row[Any]]:
@@ -63,7 +70,5 @@ def insert_once(
     created = insert_ignoring(connection, table, values, keys)
     stored = connection.execute(select(table).where(*(table.c[k] == values[k] for k in keys))).one()
     if not created:
-        differ = [name for name in compared if not _same(getattr(stored, name), values.get(name))]
-        if differ:
-            raise EventConflict(differ)
+        differing(stored, values, compared)
     return created, stored

@@ -14,15 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
 from leadscore.records.database import Database
-from leadscore.records.events import insert_once, upsert
+from leadscore.records.events import differing, insert_once, upsert
 from leadscore.records.tables import LeadAccount, ResponseEvent, utc
 
-RESPONSE_FIELDS = ("lead_id", "occurred_at", "campaign", "response_type", "channel")
-"""What a response event says; a resubmission that differs in any of them is a conflict."""
-STORED_COLUMNS = ("event_id", *RESPONSE_FIELDS)
+RESPONSE_FIELDS = ("lead_id", "occurred_at", "campaign", "response_type", "channel", "account", "lead_digest")
+"""What a response event says (with the account and a digest of the lead fields it came with); a
+resubmission that differs in any of them is a conflict."""
+STORED_COLUMNS = ("event_id", "lead_id", "occurred_at", "campaign", "response_type", "channel")
 """The columns `ResponseStore.events` returns, in this order."""
 
 
@@ -39,6 +40,12 @@ class StoredResponse:
 
     created: bool
     received_at: datetime
+    stage_before: str | None
+    stage_after: str | None
+
+    @classmethod
+    def of(cls, created: bool, row: Any) -> StoredResponse:
+        return cls(created, utc(row.received_at), row.stage_before, row.stage_after)
 
 
 class ResponseStore:
@@ -53,32 +60,40 @@ class ResponseStore:
     def _name(self) -> str:
         return self.database.model_name
 
-    def record(self, connection: Connection, event: Mapping[str, Any], model_version: str) -> StoredResponse:
-        """Store the event (`RESPONSE_FIELDS` plus `event_id`) in the caller's transaction unless its
-        `event_id` exists; raises `records.events.EventConflict` for one stored with other content."""
+    def stored(self, event: Mapping[str, Any]) -> StoredResponse | None:
+        """The stored event with this `event_id` (None if there is none); raises
+        `records.events.EventConflict` naming the fields in which it differs from `event`."""
+        table = ResponseEvent.__table__
+        query = select(table).where(table.c.model_name == self._name, table.c.event_id == event["event_id"])
+        with self.database.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            return None
+        differing(row, event, RESPONSE_FIELDS)
+        return StoredResponse.of(False, row)
+
+    def record(
+        self,
+        connection: Connection,
+        event: Mapping[str, Any],
+        model_version: str,
+        stages: tuple[str | None, str | None, float | None] = (None, None, None),
+    ) -> StoredResponse:
+        """Store the event (`RESPONSE_FIELDS` plus `event_id`) in the caller's transaction, with the stage
+        before and after and the score its re-scoring gave, unless its `event_id` exists; raises
+        `records.events.EventConflict` for one stored with other content."""
+        before, after, score = stages
         values = {
             **{name: event.get(name) for name in ("event_id", *RESPONSE_FIELDS)},
             "model_name": self._name,
             "model_version": model_version,
             "received_at": datetime.now(UTC),
+            "stage_before": before,
+            "stage_after": after,
+            "score_after": score,
         }
         created, stored = insert_once(connection, ResponseEvent.__table__, values, RESPONSE_FIELDS)
-        return StoredResponse(created=created, received_at=utc(stored.received_at))
-
-    def note_rescoring(
-        self, connection: Connection, event_id: str, before: str | None, after: str | None, score: float | None
-    ) -> None:
-        """Keep the stage change an event caused (first scoring only: a retry changes nothing)."""
-        query = (
-            update(ResponseEvent)
-            .where(
-                ResponseEvent.model_name == self._name,
-                ResponseEvent.event_id == event_id,
-                ResponseEvent.stage_after.is_(None),
-            )
-            .values(stage_before=before, stage_after=after, score_after=score)
-        )
-        connection.execute(query)
+        return StoredResponse.of(created, stored)
 
     def events(self, lead_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Stored events (`STORED_COLUMNS`, times in UTC) in the order received, of some leads or all."""

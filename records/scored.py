@@ -109,6 +109,15 @@ def lead_rows(
     return rows
 
 
+def write_scored(connection: Connection, model_name: str, batches: Sequence[ScoredBatch]) -> None:
+    """Scored rows and the accounts they named, in the caller's transaction."""
+    rows = [row for batch in batches for row in batch.rows]
+    if rows:
+        connection.execute(insert(ScoredLead), rows)
+    for batch in batches:
+        write_accounts(connection, model_name, batch.accounts, batch.model_version)
+
+
 class Pending:
     """One batch handed to the store: `wait` tells whether its rows were stored."""
 
@@ -244,12 +253,7 @@ class ScoreStore:
         if not rows:
             return
 
-        def work(connection: Connection) -> None:
-            connection.execute(insert(ScoredLead), rows)
-            for batch in batches:
-                write_accounts(connection, self.model_name, batch.accounts, batch.model_version)
-
-        self.database.write(work)
+        self.database.write(lambda connection: write_scored(connection, self.model_name, batches))
         if self._pruned_at is None or datetime.now(UTC) - self._pruned_at >= PRUNE_EVERY:
             try:
                 self.prune()

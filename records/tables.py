@@ -119,6 +119,9 @@ class ResponseEvent(Base):
     campaign: Mapped[str] = mapped_column(String(256))
     response_type: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str | None] = mapped_column(String(256))
+    account: Mapped[str | None] = mapped_column(String(256))
+    lead_digest: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the lead fields sent along (never the values themselves): a retry sends the same ones."""
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stage_before: Mapped[str | None] = mapped_column(String(32))
     stage_after: Mapped[str | None] = mapped_column(String(32))

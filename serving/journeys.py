@@ -7,6 +7,8 @@ handlers reach the running service through `bentoml.get_current_service()`, as t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Annotated, Any
 
@@ -14,6 +16,7 @@ import bentoml
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Path, Response
 from fastapi.params import Depends
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
 from leadscore.features.qualification import STAGES
@@ -21,20 +24,25 @@ from leadscore.features.responses import PREFIX
 from leadscore.marketing.accounts import NOTE, engaged, roll_up
 from leadscore.marketing.attribution import Attribution, attribute, credited_values, touch_table
 from leadscore.records.events import EventConflict
+from leadscore.records.responses import STORED_COLUMNS, StoredResponse
+from leadscore.records.scored import write_scored
 from leadscore.records.tables import ScoredLead
 from leadscore.serving.errors import ApiError, shielded
 from leadscore.serving.schemas import (
     AccountInfo,
     AccountPerson,
     ErrorBody,
+    FieldError,
     LeadScore,
     ResponseRequest,
     ResponseResult,
 )
-from leadscore.serving.score import behaviour, score_leads, stored_responses
+from leadscore.serving.score import Scored, behaviour, response_frame, score_leads, stored_responses
 
 logger = logging.getLogger("bentoml.leadscore")
 SALES_READY = STAGES[-1]
+CONFLICT_NAMES = {"lead_digest": "lead"}
+"""How a stored column is named to the client (the request's field it is made from)."""
 
 AccountId = Annotated[str, Path(min_length=1, max_length=256)]
 
@@ -62,51 +70,88 @@ def _fields(row: ScoredLead) -> dict[str, Any]:
     return {k: v for k, v in row.fields.items() if not k.startswith(PREFIX)}
 
 
+def _event_values(event: ResponseRequest) -> dict[str, Any]:
+    """What is stored of a response event and compared on a resubmission: its fields, the account and a
+    digest of the lead fields sent along (never their values: they may include fields only rules read)."""
+    lead = event.lead.model_extra if event.lead is not None else None
+    text = None if lead is None else json.dumps(lead, sort_keys=True, default=str)
+    digest = None if text is None else hashlib.sha256(text.encode()).hexdigest()
+    return {**event.model_dump(exclude={"lead"}), "lead_digest": digest}
+
+
+def _conflict(err: EventConflict) -> ApiError:
+    """409 naming each field in which the resubmitted event differs from the stored one."""
+    fields = [CONFLICT_NAMES.get(name, name) for name in err.fields]
+    stored = "differs from the event stored with this event_id"
+    return ApiError(
+        409,
+        [
+            FieldError(field="event_id", error=f"already stored with a different {', '.join(fields)}"),
+            *(FieldError(field=name, error=stored) for name in fields),
+        ],
+    )
+
+
 def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
-    """Store a response and re-score its lead with `/score`'s scoring function (same checks and rules)."""
+    """Store a response and re-score its lead with `/score`'s scoring function, as one transaction.
+
+    The lead fields are checked (422) before anything is stored; the event, the lead's account and its new
+    scoring are then written together (an upsert for the account), so a failure stores none of them. A
+    retry of a stored event stores nothing and answers the lead's score now; the same `event_id` with other
+    content is refused (409) naming the fields that differ."""
     service = _service()
-    model = service.models.current
-    database = service.database
+    model = service.models.current  # read once: a concurrent swap does not affect this request
+    values = _event_values(event)
     with shielded("storing the response"):
         try:
-            database.reopen_if_replaced()
-            with database.engine.begin() as connection:
-                stored = service.responses.record(connection, event.model_dump(), model.version)
-                if event.account:
+            duplicate = service.responses.stored(values)
+            previous = service.scored.latest([event.lead_id])
+            fields = (event.lead.model_extra or {}) if event.lead is not None else None
+            if fields is None and previous:
+                fields = _fields(previous[0])
+            scored = None
+            if fields is not None:  # checked (422) before anything is stored
+                pending = None if duplicate else response_frame(pd.DataFrame([{k: values[k] for k in STORED_COLUMNS}]))
+                lead = {**fields, "id": event.lead_id}
+                scored = score_leads(model, [lead], service.settings.qualification, service.responses, pending=pending)
+            before = previous[0].stage if previous else None
+            stages = (before, scored.answers[0]["stage"], scored.answers[0]["score"]) if scored else (None, None, None)
+
+            def write(connection: Connection) -> StoredResponse:
+                stored = service.responses.record(connection, values, model.version, stages)
+                if stored.created and scored is not None:
+                    write_scored(connection, model.name, [scored.stored()])
+                if stored.created and event.account:  # after the scoring's: the account this event names wins
                     service.responses.set_accounts(connection, {event.lead_id: event.account}, model.version)
-        except EventConflict as err:
-            raise ApiError.single(409, "event_id", str(err)) from None
+                return stored
+
+            stored = duplicate or service.database.write(write)
+        except EventConflict as err:  # also when a concurrent request stored other content in between
+            raise _conflict(err) from None
         except (OperationalError, OSError):
-            logger.warning("response not stored: database unavailable or locked")
+            logger.warning("response not stored: database unavailable, locked or full")
             raise ApiError.single(
                 503,
                 "",
-                "the database is unavailable or locked: retry with the same event_id",
+                "the database is unavailable, locked or full: nothing was stored; retry with the same event_id",
                 headers={"Retry-After": "5"},
             ) from None
-        previous = service.scored.latest([event.lead_id])
-        before = previous[0].stage if previous else None
-        fields = (
-            (event.lead.model_extra or {}) if event.lead is not None else (_fields(previous[0]) if previous else None)
-        )
+    return _result(event, stored, scored, response)
+
+
+def _result(
+    event: ResponseRequest, stored: StoredResponse, scored: Scored | None, response: Response
+) -> ResponseResult:
+    """The answer: 201 for a new event, 200 for a retry; the lead's score when it could be re-scored."""
     response.status_code = 201 if stored.created else 200
-    status = "created" if stored.created else "duplicate"
-    if fields is None:
-        return ResponseResult(event_id=event.event_id, status=status, received_at=stored.received_at, rescored=False)
-    scored = score_leads(model, [{**fields, "id": event.lead_id}], service.settings.qualification, service.responses)
-    service.scored.submit(scored.stored)
-    answer = scored.answers[0]
-    after = answer.get("stage")
-    if stored.created:
-        with shielded("storing the response"), database.engine.begin() as connection:
-            service.responses.note_rescoring(connection, event.event_id, before, after, answer["score"])
+    newly = stored.stage_after == SALES_READY and stored.stage_before != SALES_READY
     return ResponseResult(
         event_id=event.event_id,
-        status=status,
+        status="created" if stored.created else "duplicate",
         received_at=stored.received_at,
-        rescored=True,
-        lead=LeadScore.model_validate(answer),
-        newly_sales_ready=after == SALES_READY and before != SALES_READY,
+        rescored=scored is not None,
+        lead=None if scored is None else LeadScore.model_validate(scored.answers[0]),
+        newly_sales_ready=newly,
     )
 
 

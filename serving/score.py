@@ -30,11 +30,17 @@ NO_RULES = dict.fromkeys(("stage", "route", "rules_met", "rules_missed", "review
 """`LeadScore`'s qualification fields when no rules are configured."""
 
 
-def stored_responses(store: ResponseStore, lead_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """Stored response events (of some leads, or all) as a validated responses frame (canonical columns, UTC
-    times)."""
-    frame = store.events(lead_ids).rename(columns={"occurred_at": TIME})
+def response_frame(events: pd.DataFrame) -> pd.DataFrame:
+    """Response events as stored (`records.responses.STORED_COLUMNS`) as a validated responses frame
+    (canonical columns, UTC times)."""
+    frame = events.rename(columns={"occurred_at": TIME})
+    frame[TIME] = pd.to_datetime(frame[TIME], utc=True)
     return frame.astype({LEAD: "string", CAMPAIGN: "string", TYPE: "string", EVENT: "string"})
+
+
+def stored_responses(store: ResponseStore, lead_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Stored response events (of some leads, or all) as a validated responses frame."""
+    return response_frame(store.events(lead_ids))
 
 
 def behaviour(scorer: LeadScorer, store: ResponseStore, pending: pd.DataFrame | None = None) -> Derive | None:

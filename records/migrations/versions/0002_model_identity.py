@@ -1,5 +1,7 @@
 """Every row names the model it belongs to: `model_name` on scored leads, feedback, responses and accounts
-(and `model_version` where it was missing), event ids unique per model, accounts keyed per model.
+(and `model_version` where it was missing), event ids unique per model, accounts keyed per model. A
+response event also keeps the account and a digest of the lead fields it came with, so a resubmission with
+other ones is told apart from a retry.
 
 Rows stored before carry no model name: they are attributed to the model of whoever migrates the database
 (the service at its start, or `leadscore monitor` / `retrain` with the model they are asked about), passed
@@ -77,6 +79,8 @@ def _tables() -> dict[str, tuple[list[sa.Column], list[sa.UniqueConstraint], dic
                 sa.Column("campaign", sa.String(256), nullable=False),
                 sa.Column("response_type", sa.String(64), nullable=False),
                 sa.Column("channel", sa.String(256)),
+                sa.Column("account", sa.String(256)),
+                sa.Column("lead_digest", sa.String(64)),
                 sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
                 sa.Column("stage_before", sa.String(32)),
                 sa.Column("stage_after", sa.String(32)),
