@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import mlflow
 import pytest
 from conftest_serving import METRICS, asgi_app_without_metrics, lead_records, service_env, start, train_model_dir
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from leadscore.cli.main import app as cli
@@ -33,6 +35,9 @@ from leadscore.records.scored import ScoreStore
 from leadscore.training import tracking
 
 pytestmark = pytest.mark.service
+
+COUNTS: Counter[str] = Counter()
+"""For `make reliability`: rows lost, and rows of another model shown (both must be 0)."""
 
 DROPPED = "country"
 """The column beta is trained without."""
@@ -102,6 +107,13 @@ def leads_of(prefix: str, n: int, seed: int, without: str | None = None) -> list
     return [{k: v for k, v in lead.items() if k != without} for lead in leads]
 
 
+def stored(database: Path, model: str) -> set[str]:
+    """Lead ids with a stored scoring by `model`."""
+    with create_engine(f"sqlite:///{database}").connect() as connection:
+        query = text("SELECT lead_id FROM scored_leads WHERE model_name = :m")
+        return set(connection.execute(query, {"m": model}).scalars())
+
+
 def queue_ids(client: Any) -> set[str]:
     page = client.get("/ui/", params={"sort": "recent"})
     assert page.status_code == 200, page.text
@@ -114,7 +126,7 @@ def test_two_models_in_one_home_each_see_only_their_own_rows(
     alpha_leads, beta_leads = leads_of("A", 30, seed=1), leads_of("B", 20, seed=2, without=DROPPED)
     serve(monkeypatch, registry, home, "alpha")
     with start(asgi_app) as alpha:
-        assert alpha.post("/score", json={"leads": alpha_leads}).status_code == 200
+        alpha_said = alpha.post("/score", json={"leads": alpha_leads}).json()["stored"]
         event = {"event_id": "evt-1", "lead_id": "A-0", "decision": "accept", "rep_id": "r"}
         assert alpha.post("/feedback", json=event).status_code == 201
         response = {"event_id": "resp-1", "lead_id": "A-1", "occurred_at": "2026-01-01T00:00:00Z",
@@ -123,7 +135,7 @@ def test_two_models_in_one_home_each_see_only_their_own_rows(
         assert alpha.get("/accounts/acme").status_code == 200
     serve(monkeypatch, registry, home, "beta")
     with start(asgi_app) as beta:
-        assert beta.post("/score", json={"leads": beta_leads}).status_code == 200
+        beta_said = beta.post("/score", json={"leads": beta_leads}).json()["stored"]
         shown = queue_ids(beta)
         campaigns = beta.get("/campaigns")
         model = beta.get("/model")
@@ -139,7 +151,21 @@ def test_two_models_in_one_home_each_see_only_their_own_rows(
     assert same_response.status_code == 201
     serve(monkeypatch, registry, home, "alpha")
     with start(asgi_app) as alpha:
-        assert queue_ids(alpha) == {lead["id"] for lead in alpha_leads}
+        alpha_shown = queue_ids(alpha)
+    beta_ids, alpha_ids = {lead["id"] for lead in beta_leads}, {lead["id"] for lead in alpha_leads}
+    campaign_leads = sum(c["leads"] for c in campaigns.json()["campaigns"])
+    drift_leads = model.json()["drift"]["leads"] if model.status_code == 200 else len(beta_leads) + 1
+    COUNTS["two_models_rows_answered"] += len(alpha_leads) + len(beta_leads)
+    COUNTS["two_models_rows_lost"] += len(alpha_ids - stored(home, "alpha")) * alpha_said
+    COUNTS["two_models_rows_lost"] += len(beta_ids - stored(home, "beta")) * beta_said
+    COUNTS["two_models_foreign_rows_shown"] += (
+        len(shown - beta_ids)
+        + len(alpha_shown - alpha_ids)
+        + max(0, campaign_leads - len(beta_leads))
+        + (account.status_code == 200)
+        + max(0, drift_leads - len(beta_leads))
+    )
+    assert alpha_said and beta_said and alpha_shown == alpha_ids
     url = f"sqlite:///{home}"
     runner = CliRunner()
     args = ["monitor", "--store", url, "--no-log", "--tracking-uri", registry.uri]
@@ -173,6 +199,11 @@ def test_a_leads_life_across_a_promotion_beside_another_model(
             drift = alpha.get("/model").json()["drift"]
     finally:
         registry.promote("alpha", "1")
+    COUNTS["lead_life_foreign_rows_shown"] += (
+        abs(alpha_page.count('<tr data-lead="L-0">') - 1)
+        + abs(beta_page.count('<tr data-lead="L-0">') - 1)
+        + abs(drift["leads"] - 1)
+    )
     assert (v1["model_version"], v2["model_version"], by_beta["leads"][0]["model_version"]) == ("1", "2", "1")
     assert alpha_page.count('<tr data-lead="L-0">') == 1 and beta_page.count('<tr data-lead="L-0">') == 1
     shown = {name: ScoreStore(Database(f"sqlite:///{home}", name), 90).queue() for name in ("alpha", "beta")}
