@@ -58,7 +58,7 @@ class Database:
     def __init__(self, url: str, model_name: str) -> None:
         parsed = make_url(url)
         sqlite = parsed.get_backend_name() == "sqlite"
-        busy = {"timeout": BUSY_SECONDS} if sqlite else {}
+        busy = {"timeout": BUSY_SECONDS} if sqlite and "timeout" not in parsed.query else {}  # `?timeout=` wins
         self.engine = create_engine(parsed, pool_pre_ping=True, connect_args=busy)
         if sqlite:
             event.listen(self.engine, "connect", _wal)

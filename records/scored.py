@@ -45,7 +45,8 @@ PRUNE_EVERY = timedelta(hours=1)
 QUEUE_BATCHES = 64
 """Scored batches (requests) waiting for the writer at most; past that a request writes its own rows."""
 WAIT_SECONDS = 30.0
-"""How long a read waits for earlier writes before reading anyway (the writes go on)."""
+"""How long a read waits for earlier writes before reading anyway (the writes go on), and a safety bound on
+`Pending.wait` (a write settles much sooner: `Database.write` bounds it)."""
 SortOrder = Literal["score", "score_asc", "recent"]
 
 
@@ -127,6 +128,7 @@ class Pending:
         self._done = threading.Event()
 
     def settle(self, stored: bool) -> None:
+        """Record the outcome and wake the waiting request."""
         self.stored = stored
         self._done.set()
 

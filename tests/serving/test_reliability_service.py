@@ -38,8 +38,8 @@ from conftest_serving import asgi_app_without_metrics, lead_records, service_env
 from hypothesis import HealthCheck, given, settings
 from local_service import LocalServer, local_server
 from schemathesis.generation.modes import GenerationMode
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from leadscore.models.artifact import MANIFEST_FILE, MODEL_FILE, load_scorer
@@ -585,14 +585,14 @@ def test_dropped_database_connection_gives_503_and_the_retry_is_stored_once(
 ) -> None:
     """A database that drops the connection mid-commit (its message quoting the row, as drivers do)."""
     event = feedback_event(1, note=CANARY)
-    original = Session.commit
+    original = Connection._commit_impl  # where every commit of a transaction reaches the driver
 
-    def drop(self: Session) -> None:
+    def drop(self: Connection) -> None:
         raise OperationalError("INSERT INTO feedback_events ...", {"note": CANARY}, ConnectionError(CANARY))
 
-    monkeypatch.setattr(Session, "commit", drop)
+    monkeypatch.setattr(Connection, "_commit_impl", drop)
     refused = client.post("/feedback", json=event)
-    monkeypatch.setattr(Session, "commit", original)
+    monkeypatch.setattr(Connection, "_commit_impl", original)
     retried = [client.post("/feedback", json=event) for _ in range(3)]
     assert refused.status_code == 503 and "retry" in refused.json()["detail"][0]["error"]
     assert [r.status_code for r in retried] == [201, 200, 200]
