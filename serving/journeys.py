@@ -27,12 +27,11 @@ from leadscore.records.events import EventConflict
 from leadscore.records.responses import STORED_COLUMNS, StoredResponse
 from leadscore.records.scored import write_scored
 from leadscore.records.tables import ScoredLead
-from leadscore.serving.errors import ApiError, shielded
+from leadscore.serving.errors import ApiError, conflict, shielded
 from leadscore.serving.schemas import (
     AccountInfo,
     AccountPerson,
     ErrorBody,
-    FieldError,
     LeadScore,
     ResponseRequest,
     ResponseResult,
@@ -41,8 +40,6 @@ from leadscore.serving.score import Scored, behaviour, response_frame, score_lea
 
 logger = logging.getLogger("bentoml.leadscore")
 SALES_READY = STAGES[-1]
-CONFLICT_NAMES = {"lead_digest": "lead"}
-"""How a stored column is named to the client (the request's field it is made from)."""
 
 AccountId = Annotated[str, Path(min_length=1, max_length=256)]
 
@@ -77,19 +74,6 @@ def _event_values(event: ResponseRequest) -> dict[str, Any]:
     text = None if lead is None else json.dumps(lead, sort_keys=True, default=str)
     digest = None if text is None else hashlib.sha256(text.encode()).hexdigest()
     return {**event.model_dump(exclude={"lead"}), "lead_digest": digest}
-
-
-def _conflict(err: EventConflict) -> ApiError:
-    """409 naming each field in which the resubmitted event differs from the stored one."""
-    fields = [CONFLICT_NAMES.get(name, name) for name in err.fields]
-    stored = "differs from the event stored with this event_id"
-    return ApiError(
-        409,
-        [
-            FieldError(field="event_id", error=f"already stored with a different {', '.join(fields)}"),
-            *(FieldError(field=name, error=stored) for name in fields),
-        ],
-    )
 
 
 def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
@@ -127,7 +111,7 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
 
             stored = duplicate or service.database.write(write)
         except EventConflict as err:  # also when a concurrent request stored other content in between
-            raise _conflict(err) from None
+            raise conflict(err) from None
         except (OperationalError, OSError):
             logger.warning("response not stored: database unavailable, locked or full")
             raise ApiError.single(

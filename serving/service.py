@@ -29,7 +29,7 @@ from leadscore.records.responses import ResponseStore
 from leadscore.records.scored import ScoreStore
 from leadscore.serving import metrics
 from leadscore.serving.auth import FailureLimiter, authorize, authorize_admin
-from leadscore.serving.errors import ApiError, install_error_handlers, shielded
+from leadscore.serving.errors import ApiError, conflict, install_error_handlers, shielded
 from leadscore.serving.guard import RequestGuard
 from leadscore.serving.journeys import mount_journeys, served_attribution
 from leadscore.serving.model import ModelHolder
@@ -258,7 +258,7 @@ class LeadScoringService:
                 scored = self.scored.seen(event.lead_id)
                 recorded = self.feedback.record(event.model_dump(), self.models.current.version, scored)
             except EventConflict as err:
-                raise ApiError.single(409, "event_id", str(err)) from None
+                raise conflict(err) from None
             except FeedbackUnavailable as err:
                 logger.warning("feedback not stored: database unavailable or locked")
                 raise ApiError.single(503, "", str(err), headers={"Retry-After": "5"}) from None

@@ -395,7 +395,8 @@ def test_feedback_is_stored_once_per_event(client: TestClient, model_dir: Path, 
 def test_feedback_conflicting_resubmission_gives_409(client: TestClient) -> None:
     event = {"event_id": "evt-2", "lead_id": "L1", "decision": "accept", "rep_id": "rep-1"}
     assert client.post("/feedback", json=event).status_code == 201
-    assert "event_id" in errors(client.post("/feedback", json={**event, "decision": "reject"}), 409)
+    changed = errors(client.post("/feedback", json={**event, "decision": "reject", "rep_id": "rep-2"}), 409)
+    assert set(changed) == {"event_id", "decision", "rep_id"}
 
 
 @pytest.mark.parametrize(

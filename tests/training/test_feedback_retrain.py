@@ -80,6 +80,9 @@ def test_retrain_moves_toward_feedback(tmp_path: Path, funnel: tuple[pd.DataFram
     for i, lead_id in enumerate(segment["lead_id"]):
         _post(store, f"ev-{i}", lead_id, "reject", "wrong_fit")
     _post(store, "ev-0", segment["lead_id"].iloc[0], "reject", "wrong_fit")  # a retried event
+    other = FeedbackStore(Database(url, "another-model"))  # sharing the database: never joined
+    for i, lead_id in enumerate(leads["lead_id"].iloc[:200]):
+        _post(other, f"ev-{i}", lead_id, "accept")
     second = train(tmp_path / "leads.csv", tmp_path / "leadscore.toml", tracking, "fb-test", feedback_url=url)
     assert second.feedback["feedback_decisions"] == len(segment)
     run = mlflow.MlflowClient(tracking).get_run(second.run_id)
