@@ -12,7 +12,7 @@ pays for its share of one commit, not a commit of its own, and its answer says w
 stored. Waiting is what makes that answer true; a fire-and-forget write (answer first, write later) cannot
 tell a client that its rows were lost to a full disk or a lock. A write that fails (after the busy timeout
 and retries of `Database.write`, a few seconds at most) settles its batches as not stored: they are counted
-(`unstored_rows`), logged, and `healthy` is False until a write succeeds again. The queue is bounded
+by the caller whose answer says so, logged, and `healthy` is False until a write succeeds again. The queue is bounded
 (`QUEUE_BATCHES`); when it is full the request writes its own rows. `close` (service shutdown) writes
 everything queued. What a crash (SIGKILL, OOM, power) can lose: the batches queued or being written at that
 moment, whose requests are still waiting, so their clients get an error instead of an answer.
@@ -154,8 +154,6 @@ class ScoreStore:
         self._closed = False
         self._writer: threading.Thread | None = None
         self._failing = False
-        self.unstored_rows = 0
-        """Rows of answered leads that could not be stored since the service started."""
         self.prune()
 
     def submit(self, build: RowsBuilder) -> Pending:
@@ -237,7 +235,6 @@ class ScoreStore:
         except Exception as err:
             lost = sum(len(batch.rows) for _, batch in built)
             self._failing = True
-            self.unstored_rows += lost
             logger.error(
                 "%d scored leads not stored: %s (message withheld: may hold lead data)", lost, type(err).__name__
             )
