@@ -74,7 +74,7 @@ run: install $(LEADSCORE_HOME)/champion.stamp ## Everything: venv, demo data, tr
 	@echo "starting the service, sending it 300 demo leads, then replaying their responses as if now"
 	$(BIN)/bentoml serve leadscore.serving.service:LeadScoringService --host $(HOST) --port $(PORT) & s=$$!; \
 		trap 'kill $$s' INT TERM; \
-		$(PY) -m leadscore.serving.demo --url http://$(HOST):$(PORT) --data $(DEMO)/leads.csv --responses $(DEMO)/responses.csv --n 300 || { kill $$s; exit 1; }; \
+		$(PY) scripts/demo_client.py --url http://$(HOST):$(PORT) --data $(DEMO)/leads.csv --responses $(DEMO)/responses.csv --n 300 || { kill $$s; exit 1; }; \
 		wait $$s
 
 serve: install ## Serve the champion on localhost (HOST=127.0.0.1 PORT=3000)

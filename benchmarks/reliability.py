@@ -1,7 +1,8 @@
-"""Reliability at full size: fuzzing, overload, hot swap under load, feedback faults, the PII canary and the
-adversarial cases (DNS rebinding, cross-site posts, token guessing, hostile text, bad files and outputs).
+"""Reliability at full size: fuzzing, overload, hot swap under load, feedback faults, the PII canary, the
+adversarial cases (DNS rebinding, cross-site posts, token guessing, hostile text, bad files and outputs),
+and the store's faults (two models in one home, a full disk, held locks, concurrent `/responses`).
 
-The scenarios are the tests in tests/*/test_reliability_*.py; `make test` runs them with small counts, this
+The scenarios are the tests in `TESTS`; `make test` runs them with small counts, this
 script runs them with the issue's counts (LEADSCORE_FUZZ_EXAMPLES per operation and generation mode,
 LEADSCORE_LOAD_REQUESTS per burst), collects what they measured and prints the summary table. Every
 count in the table's "must be 0" rows is a failure of the issue's goals.
@@ -30,6 +31,9 @@ TESTS = [
     "tests/serving/test_reliability_service.py",
     "tests/training/test_reliability_training.py",
     "tests/serving/test_reliability_adversarial.py",
+    "tests/serving/test_models_share_home.py",
+    "tests/serving/test_store_failures.py",
+    "tests/serving/test_journeys.py",
 ]
 
 ROWS = [
@@ -68,6 +72,22 @@ ROWS = [
     ("  /readyz answers that were wrong", "readiness_wrong", 0),
     ("feedback on leads never scored", "feedback_on_unscored_leads", None),
     ("  not counted by monitor", "feedback_on_unscored_leads_not_counted", 0),
+    ("two models (alpha, beta) in one home: leads scored", "two_models_rows_answered", None),
+    ("  rows lost", "two_models_rows_lost", 0),
+    ("  rows of another model shown (page, /campaigns, /accounts, drift)", "two_models_foreign_rows_shown", 0),
+    ("  a lead across a promotion: rows of another model or version shown", "lead_life_foreign_rows_shown", 0),
+    ("full disk (injected write error): leads answered", "full_disk_rows_answered", None),
+    ("  rows lost (answered as stored, not there)", "full_disk_rows_lost", 0),
+    ("  not stored, and the answer said so", "full_disk_rows_not_stored_and_said_so", None),
+    ("held lock (BEGIN EXCLUSIVE, then released): leads answered", "held_lock_rows_answered", None),
+    ("  rows lost (answered as stored, not there)", "held_lock_rows_lost", 0),
+    ("  not stored, and the answer said so", "held_lock_rows_not_stored_and_said_so", None),
+    ("held read transaction: leads answered", "held_read_rows_answered", None),
+    ("  rows lost (answered as stored, not there)", "held_read_rows_lost", 0),
+    ("  not stored (a reader must not block a write)", "held_read_rows_not_stored_and_said_so", 0),
+    ("concurrent /responses with an account for one lead", "concurrent_responses", None),
+    ("  failed (5xx or not stored)", "concurrent_responses_failed", 0),
+    ("  rows lost (answered 201, not there)", "concurrent_responses_rows_lost", 0),
     ("CLI runs with bad input, output or model", "cli_runs_with_bad_input", None),
     ("  tracebacks or exit codes other than 2", "cli_tracebacks", 0),
     ("symlink and pipe outputs", "special_outputs", None),

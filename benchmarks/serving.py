@@ -60,9 +60,11 @@ def _import_serving(module: str) -> Any:
     return importlib.import_module(f"leadscore.serving.{module}")
 
 
-serving_local = _import_serving("local")
+sys.path.insert(0, str(PROJECT / "scripts"))
+serving_local = importlib.import_module("local_service")
 serving_settings = _import_serving("settings")
 serving_service = _import_serving("service")
+serving_score = _import_serving("score")
 serving_validation = _import_serving("validation")
 REGRESSION = 1.25
 """A ratio to the raw boosters this much worse than the previous run's is reported as a regression."""
@@ -162,7 +164,7 @@ def profile(scorer: LeadScorer, leads: list[dict[str, Any]], repeats: int) -> di
             )
 
             def respond(b: Any = batch, t: Any = table, r: Any = reasons) -> bytes:
-                scores = serving_service._records(t)
+                scores = serving_score._records(t)
                 explained = [[x.to_dict() for x in row] for row in r] if r is not None else [None] * len(scores)
                 rows = [
                     {"id": b.ids[i], **scores[i], "warnings": b.warnings[i], "reasons": explained[i]}

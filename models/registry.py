@@ -71,6 +71,15 @@ class LoadedModel:
     run_id: str | None = None
 
     @property
+    def key(self) -> tuple[str, str]:
+        """(name, version) under which the service's database keeps this model's rows: the registry's, or for
+        a model directory `local:<absolute directory>` and `local-<first 12 hex digits of its checksum>`, so
+        two directories never share rows and a directory rewritten in place is a new version of one model."""
+        if self.name is not None and self.version is not None:
+            return self.name, self.version
+        return f"local:{Path(self.uri).resolve()}", f"local-{self.manifest['sha256'][:12]}"
+
+    @property
     def label(self) -> str:
         """How commands name the model they used: `models:/NAME/VERSION (@ALIAS)` or the directory."""
         if self.name is None:

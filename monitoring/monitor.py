@@ -1,6 +1,7 @@
 """`leadscore monitor`: is the champion still looking at the population it was trained on, and still calibrated?
 
-Reads what the service records per scored lead (the `scored_leads` table: model version, score,
+Reads what the service records of this model (its name and version: `LoadedModel.key`) per scored lead (the
+`scored_leads` table: model version, score,
 p_accept and bin numbers per input column, never raw values) and the sales decisions in the feedback
 store, and compares them with the training reference kept in the model.
 """
@@ -65,7 +66,8 @@ def monitor(
     ece_threshold: float = 0.05,
 ) -> MonitorReport:
     """PSI of recent traffic against the model's training reference, calibration against sales decisions."""
-    traffic = read_traffic(store_url, since, model.version)
+    name, version = model.key
+    traffic = read_traffic(store_url, since, name, version)
     reference = model.scorer.drift_reference_
     reasons: list[str] = []
     psi: dict[str, float] = {}
@@ -75,7 +77,7 @@ def monitor(
         drifted = [name for name, value in psi.items() if value > psi_threshold]
         if drifted:
             reasons.append(f"population drift (PSI > {psi_threshold}) in: {', '.join(drifted)}")
-    decisions = read_latest_decisions(feedback_url)
+    decisions = read_latest_decisions(feedback_url, name)
     calibration = calibration_by_decile(traffic, decisions) if len(traffic) and len(decisions) else pd.DataFrame()
     ece = None
     if not calibration.empty:
@@ -85,14 +87,14 @@ def monitor(
         if ece > ece_threshold and decided >= MIN_DECISIONS:
             reasons.append(f"acceptance calibration error {ece:.3f} > {ece_threshold} over {decided} decided leads")
     return MonitorReport(
-        model.version,
+        version,
         len(traffic),
         psi,
         calibration,
         ece,
         bool(reasons),
         reasons,
-        count_unscored_feedback(feedback_url),
+        count_unscored_feedback(feedback_url, name),
     )
 
 

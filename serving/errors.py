@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from leadscore.records.events import EventConflict
 from leadscore.serving.schemas import TEXT_ERRORS, ErrorBody, FieldError
 
 logger = logging.getLogger("bentoml.leadscore")
@@ -47,6 +48,23 @@ class ApiError(Exception):
             rest = len(self.errors) - MAX_REPORTED
             shown = [*shown, FieldError(field="", error=f"{rest} more error(s) not shown")]
         return ErrorBody(detail=shown).model_dump()
+
+
+CONFLICT_NAMES = {"lead_digest": "lead"}
+"""How a stored column is named to the client (the request's field it is made from)."""
+
+
+def conflict(err: EventConflict) -> ApiError:
+    """409 naming each field in which a resubmitted event differs from the one stored with its `event_id`."""
+    fields = [CONFLICT_NAMES.get(name, name) for name in err.fields]
+    stored = "differs from the event stored with this event_id"
+    return ApiError(
+        409,
+        [
+            FieldError(field="event_id", error=f"already stored with a different {', '.join(fields)}"),
+            *(FieldError(field=name, error=stored) for name in fields),
+        ],
+    )
 
 
 MAX_NAME = 64

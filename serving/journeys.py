@@ -1,6 +1,5 @@
 """Responses and accounts in the service: `POST /responses`, `GET /accounts/{account}` and the review page's
-account view (`/ui/accounts/{account}`), plus the two hooks `/score` uses (behaviour from stored responses,
-accounts of scored leads).
+account view (`/ui/accounts/{account}`), and the multi-touch credit of `GET /campaigns`.
 
 Kept out of `service.py` so the scoring path stays small: `mount_journeys` registers the routes, and the
 handlers reach the running service through `bentoml.get_current_service()`, as the review page does.
@@ -8,24 +7,27 @@ handlers reach the running service through `bentoml.get_current_service()`, as t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 import bentoml
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Path, Response
 from fastapi.params import Depends
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
+from leadscore.features.qualification import STAGES
 from leadscore.features.responses import PREFIX
 from leadscore.marketing.accounts import NOTE, engaged, roll_up
 from leadscore.marketing.attribution import Attribution, attribute, credited_values, touch_table
-from leadscore.models.scorer import LeadScorer
+from leadscore.records.events import EventConflict
+from leadscore.records.responses import STORED_COLUMNS, StoredResponse
+from leadscore.records.scored import write_scored
 from leadscore.records.tables import ScoredLead
-from leadscore.serving.errors import ApiError, shielded
-from leadscore.serving.responses import SALES_READY, ResponseConflict, ResponseStore
+from leadscore.serving.errors import ApiError, conflict, shielded
 from leadscore.serving.schemas import (
     AccountInfo,
     AccountPerson,
@@ -34,46 +36,12 @@ from leadscore.serving.schemas import (
     ResponseRequest,
     ResponseResult,
 )
-from leadscore.serving.validation import Derive, Row
+from leadscore.serving.score import Scored, behaviour, response_frame, score_leads, stored_responses
 
 logger = logging.getLogger("bentoml.leadscore")
+SALES_READY = STAGES[-1]
 
 AccountId = Annotated[str, Path(min_length=1, max_length=256)]
-
-
-def behaviour(scorer: LeadScorer, store: ResponseStore) -> Derive | None:
-    """For `LeadChecker.check`: each lead's behavioural columns from its stored responses, as of now;
-    None for a model without them."""
-    if scorer.responses is None:
-        return None
-
-    def derive(ids: list[str]) -> pd.DataFrame:
-        leads = pd.DataFrame({scorer.data.id: ids})
-        now = pd.Timestamp.now(tz="UTC")
-        return scorer.with_responses(leads, store.events(sorted(set(ids))), now).drop(columns=[scorer.data.id])
-
-    return derive
-
-
-def account_pairs(column: str | None, ids: Sequence[str], leads: Sequence[Row]) -> dict[str, str]:
-    """Lead id -> the account each scored lead names under the config's account column ({} without one)."""
-    if column is None:
-        return {}
-    pairs = {}
-    for lead_id, lead in zip(ids, leads, strict=True):
-        value = lead.get(column)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            pairs[lead_id] = str(value).strip()
-    return pairs
-
-
-def record_accounts(store: ResponseStore, pairs: dict[str, str]) -> None:
-    """Remember lead -> account. Runs in the score store's writer (see `LeadScoringService._remember`); a
-    failure is logged (type only) and never fails the scoring, which already succeeded."""
-    try:
-        store.set_accounts(pairs)
-    except Exception as err:
-        logger.error("lead accounts not stored: %s (message withheld: may hold lead data)", type(err).__name__)
 
 
 def served_attribution(leads: pd.DataFrame, responses: pd.DataFrame) -> Attribution | None:
@@ -99,46 +67,75 @@ def _fields(row: ScoredLead) -> dict[str, Any]:
     return {k: v for k, v in row.fields.items() if not k.startswith(PREFIX)}
 
 
+def _event_values(event: ResponseRequest) -> dict[str, Any]:
+    """What is stored of a response event and compared on a resubmission: its fields, the account and a
+    digest of the lead fields sent along (never their values: they may include fields only rules read)."""
+    lead = event.lead.model_extra if event.lead is not None else None
+    text = None if lead is None else json.dumps(lead, sort_keys=True, default=str)
+    digest = None if text is None else hashlib.sha256(text.encode()).hexdigest()
+    return {**event.model_dump(exclude={"lead"}), "lead_digest": digest}
+
+
 def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
-    """Store a response and re-score its lead through `/score` (same checks, stores and rules)."""
+    """Store a response and re-score its lead with `/score`'s scoring function, as one transaction.
+
+    The lead fields are checked (422) before anything is stored; the event, the lead's account and its new
+    scoring are then written together (an upsert for the account), so a failure stores none of them. A
+    retry of a stored event stores nothing and answers the lead's score now; the same `event_id` with other
+    content is refused (409) naming the fields that differ."""
     service = _service()
+    model = service.models.current  # read once: a concurrent swap does not affect this request
+    values = _event_values(event)
     with shielded("storing the response"):
         try:
-            stored = service.responses.record(event)
-        except ResponseConflict as err:
-            raise ApiError.single(409, "event_id", str(err)) from None
-        except OperationalError:
-            logger.warning("response not stored: database unavailable or locked")
+            duplicate = service.responses.stored(values)
+            previous = service.scored.latest([event.lead_id])
+            fields = (event.lead.model_extra or {}) if event.lead is not None else None
+            if fields is None and previous:
+                fields = _fields(previous[0])
+            scored = None
+            if fields is not None:  # checked (422) before anything is stored
+                pending = None if duplicate else response_frame(pd.DataFrame([{k: values[k] for k in STORED_COLUMNS}]))
+                lead = {**fields, "id": event.lead_id}
+                scored = score_leads(model, [lead], service.settings.qualification, service.responses, pending=pending)
+            before = previous[0].stage if previous else None
+            stages = (before, scored.answers[0]["stage"], scored.answers[0]["score"]) if scored else (None, None, None)
+
+            def write(connection: Connection) -> StoredResponse:
+                stored = service.responses.record(connection, values, model.version, stages)
+                if stored.created and scored is not None:
+                    write_scored(connection, model.name, [scored.stored()])
+                if stored.created and event.account:  # after the scoring's: the account this event names wins
+                    service.responses.set_accounts(connection, {event.lead_id: event.account}, model.version)
+                return stored
+
+            stored = duplicate or service.database.write(write)
+        except EventConflict as err:  # also when a concurrent request stored other content in between
+            raise conflict(err) from None
+        except (OperationalError, OSError):
+            logger.warning("response not stored: database unavailable, locked or full")
             raise ApiError.single(
                 503,
                 "",
-                "the database is unavailable or locked: retry with the same event_id",
+                "the database is unavailable, locked or full: nothing was stored; retry with the same event_id",
                 headers={"Retry-After": "5"},
             ) from None
-        if event.account:
-            service.responses.set_accounts({event.lead_id: event.account})
-        previous = service.scored.latest([event.lead_id])
-        before = previous[0].stage if previous else None
-        fields = (
-            (event.lead.model_extra or {}) if event.lead is not None else (_fields(previous[0]) if previous else None)
-        )
+    return _result(event, stored, scored, response)
+
+
+def _result(
+    event: ResponseRequest, stored: StoredResponse, scored: Scored | None, response: Response
+) -> ResponseResult:
+    """The answer: 201 for a new event, 200 for a retry; the lead's score when it could be re-scored."""
     response.status_code = 201 if stored.created else 200
-    status = "created" if stored.created else "duplicate"
-    if fields is None:
-        return ResponseResult(event_id=event.event_id, status=status, received_at=stored.received_at, rescored=False)
-    body = json.dumps({"leads": [{**fields, "id": event.lead_id}]}).encode()
-    answer = json.loads(service.score(body, explain=False).body)["leads"][0]
-    after = answer.get("stage")
-    if stored.created:
-        with shielded("storing the response"):
-            service.responses.note_rescoring(event.event_id, before, after, answer["score"])
+    newly = stored.stage_after == SALES_READY and stored.stage_before != SALES_READY
     return ResponseResult(
         event_id=event.event_id,
-        status=status,
+        status="created" if stored.created else "duplicate",
         received_at=stored.received_at,
-        rescored=True,
-        lead=LeadScore.model_validate(answer),
-        newly_sales_ready=after == SALES_READY and before != SALES_READY,
+        rescored=scored is not None,
+        lead=None if scored is None else LeadScore.model_validate(scored.answers[0]),
+        newly_sales_ready=newly,
     )
 
 
@@ -158,7 +155,7 @@ def account_info(account: str) -> AccountInfo:
     table = scorer.predict_matrix(batch.matrix)
     reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status, k=3)
     ids = pd.Series([r.lead_id for r in rows])
-    events = service.responses.events(list(ids))
+    events = stored_responses(service.responses, list(ids))
     recent = engaged(ids, events, pd.Timestamp.now(tz="UTC"))
     people = pd.DataFrame(
         {

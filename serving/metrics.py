@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from bentoml._internal.server.http import instruments
@@ -74,3 +75,15 @@ class RouteLabelledMetrics(instruments.RunnerTrafficMetricsMiddleware):
 def install() -> None:
     """Make BentoML build its apps with `RouteLabelledMetrics` (it imports the class when building one)."""
     instruments.RunnerTrafficMetricsMiddleware = RouteLabelledMetrics  # type: ignore[misc]
+
+
+@cache
+def unstored_rows() -> Any:
+    """`leadscore_scored_leads_not_stored_total` on `/metrics`: leads answered by `/score` whose rows could not
+    be stored. Made on first use, in the worker: prometheus_client must see BentoML's multiprocess directory
+    (set when the worker starts), and a metric registers once per process."""
+    from prometheus_client import Counter
+
+    return Counter(
+        "leadscore_scored_leads_not_stored", "Scored leads answered but not stored (database full, locked or down)"
+    )

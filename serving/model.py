@@ -32,9 +32,15 @@ class ServingModel:
     loaded_at: datetime
 
     @property
+    def name(self) -> str:
+        """The model's name in the service's database (`LoadedModel.key`); fixed for the service's life, as
+        a reload loads the same URI."""
+        return self.loaded.key[0]
+
+    @property
     def version(self) -> str:
         """Registry version, or `local-<checksum prefix>` for a model loaded from a directory."""
-        return self.loaded.version or f"local-{self.loaded.manifest['sha256'][:12]}"
+        return self.loaded.key[1]
 
     def info(self) -> ModelInfo:
         """What `GET /model` shows."""

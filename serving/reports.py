@@ -21,9 +21,9 @@ from leadscore.marketing.insights import (
     summary_records,
 )
 from leadscore.models.drift import psi_status
+from leadscore.records.scored import ScoreStore
 from leadscore.serving.model import ServingModel
 from leadscore.serving.schemas import CampaignsResponse, DriftInfo
-from leadscore.serving.store import ScoreStore
 
 DRIFT_CACHE_SECONDS = 60.0
 T = TypeVar("T")

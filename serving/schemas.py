@@ -158,6 +158,10 @@ class ScoreResponse(_Body):
     """Scores in request order."""
 
     leads: list[LeadScore]
+    stored: bool = Field(
+        description="Whether the service stored these leads (review page, drift, campaigns, accounts); false when "
+        "its database was full, locked or down: the scores are valid, the record of them is not kept"
+    )
 
 
 class FeedbackRequest(_Body):

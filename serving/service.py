@@ -11,30 +11,31 @@ Run: `bentoml serve leadscore.serving.service:LeadScoringService` (settings: see
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Annotated, Any
 
 import bentoml
 import msgspec
-import numpy as np
-import pandas as pd
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from leadscore.features.qualification import STAGES
 from leadscore.models.artifact import ModelLoadError
 from leadscore.models.registry import load_model
+from leadscore.records.database import Database
+from leadscore.records.events import EventConflict
+from leadscore.records.feedback import FeedbackStore, FeedbackUnavailable
+from leadscore.records.responses import ResponseStore
+from leadscore.records.scored import ScoreStore
 from leadscore.serving import metrics
 from leadscore.serving.auth import FailureLimiter, Sessions, authorize, authorize_admin
 from leadscore.serving.docs import mount_docs, request_body
-from leadscore.serving.errors import ApiError, install_error_handlers, shielded
-from leadscore.serving.feedback import FeedbackConflict, FeedbackStore, FeedbackUnavailable
+from leadscore.serving.errors import ApiError, conflict, install_error_handlers, shielded
 from leadscore.serving.guard import RequestGuard
-from leadscore.serving.journeys import account_pairs, behaviour, mount_journeys, record_accounts, served_attribution
-from leadscore.serving.model import ModelHolder, ServingModel
+from leadscore.serving.journeys import mount_journeys, served_attribution
+from leadscore.serving.model import ModelHolder
 from leadscore.serving.reports import TimedCache, campaign_report, drift_report
-from leadscore.serving.responses import ResponseStore
-from leadscore.serving.rules import qualify, rule_fields
+from leadscore.serving.rules import rule_fields
 from leadscore.serving.schemas import (
     CampaignsResponse,
     ErrorBody,
@@ -45,10 +46,10 @@ from leadscore.serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
+from leadscore.serving.score import score_leads, stored_responses
 from leadscore.serving.settings import Settings, SettingsError
-from leadscore.serving.store import ScoreStore, lead_rows
 from leadscore.serving.ui import mount_ui
-from leadscore.serving.validation import CheckedBatch, decode_leads, reference_leads
+from leadscore.serving.validation import decode_leads, reference_leads
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -130,16 +131,7 @@ _AUTH_JSON = [Depends(_authorized), Depends(_json_body)]
 _SCORE_BODY = request_body(ScoreRequest)
 """`/score`'s body in the OpenAPI schema: `ScoreRequest`, which `decode_leads` enforces."""
 _RESPONSE_ENCODER = msgspec.json.Encoder()
-_NO_RULES = dict.fromkeys(("stage", "route", "rules_met", "rules_missed", "review_flag", "nurture_reasons"))
-"""`LeadScore`'s qualification fields when no rules are configured."""
 mount_journeys(app, _AUTH, _AUTH_JSON, _ERRORS)
-
-
-def _records(table: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-    """Score rows as plain dicts, built column-wise; NaN, which marks a head the model does not have,
-    becomes None."""
-    columns = {name: [None if v != v else v for v in values.tolist()] for name, values in table.items()}  # NaN
-    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 @bentoml.service(
@@ -171,9 +163,11 @@ class LeadScoringService:
                 "off, so the service binds to 127.0.0.1 by default and answers local clients only"
             )
         self.models = ModelHolder(self.settings)
-        self.feedback = FeedbackStore(self.settings.feedback_db)
-        self.scored = ScoreStore(self.feedback.engine, self.settings.retention_days)
-        self.responses = ResponseStore(self.feedback.engine)
+        # Every row this service stores or reads is of its model (one name for the service's life).
+        self.database = Database(self.settings.feedback_db, self.models.current.name)
+        self.feedback = FeedbackStore(self.database)
+        self.scored = ScoreStore(self.database, self.settings.retention_days)
+        self.responses = ResponseStore(self.database, sales_ready=STAGES[-1])
         self.drift_cache = TimedCache()
         self.models.start_polling()
         logger.info("serving model version %s from %s", self.models.current.version, self.settings.model_uri)
@@ -183,11 +177,12 @@ class LeadScoringService:
         """Stop alias polling, write the scored leads still queued, and release database connections."""
         self.models.stop_polling()
         self.scored.close()
-        self.feedback.engine.dispose()
+        self.database.close()
 
     def __is_ready__(self) -> bool:
-        """`/readyz`: the feedback database answers (recreated if it was deleted while serving)."""
-        return self.feedback.healthy()
+        """`/readyz`: the database answers (recreated if it was deleted while serving) and the last write of
+        scored leads succeeded (or a probe write does now)."""
+        return self.database.healthy() and self.scored.healthy()
 
     @app.post(
         "/score",
@@ -215,63 +210,16 @@ class LeadScoringService:
                 "(LEADSCORE_MAX_BATCH): split the batch",
             )
         model = self.models.current  # read once: a concurrent swap does not affect this request
-        with shielded("scoring"):
-            derive = behaviour(model.loaded.scorer, self.responses)  # a model without responses: plain check
-            batch = model.checker.check(leads, derive)
-            scorer = model.loaded.scorer
-            table = scorer.predict_columns(batch.matrix)
-            scores = _records(table)
-            rules = self.settings.qualification
-            missing = scorer.data.missing_values
-            stages = qualify(rules, batch.frame, leads, pd.DataFrame(table), missing) if rules else None
-            reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status) if explain else None
-            rows = [
-                {
-                    "id": batch.ids[i],
-                    **scores[i],
-                    "model_version": model.version,
-                    "warnings": batch.warnings[i],
-                    "reasons": [r.to_dict() for r in reasons[i]] if reasons is not None else None,
-                    **(stages[i] if stages is not None else _NO_RULES),
-                }
-                for i in range(len(leads))
-            ]
-            # Plain rows of checked values, encoded once: `ScoreResponse` documents them; validating them
-            # again would cost as much as the scoring.
-            result = _RESPONSE_ENCODER.encode({"leads": rows})
-        self._remember(model, batch, scores, stages, account_pairs(model.loaded.scorer.data.account, batch.ids, leads))
-        return Response(result, media_type="application/json")
-
-    def _remember(
-        self,
-        model: ServingModel,
-        batch: CheckedBatch,
-        scores: list[dict[str, Any]],
-        stages: list[dict[str, Any]] | None,
-        accounts: dict[str, str],
-    ) -> None:
-        """Queue the scored leads for the review page, drift and campaigns, and their accounts
-        (`ScoreStore.submit`: written by the store's writer thread, off the request's critical path and out of
-        its concurrency slot)."""
-        scorer = model.loaded.scorer
-        scored_at = datetime.now(UTC)
-
-        def rows() -> list[dict[str, Any]]:
-            if accounts:
-                record_accounts(self.responses, accounts)
-            bins = scorer.drift_reference_.bin_matrix(batch.matrix)
-            return lead_rows(
-                batch.ids,
-                scores,
-                batch.columns,
-                bins,
-                stages,
-                model_version=model.version,
-                campaign_column=scorer.data.campaign,
-                scored_at=scored_at,
-            )
-
-        self.scored.submit(rows)
+        scored = score_leads(model, leads, self.settings.qualification, self.responses, explain)
+        # Written by the store's writer thread with whatever else queued up; the answer waits for that commit
+        # so that it can say whether these leads were stored (`records.scored`).
+        stored = self.scored.submit(scored.stored).wait()
+        if not stored:
+            metrics.unstored_rows().inc(len(leads))
+        # Plain rows of checked values, encoded once: `ScoreResponse` documents them; validating them again
+        # would cost as much as the scoring.
+        body = _RESPONSE_ENCODER.encode({"leads": scored.answers, "stored": stored})
+        return Response(body, media_type="application/json")
 
     @app.post(
         "/feedback",
@@ -293,9 +241,9 @@ class LeadScoringService:
         with shielded("storing feedback"):
             try:
                 scored = self.scored.seen(event.lead_id)
-                recorded = self.feedback.record(event, self.models.current.version, scored)
-            except FeedbackConflict as err:
-                raise ApiError.single(409, "event_id", str(err)) from None
+                recorded = self.feedback.record(event.model_dump(), self.models.current.version, scored)
+            except EventConflict as err:
+                raise conflict(err) from None
             except FeedbackUnavailable as err:
                 logger.warning("feedback not stored: database unavailable or locked")
                 raise ApiError.single(503, "", str(err), headers={"Retry-After": "5"}) from None
@@ -333,7 +281,7 @@ class LeadScoringService:
         acceptance rate with its interval, best first."""
         with shielded("summarising campaigns"):
             report = campaign_report(self.scored, min_leads)
-            credit = served_attribution(self.scored.latest_with_decisions(), self.responses.events())
+            credit = served_attribution(self.scored.latest_with_decisions(), stored_responses(self.responses))
         return report.model_copy(update={"attribution": credit.to_dict() if credit else None})
 
     @app.post(

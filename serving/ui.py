@@ -30,16 +30,16 @@ from leadscore.features.responses import PREFIX
 from leadscore.features.schema import FeatureSpec
 from leadscore.models.reasons import display_value
 from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer
+from leadscore.records.events import EventConflict
+from leadscore.records.scored import SortOrder
 from leadscore.records.tables import ScoredLead
 from leadscore.serving.auth import authorize, token_matches
 from leadscore.serving.charts import Bar, campaign_chart, contribution_chart
 from leadscore.serving.errors import ApiError, shielded
-from leadscore.serving.feedback import FeedbackConflict
 from leadscore.serving.guard import refuse_cross_site
 from leadscore.serving.journeys import AccountId, account_info
 from leadscore.serving.reports import MIN_WINS, campaign_report
 from leadscore.serving.schemas import FeedbackRequest
-from leadscore.serving.store import SortOrder
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "leadscore_session"
@@ -305,8 +305,8 @@ def decide(
         return lead_detail(request, row_id, error=problem)
     with shielded("storing feedback"):
         try:
-            service.feedback.record(event, service.models.current.version, lead_scored=True)
-        except FeedbackConflict:
+            service.feedback.record(event.model_dump(), service.models.current.version, lead_scored=True)
+        except EventConflict:
             return lead_detail(request, row_id, error="This form was already used; reload the page.")
     response = RedirectResponse(f"/ui/leads/{row_id}", status_code=303)
     response.set_cookie(REP_COOKIE, event.rep_id, httponly=True, samesite="strict", path="/ui")

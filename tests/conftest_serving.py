@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_service import request_leads
 
 from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
 from leadscore.features.config import parse_config_text
 from leadscore.features.validation import prepare_training_frame
 from leadscore.models.artifact import save_scorer
 from leadscore.models.scorer import LeadScorer
-from leadscore.serving.local import request_leads
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_ENV = {
@@ -56,6 +56,11 @@ def train_model_dir(directory: Path, seed: int = 0) -> Path:
     frame = prepare_training_frame(leads, config).frame
     scorer = LeadScorer(config.data, config.training).fit(frame.iloc[:2000], frame.iloc[2000:])
     return save_scorer(scorer, directory, METRICS)
+
+
+def local_name(model_dir: Path) -> str:
+    """The name the service's database keeps a model served from this directory under (`LoadedModel.key`)."""
+    return f"local:{model_dir.resolve()}"
 
 
 def lead_records(n: int, seed: int = 1, shift: bool = False, keep: tuple[str, ...] = ()) -> list[dict[str, Any]]:

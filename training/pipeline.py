@@ -132,7 +132,8 @@ def train(
     """Run the whole training job; a failure leaves the registry untouched and the MLflow run FAILED.
 
     `model_name` defaults to `[model].name` of the config. With `feedback_url`, sales decisions from the
-    feedback store are joined in as acceptance labels (rule in `training.feedback`), and the run records how
+    feedback store (those given on leads of the model `model_name`) are joined in as acceptance labels (rule in
+    `training.feedback`), and the run records how
     many labels came from feedback. With `dask_address`, `data_path` is partitioned Parquet (a directory or
     an fsspec URL) and fitting runs on that Dask cluster (`training.distributed`). `promote_anyway` makes the
     new version champion even when the gate says no (the reason records it)."""
@@ -148,7 +149,7 @@ def train(
         raise ConfigError("[responses] cannot be used on a Dask cluster yet: train from a local lead file")
     raw = None if dask_address else load_table(Path(data_path))
     responses = load_responses(config, config_path)
-    decisions = read_latest_decisions(feedback_url) if feedback_url else None
+    decisions = read_latest_decisions(feedback_url, model_name) if feedback_url else None
     tracking.configure(tracking_uri)
     with mlflow.start_run(run_name=tracking.run_name(model_name, data_path)) as run:
         feedback_counts: dict[str, int] = {}

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest_serving import METRICS, asgi_app_without_metrics
+from local_service import request_leads
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
@@ -19,7 +20,6 @@ from leadscore.features.transform import LeadTransformer
 from leadscore.features.validation import prepare_training_frame
 from leadscore.models.artifact import save_scorer
 from leadscore.models.reasons import display_value
-from leadscore.serving.local import request_leads
 from leadscore.training.fit import FitResult, fit_and_evaluate
 
 MINIMAL = '[data]\nid = "lead_id"\nwon = "won"\n'

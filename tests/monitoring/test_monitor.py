@@ -16,9 +16,10 @@ from leadscore.features.config import LeadscoreConfig
 from leadscore.models.artifact import save_scorer
 from leadscore.models.registry import LoadedModel, load_model
 from leadscore.monitoring.monitor import monitor
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
+from leadscore.records.migrate import migrate
 from leadscore.records.tables import ScoredLead
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.schemas import FeedbackRequest
 from leadscore.training.fit import fit_and_evaluate
 
 
@@ -41,23 +42,28 @@ def _record(url: str, model: LoadedModel, leads: pd.DataFrame, when: datetime) -
         {
             "lead_id": leads["lead_id"].to_numpy(),
             "scored_at": when,
-            "model_version": "local",
+            "model_name": model.key[0],
+            "model_version": model.key[1],
             "score": scores["score"].to_numpy(),
+            "grade": scores["grade"].to_numpy(),
+            "fields_json": "{}",
             "p_accept": scores["p_accept"].to_numpy(),
             "bins": [",".join(map(str, r)) for r in bins],
         }
     )
-    rows.to_sql(ScoredLead.__tablename__, create_engine(url), if_exists="append", index=False)
+    engine = create_engine(url)
+    migrate(engine, None)
+    rows.to_sql(ScoredLead.__tablename__, engine, if_exists="append", index=False)
     return rows
 
 
-def _decide(url: str, rows: pd.DataFrame, seed: int) -> None:
+def _decide(url: str, model: LoadedModel, rows: pd.DataFrame, seed: int) -> None:
     """Sales decisions drawn from the model's own p_accept: a calibrated model sees no alarm."""
-    store = FeedbackStore(url)
+    store = FeedbackStore(Database(url, model.key[0]))
     rng = np.random.default_rng(seed)
     for lead_id, p in zip(rows["lead_id"], rows["p_accept"], strict=True):
         decision = "accept" if rng.random() < p else "reject"
-        store.record(FeedbackRequest(event_id=f"e-{lead_id}", lead_id=lead_id, decision=decision, rep_id="r"), "local")
+        store.record(dict(event_id=f"e-{lead_id}", lead_id=lead_id, decision=decision, rep_id="r"), "local")
 
 
 @pytest.mark.slow
@@ -65,7 +71,7 @@ def test_stable_traffic_no_retrain(tmp_path: Path, model: LoadedModel) -> None:
     url = f"sqlite:///{tmp_path / 'service.db'}"
     leads, _ = generate_funnel(3000, seed=11)
     rows = _record(url, model, leads, datetime.now(UTC))
-    _decide(url, rows, 0)
+    _decide(url, model, rows, 0)
     report = monitor(model, url, url)
     assert report.rows == 3000
     assert report.status["seniority"] == "stable" and report.status["company_size"] == "stable"
@@ -119,9 +125,9 @@ def test_few_decisions_do_not_trigger_a_retrain(tmp_path: Path, model: LoadedMod
     url = f"sqlite:///{tmp_path / 'service.db'}"
     leads, _ = generate_funnel(500, seed=15)
     rows = _record(url, model, leads, datetime.now(UTC))
-    store = FeedbackStore(url)
+    store = FeedbackStore(Database(url, model.key[0]))
     for lead_id in rows.nlargest(5, "p_accept")["lead_id"]:  # the model's surest leads, all rejected
-        store.record(FeedbackRequest(event_id=f"x-{lead_id}", lead_id=lead_id, decision="reject", rep_id="r"), "local")
+        store.record(dict(event_id=f"x-{lead_id}", lead_id=lead_id, decision="reject", rep_id="r"), "local")
     report = monitor(model, url, url)
     assert report.ece is not None and report.ece > 0.3
     assert not report.recommend_retrain

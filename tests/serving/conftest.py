@@ -37,6 +37,16 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_model_dir(tmp_path_factory.mktemp("models") / "champion", seed=0)
 
 
+@pytest.fixture(scope="session")
+def app_with_metrics() -> Any:
+    """The service's real ASGI app (BentoML middlewares, lifespan and all), built once: its Prometheus
+    metrics register process-wide, so every module that reads `/metrics` shares it. Each client context runs
+    the lifespan, so each test gets a fresh service instance that reads the environment the test set up."""
+    from leadscore.serving.service import LeadScoringService
+
+    return LeadScoringService.to_asgi()
+
+
 @pytest.fixture
 def client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]:
     """A client of a fresh service instance in the module's `env`."""

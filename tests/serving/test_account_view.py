@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 from conftest_serving import PROJECT, shoot
+from demo_client import post_demo_leads, post_demo_responses
+from local_service import LocalServer, local_server
 from playwright.sync_api import Browser, Page, expect
 
 from leadscore.datasets.synthetic import JOURNEY_CONFIG_TOML, generate_journeys
@@ -16,8 +18,6 @@ from leadscore.features.config import parse_config_text
 from leadscore.features.validation import prepare_training_frame, validate_responses
 from leadscore.models.artifact import save_scorer
 from leadscore.models.scorer import LeadScorer
-from leadscore.serving.demo import post_demo_leads, post_demo_responses
-from leadscore.serving.local import LocalServer, local_server
 from leadscore.training.fit import with_behaviour
 
 pytestmark = [pytest.mark.service, pytest.mark.browser]

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest_serving import asgi_app_without_metrics
 from fastapi.testclient import TestClient
+from local_service import request_leads
 from sqlalchemy import create_engine, text
 
 from leadscore.datasets.synthetic import JOURNEY_CONFIG_TOML, QUALIFICATION_TOML, generate_journeys
@@ -21,10 +24,12 @@ from leadscore.features.validation import prepare_training_frame, validate_respo
 from leadscore.marketing.attribution import RULES
 from leadscore.models.artifact import save_scorer
 from leadscore.models.scorer import LeadScorer
-from leadscore.serving.local import request_leads
 from leadscore.training.fit import with_behaviour
 
 pytestmark = pytest.mark.service
+
+COUNTS: Counter[str] = Counter()
+"""Concurrent `/responses` that did not store (reported by `make reliability`)."""
 
 CONFIG = parse_config_text(JOURNEY_CONFIG_TOML)
 NOW = pd.Timestamp.now(tz="UTC")
@@ -242,3 +247,71 @@ def test_campaigns_credit_every_touch_and_sum_to_the_total(
             assert sum(c[metric][rule] for c in credit["campaigns"]) == pytest.approx(total, abs=1e-3)
     names = {c["campaign"] for c in credit["campaigns"]}
     assert {c for c, _ in BURST} & names
+
+
+# ------------------------------------------------------------------------------------------ one transaction
+
+
+def _stored(lead_id: str) -> tuple[int, int]:
+    """(response events, scorings) stored for a lead."""
+    engine = create_engine(os.environ["LEADSCORE_FEEDBACK_DB"])
+    with engine.connect() as connection:
+        events = connection.execute(text("SELECT count(*) FROM response_events WHERE lead_id = :l"), {"l": lead_id})
+        scorings = connection.execute(text("SELECT count(*) FROM scored_leads WHERE lead_id = :l"), {"l": lead_id})
+        counts = (int(events.scalar() or 0), int(scorings.scalar() or 0))
+    engine.dispose()
+    return counts
+
+
+def test_a_response_whose_lead_fails_validation_stores_nothing(
+    client: TestClient, journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]
+) -> None:
+    lead = {k: v for k, v in journey_model[2][1].items() if k != "id"}
+    event = _event("L-fresh", 0)
+    broken = client.post("/responses", json=event | {"lead": {**lead, "colour": "red"}})
+    assert broken.status_code == 422 and "colour" in broken.text
+    assert _stored("L-fresh") == (0, 0)
+    corrected = client.post("/responses", json=event | {"lead": lead})
+    assert corrected.status_code == 201, corrected.text
+    assert corrected.json()["status"] == "created" and corrected.json()["rescored"]
+    assert _stored("L-fresh") == (1, 1)
+
+
+def test_the_same_event_id_with_another_account_or_lead_is_409_naming_them(
+    client: TestClient, journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]
+) -> None:
+    lead = {k: v for k, v in journey_model[2][2].items() if k != "id"}
+    event = _event("L-acct", 0) | {"account": "acme", "lead": lead}
+    assert client.post("/responses", json=event).status_code == 201
+    assert client.post("/responses", json=event).status_code == 200  # a retry
+    other_account = client.post("/responses", json=event | {"account": "globex"})
+    other_lead = client.post("/responses", json=event | {"lead": {**lead, "id": "x"} | {"campaign": "changed"}})
+    both = client.post("/responses", json=event | {"account": "globex", "lead": None})
+    fields = [{e["field"] for e in r.json()["detail"]} for r in (other_account, other_lead, both)]
+    assert [r.status_code for r in (other_account, other_lead, both)] == [409] * 3
+    assert fields == [{"event_id", "account"}, {"event_id", "lead"}, {"event_id", "account", "lead"}]
+    assert client.get("/accounts/globex").status_code == 404
+    acme = client.get("/accounts/acme")
+    assert acme.status_code == 200, acme.text
+    assert [p["lead_id"] for p in acme.json()["people"]] == ["L-acct"]
+    assert _stored("L-acct") == (1, 1)  # refused resubmissions re-scored and stored nothing
+
+
+def test_concurrent_responses_with_an_account_for_one_lead_all_store_and_rescore(
+    client: TestClient, journey_model: tuple[Path, LeadScorer, list[dict[str, Any]]]
+) -> None:
+    lead = journey_model[2][3]
+    assert client.post("/score", json={"leads": [lead]}).status_code == 200
+    events = [_event(lead["id"], i) | {"event_id": f"c-{i}", "account": f"acct-{i % 3}"} for i in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda e: client.post("/responses", json=e), events))
+    statuses = Counter(a.status_code for a in answers)
+    COUNTS["concurrent_responses"] += len(events)
+    COUNTS["concurrent_responses_failed"] += len(events) - statuses[201]
+    stored_events, scorings = _stored(lead["id"])
+    COUNTS["concurrent_responses_rows_lost"] += max(0, statuses[201] - stored_events)
+    assert statuses == {201: len(events)}
+    assert all(a.json()["rescored"] for a in answers)
+    assert (stored_events, scorings) == (len(events), 1 + len(events))
+    account = client.get(f"/accounts/{events[-1]['account']}")
+    assert account.status_code in (200, 404)  # the latest write wins; which one is last is up to the race

@@ -27,7 +27,8 @@ from typing import Any
 import bentoml
 import pandas as pd
 import pytest
-from conftest_serving import asgi_app_without_metrics, lead_records, service_env, start
+from conftest_serving import asgi_app_without_metrics, lead_records, local_name, service_env, start
+from local_service import local_server
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
@@ -37,10 +38,10 @@ from leadscore.datasets.synthetic import generate_funnel
 from leadscore.marketing.report import grade_mix_chart
 from leadscore.models.artifact import MANIFEST_FILE, MODEL_FILE, ModelLoadError, load_scorer
 from leadscore.monitoring.monitor import count_unscored_feedback
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
 from leadscore.serving.auth import MAX_FAILURES
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.local import local_server
-from leadscore.serving.schemas import MAX_TEXT, FeedbackRequest
+from leadscore.serving.schemas import MAX_TEXT
 
 pytestmark = pytest.mark.service
 
@@ -307,8 +308,7 @@ def test_a_deleted_feedback_database_is_recreated_and_readiness_tells(client: Te
     ready = client.get("/readyz")
     with create_engine(f"sqlite:///{database}").connect() as connection:
         rows = connection.execute(text("SELECT count(*) FROM feedback_events")).scalar()
-    (tmp_path / "db" / "feedback.db").unlink()
-    (tmp_path / "db").rmdir()
+    shutil.rmtree(tmp_path / "db")  # the database with its WAL files
     (tmp_path / "db").write_text("a file where the folder was: the database cannot be recreated")
     broken = client.post("/feedback", json=event(5))
     not_ready = client.get("/readyz")
@@ -321,14 +321,14 @@ def test_a_deleted_feedback_database_is_recreated_and_readiness_tells(client: Te
 
 
 def test_feedback_on_a_lead_never_scored_is_stored_marked_and_counted(
-    client: TestClient, leads: list[dict[str, Any]], tmp_path: Path
+    client: TestClient, leads: list[dict[str, Any]], tmp_path: Path, model_dir: Path
 ) -> None:
     assert client.post("/score", json={"leads": leads[:1]}).status_code == 200
     known = client.post("/feedback", json=event(1, leads[0]["id"]))
     unknown = [client.post("/feedback", json=event(n, f"never-scored-{n}")) for n in range(3)]
     assert known.status_code == 201 and known.json()["lead_scored"] is True
     assert [(r.status_code, r.json()["lead_scored"]) for r in unknown] == [(201, False)] * 3
-    counted = count_unscored_feedback(f"sqlite:///{tmp_path / 'db' / 'feedback.db'}")
+    counted = count_unscored_feedback(f"sqlite:///{tmp_path / 'db' / 'feedback.db'}", local_name(model_dir))
     COUNTS["feedback_on_unscored_leads"] += len(unknown)
     COUNTS["feedback_on_unscored_leads_not_counted"] += len(unknown) - counted
     assert counted == 3
@@ -439,8 +439,8 @@ def test_a_feedback_database_from_before_the_mark_gains_its_column(tmp_path: Pat
         ))  # fmt: skip
         connection.execute(text("INSERT INTO feedback_events (event_id, lead_id, decision, rep_id, received_at) "
                                 "VALUES ('old', 'L1', 'accept', 'r', '2025-01-01 00:00:00')"))  # fmt: skip
-    store = FeedbackStore(url)
-    recorded = store.record(FeedbackRequest(**event(9)), "3", lead_scored=False)
+    store = FeedbackStore(Database(url, "m"))
+    recorded = store.record(event(9), "3", lead_scored=False)
     assert recorded.created and recorded.lead_scored is False
     assert [d.lead_id for d in store.latest_decisions()] == ["L000009", "L1"]
-    assert count_unscored_feedback(url) == 1
+    assert count_unscored_feedback(url, "m") == 1

@@ -36,15 +36,15 @@ import pytest
 import schemathesis
 from conftest_serving import asgi_app_without_metrics, lead_records, service_env, train_model_dir
 from hypothesis import HealthCheck, given, settings
+from local_service import LocalServer, local_server
 from schemathesis.generation.modes import GenerationMode
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from leadscore.models.artifact import MANIFEST_FILE, MODEL_FILE, load_scorer
+from leadscore.records.database import Database
 from leadscore.serving.auth import token_matches
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.local import LocalServer, local_server
 from leadscore.serving.validation import LeadChecker
 from leadscore.training import tracking
 
@@ -341,7 +341,7 @@ def feedback_event(n: int, note: str = "") -> dict[str, Any]:
 def stored_events(url: str, events: list[dict[str, Any]]) -> Counter[str]:
     """event_id -> rows in the feedback database, for these events (fuzzing stores others)."""
     ours = {event["event_id"] for event in events}
-    with FeedbackStore(url).engine.connect() as connection:
+    with Database(url, MODEL_NAME).engine.connect() as connection:
         rows = connection.exec_driver_sql("select event_id from feedback_events").scalars()
         return Counter(row for row in rows if row in ours)
 
@@ -389,7 +389,7 @@ def test_feedback_survives_a_locked_database_and_a_restart(service: Service) -> 
     assert len(acknowledged) == len(events) - 1
     assert {e: s for e, s in retried.items() if s != 200} == {"evt-10": 201}
     assert rows == Counter(event["event_id"] for event in events)
-    with FeedbackStore(url).engine.connect() as connection:
+    with Database(url, MODEL_NAME).engine.connect() as connection:
         notes = connection.exec_driver_sql("select note from feedback_events where event_id = 'evt-3'").scalars()
         assert list(notes) == ["'; DROP TABLE feedback_events; --"]
 
@@ -585,14 +585,14 @@ def test_dropped_database_connection_gives_503_and_the_retry_is_stored_once(
 ) -> None:
     """A database that drops the connection mid-commit (its message quoting the row, as drivers do)."""
     event = feedback_event(1, note=CANARY)
-    original = Session.commit
+    original = Connection._commit_impl  # where every commit of a transaction reaches the driver
 
-    def drop(self: Session) -> None:
+    def drop(self: Connection) -> None:
         raise OperationalError("INSERT INTO feedback_events ...", {"note": CANARY}, ConnectionError(CANARY))
 
-    monkeypatch.setattr(Session, "commit", drop)
+    monkeypatch.setattr(Connection, "_commit_impl", drop)
     refused = client.post("/feedback", json=event)
-    monkeypatch.setattr(Session, "commit", original)
+    monkeypatch.setattr(Connection, "_commit_impl", original)
     retried = [client.post("/feedback", json=event) for _ in range(3)]
     assert refused.status_code == 503 and "retry" in refused.json()["detail"][0]["error"]
     assert [r.status_code for r in retried] == [201, 200, 200]

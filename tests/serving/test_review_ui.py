@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 from conftest_serving import PROJECT, shoot, train_model_dir
+from demo_client import post_demo_leads
+from local_service import LocalServer, local_server
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import create_engine, text
 
 from leadscore.datasets.synthetic import CONFIG_TOML, generate_funnel
-from leadscore.serving.demo import post_demo_leads
-from leadscore.serving.local import LocalServer, local_server
 
 pytestmark = [pytest.mark.service, pytest.mark.browser]
 

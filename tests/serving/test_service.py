@@ -17,14 +17,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_serving import METRICS, lead_records, service_env, start, train_model_dir
+from conftest_serving import METRICS, lead_records, local_name, service_env, start, train_model_dir
 from starlette.testclient import TestClient
 
 from leadscore.models.artifact import MODEL_FILE, ModelLoadError, load_scorer
 from leadscore.models.registry import ARTIFACT_KEY, LeadScorerPyfunc
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
 from leadscore.serving.auth import is_loopback
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.service import LeadScoringService
 from leadscore.serving.settings import MIN_TOKEN_LENGTH, Settings, SettingsError
 from leadscore.serving.validation import LeadChecker
@@ -53,11 +53,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_dir: Path) -> pyt
 
 
 @pytest.fixture(scope="session")
-def asgi_app() -> Any:
-    """The service's real ASGI app (BentoML middlewares, lifespan and all), built once: its Prometheus
-    metrics register process-wide. Each client context runs the lifespan, so each test gets a fresh
-    service instance that reads the environment the test set up."""
-    return LeadScoringService.to_asgi()
+def asgi_app(app_with_metrics: Any) -> Any:
+    return app_with_metrics
 
 
 def limited_app(monkeypatch: pytest.MonkeyPatch, timeout: int, max_concurrency: int) -> Any:
@@ -379,7 +376,7 @@ def test_is_loopback(host: str | None, local: bool) -> None:
 # ------------------------------------------------------------------------------------------ feedback
 
 
-def test_feedback_is_stored_once_per_event(client: TestClient, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_feedback_is_stored_once_per_event(client: TestClient, model_dir: Path, tmp_path: Path) -> None:
     event = {"event_id": "evt-1", "lead_id": "L000001", "decision": "reject", "reason_code": "no_budget",
              "note": "call back in Q3", "rep_id": "rep-7"}  # fmt: skip
     first = client.post("/feedback", json=event)
@@ -387,7 +384,9 @@ def test_feedback_is_stored_once_per_event(client: TestClient, env: pytest.Monke
     repeats = [client.post("/feedback", json=event) for _ in range(9)]
     assert {r.status_code for r in repeats} == {200}
     assert {r.json()["received_at"] for r in repeats} == {first.json()["received_at"]}
-    decisions = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}").latest_decisions()
+    decisions = FeedbackStore(
+        Database(f"sqlite:///{tmp_path / 'feedback.db'}", local_name(model_dir))
+    ).latest_decisions()
     assert [(d.lead_id, d.decision, d.reason_code, d.rep_id) for d in decisions] == [
         ("L000001", "reject", "no_budget", "rep-7")
     ]
@@ -396,7 +395,8 @@ def test_feedback_is_stored_once_per_event(client: TestClient, env: pytest.Monke
 def test_feedback_conflicting_resubmission_gives_409(client: TestClient) -> None:
     event = {"event_id": "evt-2", "lead_id": "L1", "decision": "accept", "rep_id": "rep-1"}
     assert client.post("/feedback", json=event).status_code == 201
-    assert "event_id" in errors(client.post("/feedback", json={**event, "decision": "reject"}), 409)
+    changed = errors(client.post("/feedback", json={**event, "decision": "reject", "rep_id": "rep-2"}), 409)
+    assert set(changed) == {"event_id", "decision", "rep_id"}
 
 
 @pytest.mark.parametrize(
@@ -433,13 +433,11 @@ def test_blank_ids_and_ids_with_nul_are_refused_everywhere(
 
 
 def test_latest_decisions_keep_history_and_return_the_newest(tmp_path: Path) -> None:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'nested' / 'fb.db'}")
+    store = FeedbackStore(Database(f"sqlite:///{tmp_path / 'nested' / 'fb.db'}", "m"))
     for event_id, lead, decision in [("a", "L1", "accept"), ("b", "L2", "reject"), ("c", "L1", "reject")]:
-        assert store.record(
-            FeedbackRequest(event_id=event_id, lead_id=lead, decision=decision, rep_id="r"), "7"
-        ).created
+        assert store.record(dict(event_id=event_id, lead_id=lead, decision=decision, rep_id="r"), "7").created
     assert [(d.lead_id, d.decision) for d in store.latest_decisions()] == [("L1", "reject"), ("L2", "reject")]
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         assert connection.exec_driver_sql("select count(*) from feedback_events").scalar() == 3
 
 

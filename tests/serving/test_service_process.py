@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest_serving import lead_records
-
-from leadscore.serving.local import PROJECT, SERVICE, free_port, local_server
+from local_service import PROJECT, SERVICE, free_port, local_server
 
 pytestmark = pytest.mark.service
 

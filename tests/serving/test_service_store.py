@@ -14,7 +14,7 @@ from typing import Any
 import bentoml
 import pandas as pd
 import pytest
-from conftest_serving import asgi_app_without_metrics, lead_records, service_env, start
+from conftest_serving import asgi_app_without_metrics, lead_records, local_name, service_env, start
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
@@ -22,9 +22,10 @@ from leadscore.datasets.synthetic import CONFIG_TOML, DATA_TOML
 from leadscore.features.config import parse_config_text
 from leadscore.features.qualification import apply_qualification
 from leadscore.models.artifact import load_scorer
+from leadscore.records.database import Database
+from leadscore.records.scored import ScoreStore
 from leadscore.serving.auth import SESSION_HOURS
 from leadscore.serving.settings import Settings, SettingsError
-from leadscore.serving.store import ScoreStore
 from leadscore.serving.ui import SESSION_COOKIE
 
 pytestmark = pytest.mark.service
@@ -85,7 +86,7 @@ def test_every_score_call_records_its_leads(client: TestClient, db: Path) -> Non
 def test_a_failing_store_does_not_fail_scoring_and_logs_no_values(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(self: ScoreStore, rows: list[dict[str, Any]]) -> None:
+    def broken(self: ScoreStore, batches: list[Any]) -> None:
         raise ValueError(f"cannot insert {PII}")
 
     monkeypatch.setattr(ScoreStore, "record", broken)
@@ -96,7 +97,7 @@ def test_a_failing_store_does_not_fail_scoring_and_logs_no_values(
 
 
 def test_retention_prunes_old_rows_on_start_and_hourly(
-    env: pytest.MonkeyPatch, asgi_app: Any, db: Path, monkeypatch: pytest.MonkeyPatch
+    env: pytest.MonkeyPatch, asgi_app: Any, db: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path
 ) -> None:
     with start(asgi_app) as client:
         score(client, lead_records(10))
@@ -112,7 +113,7 @@ def test_retention_prunes_old_rows_on_start_and_hourly(
         score(client, lead_records(2))
         client.get("/campaigns")  # reads wait for the writer
         assert len(stored(db)) == 8  # last prune is recent: not pruned again yet
-    store = ScoreStore(engine, retention_days=2)
+    store = ScoreStore(Database(f"sqlite:///{db}", local_name(model_dir)), retention_days=2)
     assert len(stored(db)) == 7
     assert store.prune(datetime.now(UTC) + timedelta(days=3)) == 7
 

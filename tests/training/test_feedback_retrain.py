@@ -9,33 +9,33 @@ import pytest
 
 from leadscore.datasets.synthetic import CONFIG_TOML
 from leadscore.features.config import LeadscoreConfig
+from leadscore.records.database import Database
+from leadscore.records.feedback import FeedbackStore
 from leadscore.records.tables import read_latest_decisions
-from leadscore.serving.feedback import FeedbackStore
-from leadscore.serving.schemas import FeedbackRequest
 from leadscore.training.feedback import apply_feedback
 from leadscore.training.pipeline import train
 
 
 def _post(store: FeedbackStore, event: str, lead: str, decision: str, reason: str | None = "no_budget") -> None:
     store.record(
-        FeedbackRequest(event_id=event, lead_id=lead, decision=decision, reason_code=reason, rep_id="rep-1"), "1"
+        dict(event_id=event, lead_id=lead, decision=decision, reason_code=reason, rep_id="rep-1"), "1"
     )
 
 
 def test_latest_decision_wins_and_duplicates_count_once(tmp_path: Path) -> None:
-    store = FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
+    store = FeedbackStore(Database(f"sqlite:///{tmp_path / 'fb.db'}", "m"))
     for _ in range(3):
         _post(store, "e1", "L1", "accept")
     _post(store, "e2", "L1", "reject")
     _post(store, "e3", "L2", "reject")
-    decisions = read_latest_decisions(f"sqlite:///{tmp_path / 'fb.db'}")
+    decisions = read_latest_decisions(f"sqlite:///{tmp_path / 'fb.db'}", "m")
     assert len(decisions) == 2
     assert dict(zip(decisions["lead_id"], decisions["decision"], strict=True)) == {"L1": "reject", "L2": "reject"}
 
 
 def test_empty_store_reads_empty(tmp_path: Path) -> None:
-    FeedbackStore(f"sqlite:///{tmp_path / 'fb.db'}")
-    assert read_latest_decisions(f"sqlite:///{tmp_path / 'fb.db'}").empty
+    FeedbackStore(Database(f"sqlite:///{tmp_path / 'fb.db'}", "m"))
+    assert read_latest_decisions(f"sqlite:///{tmp_path / 'fb.db'}", "m").empty
 
 
 def test_join_rule_counts(leads: pd.DataFrame, demo_config: LeadscoreConfig) -> None:
@@ -76,10 +76,13 @@ def test_retrain_moves_toward_feedback(tmp_path: Path, funnel: tuple[pd.DataFram
     first = train(tmp_path / "leads.csv", tmp_path / "leadscore.toml", tracking, "fb-test")
     segment = leads[(leads["country"] == "BR") & (leads["won"] == 0)]
     url = f"sqlite:///{tmp_path / 'feedback.db'}"
-    store = FeedbackStore(url)
+    store = FeedbackStore(Database(url, "fb-test"))
     for i, lead_id in enumerate(segment["lead_id"]):
         _post(store, f"ev-{i}", lead_id, "reject", "wrong_fit")
     _post(store, "ev-0", segment["lead_id"].iloc[0], "reject", "wrong_fit")  # a retried event
+    other = FeedbackStore(Database(url, "another-model"))  # sharing the database: never joined
+    for i, lead_id in enumerate(leads["lead_id"].iloc[:200]):
+        _post(other, f"ev-{i}", lead_id, "accept")
     second = train(tmp_path / "leads.csv", tmp_path / "leadscore.toml", tracking, "fb-test", feedback_url=url)
     assert second.feedback["feedback_decisions"] == len(segment)
     run = mlflow.MlflowClient(tracking).get_run(second.run_id)
@@ -103,7 +106,7 @@ def test_unreadable_store_is_clear(tmp_path: Path) -> None:
     from leadscore.records.tables import StoreReadError
 
     with pytest.raises(StoreReadError, match="cannot read feedback"):
-        read_latest_decisions(f"sqlite:///{tmp_path / 'missing' / 'nope.db'}")
+        read_latest_decisions(f"sqlite:///{tmp_path / 'missing' / 'nope.db'}", "m")
 
 
 def test_cli_retrain_unreadable_store_exits_2(tmp_path: Path, funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:

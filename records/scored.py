@@ -1,17 +1,21 @@
-"""The service's record of the leads it scored: the review page's queue, drift and campaign numbers.
+"""The service's record of the leads one model scored: the review page's queue, drift and campaign numbers.
 
-One row per lead per `/score` call, in the feedback database (table `scored_leads`). A row keeps the scores,
+One row per lead per scoring, in the service's database (table `scored_leads`), with the accounts the
+scored leads named (`lead_accounts`), written in the same transaction. A row keeps the scores,
 the qualification outcome, the model's input values (model feature columns only: a model's schema excludes
 PII by construction, so e-mail or name sent for the rules never land here) and their drift bins, which
 `leadscore monitor` reads. Rows older than the retention period are pruned.
 
-Writes are off the request's critical path: `/score` hands its batch to `submit` and answers; a writer
-thread builds the rows and inserts what has queued up in one transaction. Reads here wait for the writes
-submitted before them, so the review page, drift and `/feedback`'s "was it scored" see every answered lead.
-The queue is bounded (`QUEUE_BATCHES`); when it is full the request writes its own rows. `close` (service
-shutdown) writes everything queued. What a crash (SIGKILL, OOM, power) can lose: the batches queued or
-being written at that moment, whose scores were already sent: at most `QUEUE_BATCHES` requests, in practice
-the last few milliseconds of traffic.
+Writes: `/score` hands its batch to `submit` and waits for it (`Pending.wait`). A writer thread builds the
+rows (drift bins) and writes whatever has queued up, from every request, in one transaction: a request
+pays for its share of one commit, not a commit of its own, and its answer says whether its rows were
+stored. Waiting is what makes that answer true; a fire-and-forget write (answer first, write later) cannot
+tell a client that its rows were lost to a full disk or a lock. A write that fails (after the busy timeout
+and retries of `Database.write`, a few seconds at most) settles its batches as not stored: they are counted
+by the caller whose answer says so, logged, and `healthy` is False until a write succeeds again. The queue is bounded
+(`QUEUE_BATCHES`); when it is full the request writes its own rows. `close` (service shutdown) writes
+everything queued. What a crash (SIGKILL, OOM, power) can lose: the batches queued or being written at that
+moment, whose requests are still waiting, so their clients get an error instead of an answer.
 """
 
 from __future__ import annotations
@@ -27,12 +31,13 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from leadscore.records.tables import Base, FeedbackEvent, ScoredLead, latest_decisions, latest_scoring_ids, utc
-from leadscore.serving.feedback import recreate
+from leadscore.records.database import Database
+from leadscore.records.responses import write_accounts
+from leadscore.records.tables import FeedbackEvent, ScoredLead, latest_decisions, latest_scoring_ids, utc
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -40,9 +45,21 @@ PRUNE_EVERY = timedelta(hours=1)
 QUEUE_BATCHES = 64
 """Scored batches (requests) waiting for the writer at most; past that a request writes its own rows."""
 WAIT_SECONDS = 30.0
-"""How long a read waits for earlier writes before reading anyway (the writes go on)."""
-RowsBuilder = Callable[[], list[dict[str, Any]]]
+"""How long a read waits for earlier writes before reading anyway (the writes go on), and a safety bound on
+`Pending.wait` (a write settles much sooner: `Database.write` bounds it)."""
 SortOrder = Literal["score", "score_asc", "recent"]
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    """What one scoring stores: rows from `lead_rows`, and lead -> account of the leads that named one."""
+
+    rows: list[dict[str, Any]]
+    accounts: Mapping[str, str]
+    model_version: str
+
+
+RowsBuilder = Callable[[], ScoredBatch]
 
 
 @dataclass(frozen=True)
@@ -61,12 +78,12 @@ def lead_rows(
     bins: np.ndarray,
     qualification: Sequence[Mapping[str, Any]] | None,
     *,
-    model_version: str,
+    model: tuple[str, str],
     campaign_column: str | None,
     scored_at: datetime,
 ) -> list[dict[str, Any]]:
     """Rows for `ScoreStore.record` from one scored batch; `values` holds the model columns as submitted,
-    by column name (absent columns left out)."""
+    by column name (absent columns left out); `model` is the (name, version) that scored them."""
     campaigns = values.get(campaign_column, [None] * len(lead_ids)) if campaign_column else [None] * len(lead_ids)
     bin_text = [",".join(map(str, row)) for row in bins.tolist()]
     rows = []
@@ -76,7 +93,8 @@ def lead_rows(
             {
                 "lead_id": lead_id,
                 "scored_at": scored_at,
-                "model_version": model_version,
+                "model_name": model[0],
+                "model_version": model[1],
                 **{k: scores[i][k] for k in ("score", "grade", "p_accept", "p_won", "expected_revenue")},
                 "campaign": None if campaigns[i] is None else str(campaigns[i]),
                 "bins": bin_text[i],
@@ -92,30 +110,60 @@ def lead_rows(
     return rows
 
 
-class ScoreStore:
-    """Scored leads in the feedback database (same engine); creates its table on first use."""
+def write_scored(connection: Connection, model_name: str, batches: Sequence[ScoredBatch]) -> None:
+    """Scored rows and the accounts they named, in the caller's transaction."""
+    rows = [row for batch in batches for row in batch.rows]
+    if rows:
+        connection.execute(insert(ScoredLead), rows)
+    for batch in batches:
+        write_accounts(connection, model_name, batch.accounts, batch.model_version)
 
-    def __init__(self, engine: Engine, retention_days: int) -> None:
-        self.engine = engine
+
+class Pending:
+    """One batch handed to the store: `wait` tells whether its rows were stored."""
+
+    def __init__(self, build: RowsBuilder) -> None:
+        self.build = build
+        self.stored = False
+        self._done = threading.Event()
+
+    def settle(self, stored: bool) -> None:
+        """Record the outcome and wake the waiting request."""
+        self.stored = stored
+        self._done.set()
+
+    def wait(self, timeout: float = WAIT_SECONDS) -> bool:
+        """Block until the batch is written or failed (bounded by `Database.write`); True when stored."""
+        return self._done.wait(timeout) and self.stored
+
+
+class ScoreStore:
+    """One model's scored leads; every read is of its rows (any version)."""
+
+    def __init__(self, database: Database, retention_days: int) -> None:
+        self.database = database
+        self.engine = database.engine
+        self.model_name = database.model_name
         self.retention = timedelta(days=retention_days)
         self._pruned_at: datetime | None = None
         self._prune_lock = threading.Lock()
-        self._queue: queue.Queue[RowsBuilder | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._queue: queue.Queue[Pending | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self._progress = threading.Condition()
         self._submitted = 0
         self._written = 0
         self._closed = False
         self._writer: threading.Thread | None = None
-        Base.metadata.create_all(engine)
+        self._failing = False
         self.prune()
 
-    def submit(self, build: RowsBuilder) -> int:
-        """Queue one batch for the writer thread, which calls `build` for its rows; returns a ticket for
-        `wait`. When the queue is full (or the store closed) the rows are written here and now."""
+    def submit(self, build: RowsBuilder) -> Pending:
+        """Queue one batch for the writer thread, which calls `build` for its rows and writes what has queued up
+        in one transaction. When the queue is full (or the store closed) the rows are written here and now."""
+        pending = Pending(build)
         with self._progress:
             if not self._closed:
                 try:
-                    self._queue.put_nowait(build)
+                    self._queue.put_nowait(pending)
                 except queue.Full:
                     pass
                 else:
@@ -123,18 +171,15 @@ class ScoreStore:
                     if self._writer is None:
                         self._writer = threading.Thread(target=self._write_queued, name="leadscore-store", daemon=True)
                         self._writer.start()
-                    return self._submitted
-        self._write([build])
-        return 0
+                    return pending
+        self._write([pending])
+        return pending
 
-    def wait(self, ticket: int, timeout: float = WAIT_SECONDS) -> bool:
-        """Block until the batch with this ticket (and every one before it) is written or failed."""
+    def flush(self, timeout: float = WAIT_SECONDS) -> bool:
+        """Wait for every batch submitted so far to be written or failed."""
         with self._progress:
+            ticket = self._submitted
             return self._progress.wait_for(lambda: self._written >= ticket, timeout)
-
-    def flush(self) -> bool:
-        """Wait for every batch submitted so far."""
-        return self.wait(self._submitted)
 
     def close(self) -> None:
         """Write everything queued and stop the writer (service shutdown); later batches are written inline."""
@@ -145,6 +190,18 @@ class ScoreStore:
             self._queue.put(None)
             writer.join()
 
+    def healthy(self) -> bool:
+        """False from a failed write until a write succeeds again; while failing, each call tries a write that
+        changes nothing, so an idle service (no traffic while not ready) recovers by itself."""
+        if not self._failing:
+            return True
+        try:
+            self.database.probe_write()
+        except (OperationalError, OSError):
+            return False
+        self._failing = False
+        return True
+
     def _write_queued(self) -> None:
         """Writer thread: take what has queued up (at least one batch) and write it in one transaction."""
         while True:
@@ -154,47 +211,61 @@ class ScoreStore:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            builds = [build for build in batch if build is not None]
-            if builds:
-                self._write(builds)
+            pendings = [pending for pending in batch if pending is not None]
+            if pendings:
+                self._write(pendings)
             with self._progress:
-                self._written += len(builds)
+                self._written += len(pendings)
                 self._progress.notify_all()
-            if len(builds) < len(batch):
+            if len(pendings) < len(batch):
                 return
 
-    def _write(self, builds: list[RowsBuilder]) -> None:
-        """Build and record rows; a failure is logged (type only: messages may quote values), never raised:
-        the scoring it records already succeeded."""
+    def _write(self, pendings: list[Pending]) -> None:
+        """Build and record batches and settle each; a failure is counted and logged (type only: messages may
+        quote values), never raised: the scoring it records already succeeded, its answer says so."""
+        built = []
+        for pending in pendings:
+            try:
+                built.append((pending, pending.build()))
+            except Exception as err:
+                logger.error("scored leads not stored: %s (message withheld: may hold lead data)", type(err).__name__)
+                pending.settle(False)
         try:
-            rows = [row for build in builds for row in build()]
-            if rows:
-                self.record(rows)
+            self.record([batch for _, batch in built])
         except Exception as err:
-            logger.error("scored leads not stored: %s (message withheld: may hold lead data)", type(err).__name__)
+            lost = sum(len(batch.rows) for _, batch in built)
+            self._failing = True
+            logger.error(
+                "%d scored leads not stored: %s (message withheld: may hold lead data)", lost, type(err).__name__
+            )
+            stored = False
+        else:
+            self._failing = False
+            stored = True
+        for pending, _ in built:
+            pending.settle(stored)
 
-    def record(self, rows: list[dict[str, Any]]) -> None:
-        """One bulk insert (retried once after recreating a deleted database); prunes old rows when the last
-        prune is an hour old."""
-        try:
-            self._insert(rows)
-        except OperationalError:
-            recreate(self.engine)
-            self._insert(rows)
+    def record(self, batches: Sequence[ScoredBatch]) -> None:
+        """The batches' rows and accounts in one transaction (`Database.write`: bounded retries); prunes old
+        rows when the last prune is an hour old."""
+        rows = [row for batch in batches for row in batch.rows]
+        if not rows:
+            return
+
+        self.database.write(lambda connection: write_scored(connection, self.model_name, batches))
         if self._pruned_at is None or datetime.now(UTC) - self._pruned_at >= PRUNE_EVERY:
-            self.prune()
-
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
-        with Session(self.engine) as session:
-            session.execute(insert(ScoredLead), rows)
-            session.commit()
+            try:
+                self.prune()
+            except OperationalError as err:  # the rows are stored; pruning waits for the next hour
+                logger.warning("pruning old scored leads failed: %s", type(err).__name__)
 
     def prune(self, now: datetime | None = None) -> int:
-        """Delete rows older than the retention period; returns how many."""
+        """Delete this model's rows older than the retention period; returns how many."""
         now = now or datetime.now(UTC)
+        old = (ScoredLead.model_name == self.model_name) & (ScoredLead.scored_at < now - self.retention)
         with self._prune_lock, Session(self.engine) as session:
             self._pruned_at = now
-            deleted = session.execute(delete(ScoredLead).where(ScoredLead.scored_at < now - self.retention))
+            deleted = session.execute(delete(ScoredLead).where(old))
             session.commit()
         if deleted.rowcount:
             logger.info("pruned %d scored leads older than %d days", deleted.rowcount, self.retention.days)
@@ -211,8 +282,8 @@ class ScoreStore:
     ) -> list[QueueRow]:
         """Each lead's latest scoring with its latest decision, filtered and sorted for the review queue."""
         self.flush()
-        latest = latest_scoring_ids()
-        decision = latest_decisions().subquery()
+        latest = latest_scoring_ids(self.model_name)
+        decision = latest_decisions(self.model_name).subquery()
         query = (
             select(ScoredLead, decision.c.decision, decision.c.reason_code)
             .outerjoin(decision, decision.c.lead_id == ScoredLead.lead_id)
@@ -238,7 +309,8 @@ class ScoreStore:
         """Whether this lead id was scored here (within the retention period); None if the database does
         not answer (the feedback write then decides what happens)."""
         self.flush()
-        query = select(ScoredLead.id).where(ScoredLead.lead_id == lead_id).limit(1)
+        query = select(ScoredLead.id).where(ScoredLead.model_name == self.model_name, ScoredLead.lead_id == lead_id)
+        query = query.limit(1)
         try:
             with self.engine.connect() as connection:
                 return connection.execute(query).first() is not None
@@ -248,23 +320,28 @@ class ScoreStore:
     def latest(self, lead_ids: Sequence[str]) -> list[ScoredLead]:
         """Each of these leads' latest scoring, by lead id."""
         self.flush()
-        query = select(ScoredLead).where(ScoredLead.id.in_(latest_scoring_ids(lead_ids))).order_by(ScoredLead.lead_id)
+        latest = latest_scoring_ids(self.model_name, lead_ids)
+        query = select(ScoredLead).where(ScoredLead.id.in_(latest)).order_by(ScoredLead.lead_id)
         with Session(self.engine) as session:
             rows = list(session.scalars(query))
             session.expunge_all()
         return rows
 
     def get(self, row_id: int) -> ScoredLead | None:
-        """One stored scoring by row id."""
+        """One stored scoring of this model by row id (None for another model's row)."""
         self.flush()
         with Session(self.engine) as session:
             lead = session.get(ScoredLead, row_id)
             session.expunge_all()
-        return lead
+        return lead if lead is not None and lead.model_name == self.model_name else None
 
     def history(self, lead_id: str) -> list[FeedbackEvent]:
         """Every sales decision on a lead, newest first (the latest one counts)."""
-        query = select(FeedbackEvent).where(FeedbackEvent.lead_id == lead_id).order_by(FeedbackEvent.id.desc())
+        query = (
+            select(FeedbackEvent)
+            .where(FeedbackEvent.model_name == self.model_name, FeedbackEvent.lead_id == lead_id)
+            .order_by(FeedbackEvent.id.desc())
+        )
         with Session(self.engine) as session:
             events = list(session.scalars(query))
             session.expunge_all()
@@ -275,7 +352,8 @@ class ScoreStore:
     def campaigns(self) -> list[str]:
         """Campaign names seen in stored leads, for the queue's filter."""
         self.flush()
-        query = select(ScoredLead.campaign).where(ScoredLead.campaign.is_not(None)).distinct()
+        query = select(ScoredLead.campaign).where(ScoredLead.model_name == self.model_name)
+        query = query.where(ScoredLead.campaign.is_not(None)).distinct()
         with Session(self.engine) as session:
             return sorted(session.scalars(query))
 
@@ -283,8 +361,8 @@ class ScoreStore:
         """Each lead's latest scoring (scores and campaign) with its latest decision and its time (NaN if
         none)."""
         self.flush()
-        latest = latest_scoring_ids()
-        decision = latest_decisions().subquery()
+        latest = latest_scoring_ids(self.model_name)
+        decision = latest_decisions(self.model_name).subquery()
         query = (
             select(
                 ScoredLead.lead_id,
@@ -305,10 +383,12 @@ class ScoreStore:
             return pd.read_sql(query, connection)
 
     def traffic(self, since: datetime, model_version: str) -> tuple[np.ndarray, np.ndarray]:
-        """(bins, scores) of one model version's traffic since a time: what drift is computed from."""
+        """(bins, scores) of one version of this model's traffic since a time: what drift is computed from."""
         self.flush()
         query = select(ScoredLead.bins, ScoredLead.score).where(
-            ScoredLead.scored_at >= since, ScoredLead.model_version == model_version
+            ScoredLead.model_name == self.model_name,
+            ScoredLead.model_version == model_version,
+            ScoredLead.scored_at >= since,
         )
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()

@@ -1,5 +1,5 @@
-"""Fill a running service's review queue with demo leads:
-`python -m leadscore.serving.demo --url URL --data demo/leads.csv`.
+"""Fill a running service's review queue with demo leads (`make run`): `python scripts/demo_client.py --url URL
+--data demo/leads.csv`. Not part of the package: a client of the service, like the CRM.
 
 Waits for the service, reads the first `--n` leads of a lead table, sends the model's columns plus the fields
 the qualification rules read and the account (as listed by `GET /model`) to `POST /score`, and prints the
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+from local_service import request_leads, wait_ready
 
 from leadscore import settings
-from leadscore.serving.local import request_leads, wait_ready
 
 BATCH = 500
 
