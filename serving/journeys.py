@@ -11,20 +11,25 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Any
 
 import bentoml
 import pandas as pd
-from fastapi import APIRouter, FastAPI, Path, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Response
 from fastapi.params import Depends
 from sqlalchemy.exc import OperationalError
 
+from leadscore.features.coerce import normalize_text
+from leadscore.features.config import DataConfig
 from leadscore.features.responses import PREFIX
 from leadscore.marketing.accounts import NOTE, engaged, roll_up
 from leadscore.marketing.attribution import Attribution, attribute, credited_values, touch_table
+from leadscore.marketing.folding import fold_rows
+from leadscore.models.reasons import Reason
 from leadscore.models.scorer import LeadScorer
 from leadscore.records.tables import ScoredLead
-from leadscore.serving.errors import ApiError, shielded
+from leadscore.serving.errors import ApiError, Deadline, shielded
 from leadscore.serving.responses import SALES_READY, ResponseConflict, ResponseStore
 from leadscore.serving.schemas import (
     AccountInfo,
@@ -39,6 +44,8 @@ from leadscore.serving.validation import Derive, Row
 logger = logging.getLogger("bentoml.leadscore")
 
 AccountId = Annotated[str, Path(min_length=1, max_length=256)]
+PeopleOffset = Annotated[int, Query(ge=0, description="People to skip (paging)")]
+PeopleLimit = Annotated[int, Query(ge=1, le=500, description="People listed per page")]
 
 
 def behaviour(scorer: LeadScorer, store: ResponseStore) -> Derive | None:
@@ -55,16 +62,21 @@ def behaviour(scorer: LeadScorer, store: ResponseStore) -> Derive | None:
     return derive
 
 
-def account_pairs(column: str | None, ids: Sequence[str], leads: Sequence[Row]) -> dict[str, str]:
+def account_names(values: Sequence[object], missing_values: tuple[str, ...]) -> list[str | None]:
+    """Account ids as the CLI's `report accounts` reads them (`normalize_text`): stripped text, None for an
+    empty cell or one of the config's `missing_values` ("N/A", "Select", ...), which name no account."""
+    text = pd.Series(
+        [str(v) if isinstance(v, str | int) and not isinstance(v, bool) else None for v in values], dtype="string"
+    )
+    return [None if pd.isna(v) else str(v) for v in normalize_text(text, (*missing_values, ""))]
+
+
+def account_pairs(data: DataConfig, ids: Sequence[str], leads: Sequence[Row]) -> dict[str, str]:
     """Lead id -> the account each scored lead names under the config's account column ({} without one)."""
-    if column is None:
+    if data.account is None:
         return {}
-    pairs = {}
-    for lead_id, lead in zip(ids, leads, strict=True):
-        value = lead.get(column)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            pairs[lead_id] = str(value).strip()
-    return pairs
+    names = account_names([lead.get(data.account) for lead in leads], data.missing_values)
+    return {lead_id: name for lead_id, name in zip(ids, names, strict=True) if name is not None}
 
 
 def record_accounts(store: ResponseStore, pairs: dict[str, str]) -> None:
@@ -78,7 +90,8 @@ def record_accounts(store: ResponseStore, pairs: dict[str, str]) -> None:
 
 def served_attribution(leads: pd.DataFrame, responses: pd.DataFrame) -> Attribution | None:
     """Multi-touch credit over the service's own traffic: each lead's latest scoring, its latest decision
-    (accept counts as accepted) and the stored responses before that decision (all of them while open)."""
+    (accept counts as accepted) and the stored responses before that decision (all of them while open);
+    campaigns beyond the most credited `TOP_CAMPAIGNS` (by leads, linear) summed into one row."""
     if leads.empty or responses.empty:
         return None
     frame = leads.reset_index(drop=True)
@@ -87,7 +100,8 @@ def served_attribution(leads: pd.DataFrame, responses: pd.DataFrame) -> Attribut
     touches = touch_table(frame["lead_id"], frame["campaign"], cutoff, responses)
     scores = frame[["expected_revenue"]].astype(float)
     outcomes = pd.DataFrame({"accepted": frame["decision"].map({"accept": 1.0, "reject": 0.0}).astype(float)})
-    return attribute(credited_values(scores, outcomes), touches)
+    credit = attribute(credited_values(scores, outcomes), touches)
+    return replace(credit, credit=fold_rows(credit.credit, credit.credit[("leads", "linear")]))
 
 
 def _service() -> Any:
@@ -115,8 +129,9 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
                 "the database is unavailable or locked: retry with the same event_id",
                 headers={"Retry-After": "5"},
             ) from None
-        if event.account:
-            service.responses.set_accounts({event.lead_id: event.account})
+        [account] = account_names([event.account], service.models.current.loaded.scorer.data.missing_values)
+        if account is not None:
+            service.responses.set_accounts({event.lead_id: account})
         previous = service.scored.latest([event.lead_id])
         before = previous[0].stage if previous else None
         fields = (
@@ -142,10 +157,21 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
     )
 
 
-def account_info(account: str) -> AccountInfo:
-    """Score an account's people now (their last scored fields, behaviour from their stored responses) and
-    roll them up; 404 for an account no scored lead names."""
+PEOPLE_PAGE = 50
+"""People of an account listed per page (API and account view)."""
+REASON_PEOPLE = 20
+"""An account's reasons come from its people with most expected revenue, at most this many: explaining a
+lead costs far more than scoring it, and a 30,000-person account must still answer in time."""
+SCORE_CHUNK = 2000
+"""People scored between two checks of the request's deadline."""
+
+
+def account_info(account: str, offset: int = 0, limit: int = PEOPLE_PAGE) -> AccountInfo:
+    """Score an account's people now (their last scored fields, behaviour from their stored responses), roll
+    them all up, and list one page of them, most expected revenue first; 404 for an account no scored lead
+    names. Work stops when the request has timed out (`Deadline`)."""
     service = _service()
+    deadline = Deadline(service.settings.timeout)
     service.scored.flush()  # the accounts of leads scored before this call are written by the store's writer
     lead_ids = service.responses.account_leads(account)
     rows = service.scored.latest(lead_ids) if lead_ids else []
@@ -153,37 +179,52 @@ def account_info(account: str) -> AccountInfo:
         raise ApiError.single(404, "account", "no scored lead of this service names this account")
     model = service.models.current
     scorer = model.loaded.scorer
-    leads = [{**_fields(r), "id": r.lead_id} for r in rows]
-    batch = model.checker.check(leads, behaviour(scorer, service.responses))
-    table = scorer.predict_matrix(batch.matrix)
-    reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status, k=3)
+    derive = behaviour(scorer, service.responses)
+    tables = []
+    for start in range(0, len(rows), SCORE_CHUNK):
+        deadline.left("scoring the account's people")
+        chunk = [{**_fields(r), "id": r.lead_id} for r in rows[start : start + SCORE_CHUNK]]
+        tables.append(scorer.predict_matrix(model.checker.check(chunk, derive).matrix))
+    table = pd.concat(tables, ignore_index=True)
     ids = pd.Series([r.lead_id for r in rows])
-    events = service.responses.events(list(ids))
-    recent = engaged(ids, events, pd.Timestamp.now(tz="UTC"))
+    recent = engaged(ids, service.responses.events(list(ids)), pd.Timestamp.now(tz="UTC"))
     people = pd.DataFrame(
         {
             "account": account,
             "lead_id": ids,
+            "score": table["score"].astype(int),
+            "grade": table["grade"].astype(str),
             "p_won": table["p_won"],
             "expected_revenue": table["expected_revenue"],
             "engaged": recent.to_numpy(),
         }
-    )
+    ).sort_values(["expected_revenue", "lead_id"], ascending=[False, True], na_position="last", kind="stable")
+    best = [rows[i] for i in people.index[:REASON_PEOPLE]]
+    people = people.reset_index(drop=True)
+    deadline.left("explaining the account")
+    leads = [{**_fields(r), "id": r.lead_id} for r in best]
+    reasons: list[list[Reason]] = [[] for _ in range(len(people))]
+    if leads:
+        batch = model.checker.check(leads, derive)
+        explained = scorer.explain_transformed(batch.columns, batch.matrix, batch.status, k=3)
+        reasons[: len(explained)] = explained
     summary = roll_up(people, reasons).iloc[0]
+    page = people.iloc[offset : offset + limit]
     return AccountInfo(
         account=account,
+        people_total=len(people),
+        offset=offset,
+        limit=limit,
         people=[
             AccountPerson(
-                lead_id=r.lead_id,
-                score=int(table["score"].iloc[i]),
-                grade=str(table["grade"].iloc[i]),
-                p_won=None if pd.isna(table["p_won"].iloc[i]) else float(table["p_won"].iloc[i]),
-                expected_revenue=None
-                if pd.isna(table["expected_revenue"].iloc[i])
-                else float(table["expected_revenue"].iloc[i]),
-                engaged=bool(recent.iloc[i]),
+                lead_id=p.lead_id,
+                score=int(p.score),
+                grade=str(p.grade),
+                p_won=None if pd.isna(p.p_won) else float(p.p_won),
+                expected_revenue=None if pd.isna(p.expected_revenue) else float(p.expected_revenue),
+                engaged=bool(p.engaged),
             )
-            for i, r in enumerate(rows)
+            for p in page.itertuples()
         ],
         engaged_people=int(summary["engaged_people"]),
         p_any_win=float(summary["p_any_win"]),
@@ -212,10 +253,11 @@ def mount_journeys(app: FastAPI, auth: list[Depends], auth_json: list[Depends], 
         },
     )
 
-    def get_account(account: AccountId) -> AccountInfo:
-        """One account: engaged people, P(at least one win), expected revenue and the top reasons."""
+    def get_account(account: AccountId, offset: PeopleOffset = 0, limit: PeopleLimit = PEOPLE_PAGE) -> AccountInfo:
+        """One account: engaged people, P(at least one win), expected revenue and the top reasons, with one
+        page of its people (most expected revenue first; `offset` and `limit` page through them)."""
         with shielded("summarising an account"):
-            return account_info(account)
+            return account_info(account, offset, limit)
 
     api.add_api_route(
         "/accounts/{account:path}",  # account ids may hold "/"; every such path answers in JSON

@@ -23,6 +23,7 @@ from leadscore.features.responses import CAMPAIGN, CHANNEL, EVENT, LEAD, TIME, T
 from leadscore.records.tables import Base, LeadAccount, ResponseEvent, utc
 from leadscore.serving.feedback import recreate
 from leadscore.serving.schemas import ResponseRequest
+from leadscore.serving.store import id_chunks
 
 SALES_READY = STAGES[-1]
 
@@ -94,10 +95,10 @@ class ResponseStore:
             ResponseEvent.event_id, ResponseEvent.lead_id, ResponseEvent.occurred_at, ResponseEvent.campaign,
             ResponseEvent.response_type, ResponseEvent.channel,
         )  # fmt: skip
-        if lead_ids is not None:
-            query = query.where(ResponseEvent.lead_id.in_(list(lead_ids)))
+        lead = ResponseEvent.lead_id
+        chunks = [query] if lead_ids is None else [query.where(lead.in_(ids)) for ids in id_chunks(lead_ids)]
         with self.engine.connect() as connection:
-            rows = connection.execute(query.order_by(ResponseEvent.id)).all()
+            rows = [row for chunk in chunks for row in connection.execute(chunk.order_by(ResponseEvent.id))]
         frame = pd.DataFrame(rows, columns=[EVENT, LEAD, TIME, CAMPAIGN, TYPE, CHANNEL])
         frame[TIME] = pd.to_datetime(frame[TIME], utc=True)
         return frame.astype({LEAD: "string", CAMPAIGN: "string", TYPE: "string", EVENT: "string"})

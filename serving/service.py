@@ -254,7 +254,7 @@ class LeadScoringService:
             # Plain rows of checked values, encoded once: `ScoreResponse` documents them; validating them
             # again would cost as much as the scoring.
             result = _RESPONSE_ENCODER.encode({"leads": rows})
-        self._remember(model, batch, scores, stages, account_pairs(model.loaded.scorer.data.account, batch.ids, leads))
+        self._remember(model, batch, scores, stages, account_pairs(model.loaded.scorer.data, batch.ids, leads))
         return Response(result, media_type="application/json")
 
     def _remember(

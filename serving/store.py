@@ -27,11 +27,19 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from leadscore.records.tables import Base, FeedbackEvent, ScoredLead, latest_decisions, latest_scoring_ids, utc
+from leadscore.records.tables import (
+    Base,
+    FeedbackEvent,
+    LeadAccount,
+    ScoredLead,
+    latest_decisions,
+    latest_scoring_ids,
+    utc,
+)
 from leadscore.serving.feedback import recreate
 
 logger = logging.getLogger("bentoml.leadscore")
@@ -43,6 +51,15 @@ WAIT_SECONDS = 30.0
 """How long a read waits for earlier writes before reading anyway (the writes go on)."""
 RowsBuilder = Callable[[], list[dict[str, Any]]]
 SortOrder = Literal["score", "score_asc", "recent"]
+DecisionFilter = Literal["awaiting", "accept", "reject"]
+ID_CHUNK = 10_000
+"""Lead ids per `IN (...)` query: SQLite takes at most 32,766 parameters, and an account can hold more."""
+
+
+def id_chunks(lead_ids: Sequence[str]) -> list[list[str]]:
+    """`lead_ids` in pieces of `ID_CHUNK`, for queries that select by lead id."""
+    ids = list(lead_ids)
+    return [ids[i : i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
 
 
 @dataclass(frozen=True)
@@ -205,32 +222,47 @@ class ScoreStore:
         *,
         grade: str | None = None,
         campaign: str | None = None,
-        awaiting: bool = False,
+        stage: str | None = None,
+        decision: DecisionFilter | None = None,
+        search: str | None = None,
         sort: SortOrder = "score",
+        offset: int = 0,
         limit: int = 200,
     ) -> list[QueueRow]:
-        """Each lead's latest scoring with its latest decision, filtered and sorted for the review queue."""
+        """Each lead's latest scoring with its latest decision, filtered, sorted and paged for the review
+        queue. `search` finds the text in lead ids, campaigns and account ids."""
         self.flush()
         latest = latest_scoring_ids()
-        decision = latest_decisions().subquery()
+        decided = latest_decisions().subquery()
         query = (
-            select(ScoredLead, decision.c.decision, decision.c.reason_code)
-            .outerjoin(decision, decision.c.lead_id == ScoredLead.lead_id)
+            select(ScoredLead, decided.c.decision, decided.c.reason_code)
+            .outerjoin(decided, decided.c.lead_id == ScoredLead.lead_id)
             .where(ScoredLead.id.in_(latest))
         )
         if grade:
             query = query.where(ScoredLead.grade == grade)
         if campaign:
             query = query.where(ScoredLead.campaign == campaign)
-        if awaiting:
-            query = query.where(decision.c.decision.is_(None))
+        if stage:
+            query = query.where(ScoredLead.stage == stage)
+        if decision == "awaiting":
+            query = query.where(decided.c.decision.is_(None))
+        elif decision:
+            query = query.where(decided.c.decision == decision)
+        if search:
+            accounts = select(LeadAccount.lead_id).where(LeadAccount.account.contains(search, autoescape=True))
+            query = query.where(
+                ScoredLead.lead_id.contains(search, autoescape=True)
+                | ScoredLead.campaign.contains(search, autoescape=True)
+                | ScoredLead.lead_id.in_(accounts)
+            )
         order = {
             "score": (ScoredLead.score.desc(), ScoredLead.id.desc()),
             "score_asc": (ScoredLead.score.asc(), ScoredLead.id.desc()),
             "recent": (ScoredLead.id.desc(),),
         }[sort]
         with Session(self.engine) as session:
-            rows = session.execute(query.order_by(*order).limit(limit)).all()
+            rows = session.execute(query.order_by(*order).offset(offset).limit(limit)).all()
             session.expunge_all()
         return [QueueRow(lead, d, r) for lead, d, r in rows]
 
@@ -248,11 +280,12 @@ class ScoreStore:
     def latest(self, lead_ids: Sequence[str]) -> list[ScoredLead]:
         """Each of these leads' latest scoring, by lead id."""
         self.flush()
-        query = select(ScoredLead).where(ScoredLead.id.in_(latest_scoring_ids(lead_ids))).order_by(ScoredLead.lead_id)
+        rows = []
         with Session(self.engine) as session:
-            rows = list(session.scalars(query))
+            for chunk in id_chunks(lead_ids):
+                rows += session.scalars(select(ScoredLead).where(ScoredLead.id.in_(latest_scoring_ids(chunk))))
             session.expunge_all()
-        return rows
+        return sorted(rows, key=lambda row: row.lead_id)
 
     def get(self, row_id: int) -> ScoredLead | None:
         """One stored scoring by row id."""
@@ -272,12 +305,19 @@ class ScoreStore:
             event.received_at = utc(event.received_at)
         return events
 
-    def campaigns(self) -> list[str]:
-        """Campaign names seen in stored leads, for the queue's filter."""
+    def campaigns(self, limit: int) -> list[str]:
+        """The `limit` campaigns with most scored leads (by name on ties), for the queue's filter."""
         self.flush()
-        query = select(ScoredLead.campaign).where(ScoredLead.campaign.is_not(None)).distinct()
+        leads = func.count(ScoredLead.id)
+        query = (
+            select(ScoredLead.campaign)
+            .where(ScoredLead.campaign.is_not(None))
+            .group_by(ScoredLead.campaign)
+            .order_by(leads.desc(), ScoredLead.campaign)
+            .limit(limit)
+        )
         with Session(self.engine) as session:
-            return sorted(session.scalars(query))
+            return list(session.scalars(query))
 
     def latest_with_decisions(self) -> pd.DataFrame:
         """Each lead's latest scoring (scores and campaign) with its latest decision and its time (NaN if
