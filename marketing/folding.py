@@ -4,7 +4,11 @@ or a page stays readable (and bounded) however many campaign names the data hold
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
+
+from leadscore.marketing.attribution import Attribution
 
 TOP_CAMPAIGNS = 20
 """Campaigns shown by name (the ones with most leads); the rest are folded into one row."""
@@ -36,3 +40,10 @@ def fold_rows(frame: pd.DataFrame, size: pd.Series, top: int = TOP_CAMPAIGNS) ->
     kept = list(order["name"].iloc[:top])
     rest = frame.drop(index=kept).sum().to_frame(other_label(len(frame) - top)).T
     return pd.concat([frame.loc[kept], rest.astype(frame.dtypes.to_dict())])
+
+
+def fold_credit(attribution: Attribution, top: int = TOP_CAMPAIGNS) -> Attribution:
+    """Multi-touch credit with campaigns beyond the `top` most credited (leads, linear rule) summed into one
+    row: credit adds up, so the folded row is exact."""
+    credit = attribution.credit
+    return replace(attribution, credit=fold_rows(credit, credit[("leads", "linear")], top))

@@ -26,11 +26,13 @@ from leadscore.datasets.files import DataFileError
 from leadscore.features.config import DataConfig
 from leadscore.features.contract import GRADES
 from leadscore.marketing.attribution import METRICS, RULES, Attribution, campaign_attribution
+from leadscore.marketing.folding import fold_credit, fold_groups
 from leadscore.marketing.history import History, ScoredLeads, explained_head, require_column, score_leads
 from leadscore.marketing.insights import (
     MIN_WINS,
     TOO_FEW,
     campaign_summary,
+    group_labels,
     is_open,
     mean_contributions,
     ranking_metric,
@@ -58,6 +60,25 @@ class CampaignReport:
     """The head whose SHAP values `drivers` are."""
     attribution: Attribution | None = None
     """Multi-touch credit under every rule; None without response events."""
+    folded: pd.DataFrame | None = None
+    """`campaigns` summarised again with campaigns beyond the top `TOP_CAMPAIGNS` as one "other" row, for the
+    console, the page and the charts; None when there are not that many (the CSV always has every one)."""
+    folded_drivers: pd.DataFrame | None = None
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The campaign table people read: folded when there are many campaigns."""
+        return self.campaigns if self.folded is None else self.folded
+
+    @property
+    def shown_drivers(self) -> pd.DataFrame | None:
+        """The mean SHAP table people read, folded like `shown`."""
+        return self.drivers if self.folded is None else self.folded_drivers
+
+    @property
+    def shown_attribution(self) -> Attribution | None:
+        """The credit table people read: campaigns beyond the most credited folded into one row."""
+        return None if self.attribution is None else fold_credit(self.attribution)
 
 
 def campaign_report(
@@ -127,6 +148,19 @@ def build_report(
     if scored.contributions is not None:
         drivers = mean_contributions(scored.contributions, frame[campaign]).reindex(campaigns.index)
         drivers.index.name = campaign
+    folded = folded_drivers = None
+    names = group_labels(frame[campaign])
+    labels = fold_groups(names)
+    if labels.nunique() < campaigns.shape[0]:
+        folded_spend = None
+        if spend is not None:  # the folded row spent what its campaigns spent
+            renamed = dict(zip(names, labels, strict=True))
+            folded_spend = pd.Series(spend, dtype=float).groupby(lambda n: renamed.get(n, n)).sum().to_dict()
+        named = labels.rename(campaign)
+        folded = campaign_summary(scored.scores, named, scored.outcomes, spend=folded_spend, **common)
+        if scored.contributions is not None:
+            folded_drivers = mean_contributions(scored.contributions, labels).reindex(folded.index)
+            folded_drivers.index.name = campaign
     unknown = tuple(sorted(set(spend or {}) - set(campaigns.index)))
     evidence = revenue_evidence(scored.outcomes)
     note = None if evidence is None else evidence.note()
@@ -134,7 +168,18 @@ def build_report(
     if responses is not None:
         attribution = campaign_attribution(frame, scored.scores, scored.outcomes, data, responses, decision_days)
     return CampaignReport(
-        campaigns, channels, drivers, confidence, min_leads, min_wins, unknown, note, head, attribution
+        campaigns,
+        channels,
+        drivers,
+        confidence,
+        min_leads,
+        min_wins,
+        unknown,
+        note,
+        head,
+        attribution,
+        folded,
+        folded_drivers,
     )
 
 
@@ -231,11 +276,11 @@ def grade_mix_chart(summary: pd.DataFrame) -> bytes:
 def report_charts(report: CampaignReport) -> dict[str, bytes]:
     """The report's charts as PNG bytes, by file name."""
     charts = {
-        "campaign_revenue_per_lead.png": revenue_per_lead_chart(report.campaigns, report.confidence),
-        "campaign_grade_mix.png": grade_mix_chart(report.campaigns),
+        "campaign_revenue_per_lead.png": revenue_per_lead_chart(report.shown, report.confidence),
+        "campaign_grade_mix.png": grade_mix_chart(report.shown),
     }
-    if "predicted_accept" in report.campaigns:
-        charts["campaign_acceptance.png"] = acceptance_chart(report.campaigns, report.confidence)
+    if "predicted_accept" in report.shown:
+        charts["campaign_acceptance.png"] = acceptance_chart(report.shown, report.confidence)
     return charts
 
 
@@ -338,7 +383,7 @@ def basis_text(report: CampaignReport) -> str:
 
 def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str, model: str) -> str:
     """The self-contained report page: tables, charts as data: URIs, the mean SHAP table."""
-    summary = report.campaigns
+    summary = report.shown
     ranked, small = summary[~summary["small_sample"]], summary[summary["small_sample"]]
     key = str(summary.index.name or "campaign")
     tables = [
@@ -370,11 +415,11 @@ def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str
             {"title": _CHART_TITLES[name], "data": base64.b64encode(png).decode("ascii")}
             for name, png in charts.items()
         ],
-        drivers=None if report.drivers is None else _driver_cells(report.drivers),
+        drivers=None if report.shown_drivers is None else _driver_cells(report.shown_drivers),
         head=report.head,
         attribution=None
-        if report.attribution is None
-        else {"note": report.attribution.note(), "tables": attribution_cells(report.attribution)},
+        if report.shown_attribution is None
+        else {"note": report.shown_attribution.note(), "tables": attribution_cells(report.shown_attribution)},
     )
 
 

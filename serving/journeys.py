@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Annotated, Any
 
 import bentoml
@@ -25,7 +24,7 @@ from leadscore.features.config import DataConfig
 from leadscore.features.responses import PREFIX
 from leadscore.marketing.accounts import NOTE, engaged, roll_up
 from leadscore.marketing.attribution import Attribution, attribute, credited_values, touch_table
-from leadscore.marketing.folding import fold_rows
+from leadscore.marketing.folding import fold_credit
 from leadscore.models.reasons import Reason
 from leadscore.models.scorer import LeadScorer
 from leadscore.records.tables import ScoredLead
@@ -100,8 +99,7 @@ def served_attribution(leads: pd.DataFrame, responses: pd.DataFrame) -> Attribut
     touches = touch_table(frame["lead_id"], frame["campaign"], cutoff, responses)
     scores = frame[["expected_revenue"]].astype(float)
     outcomes = pd.DataFrame({"accepted": frame["decision"].map({"accept": 1.0, "reject": 0.0}).astype(float)})
-    credit = attribute(credited_values(scores, outcomes), touches)
-    return replace(credit, credit=fold_rows(credit.credit, credit.credit[("leads", "linear")]))
+    return fold_credit(attribute(credited_values(scores, outcomes), touches))
 
 
 def _service() -> Any:
