@@ -16,7 +16,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from leadscore.cli.marketing import _plan_table, register
-from leadscore.features.config import LeadscoreConfig
+from leadscore.features.config import ColumnLabel, LeadscoreConfig
 from leadscore.marketing.folding import TOP_CAMPAIGNS, other_label
 from leadscore.marketing.history import ScoredLeads, score_leads
 from leadscore.marketing.planner import plan_quota
@@ -47,7 +47,8 @@ def scored(fitted: FitResult, history: pd.DataFrame, demo_config: LeadscoreConfi
 def test_report_folds_beyond_the_top_campaigns_and_the_csv_keeps_all(
     scored: ScoredLeads, history: pd.DataFrame, demo_config: LeadscoreConfig, tmp_path: Path
 ) -> None:
-    report = build_report(scored, history, demo_config.data, min_leads=10)
+    labels = {column: ColumnLabel(label=f"Label of {column}") for column in scored.contributions.columns}
+    report = build_report(scored, history, demo_config.data, min_leads=10, labels=labels)
     assert len(report.campaigns) == CAMPAIGNS
     assert len(report.shown) == TOP_CAMPAIGNS + 1 and other_label(CAMPAIGNS - TOP_CAMPAIGNS) in report.shown.index
     assert report.shown["leads"].sum() == len(history)
@@ -60,6 +61,8 @@ def test_report_folds_beyond_the_top_campaigns_and_the_csv_keeps_all(
     assert len(pd.read_csv(tmp_path / "campaigns.csv")) == CAMPAIGNS
     html = paths[0].read_text()
     assert html.count("landing page") < 6 * (TOP_CAMPAIGNS + 1) and "other (480 campaigns)" in html
+    headers = re.findall(r"<th>([^<]*)</th>", html.split("What drives scores")[1].split("</tr>")[0])
+    assert headers and all(h.startswith("Label of ") for h in headers)  # [labels], not column names
     drivers = pd.read_csv(tmp_path / "campaign_drivers.csv")
     assert len(drivers) == CAMPAIGNS
 
