@@ -55,7 +55,9 @@ def _png(figure: Figure) -> bytes:
 
 @literal_text
 def contribution_chart(per_head: Mapping[str, Sequence[Bar]]) -> bytes:
-    """One horizontal bar chart per head of the largest contributions (log-odds), biggest on top."""
+    """One horizontal bar chart per head of what pushes it most, biggest on top: to the right (green) what
+    raises it, to the left (red) what lowers it. The sizes are log-odds, which mean nothing to a reader, so
+    the axis carries words, not numbers."""
     heads = list(per_head)
     figure = Figure(figsize=(6.4 * max(1, len(heads)), 4.2), layout="constrained")
     axes = figure.subplots(1, max(1, len(heads)), squeeze=False)[0]
@@ -69,8 +71,9 @@ def contribution_chart(per_head: Mapping[str, Sequence[Bar]]) -> bytes:
             if bar.flagged:
                 rect.set_hatch("//")
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_title(f"Push on {HEAD_WORDS.get(head, head)}")
-        ax.set_xlabel("contribution (log-odds; right raises, left lowers)")
+        ax.set_title(f"What raises or lowers {HEAD_WORDS.get(head, head)}")
+        ax.set_xticks([])
+        ax.set_xlabel("← lowers          raises →")
         ax.tick_params(axis="y", labelsize=8)
     return _png(figure)
 

@@ -31,7 +31,7 @@ from leadscore.features.contract import GRADES
 from leadscore.features.qualification import STAGES
 from leadscore.features.responses import PREFIX
 from leadscore.features.schema import FeatureSpec
-from leadscore.marketing.folding import TOP_CAMPAIGNS
+from leadscore.marketing.folding import TOP_CAMPAIGNS, is_folded
 from leadscore.models.reasons import display_value
 from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer
 from leadscore.records.tables import ScoredLead
@@ -44,6 +44,7 @@ from leadscore.serving.journeys import PEOPLE_PAGE, AccountId, account_info
 from leadscore.serving.reports import MIN_WINS, campaign_report
 from leadscore.serving.schemas import FeedbackRequest
 from leadscore.serving.store import SortOrder
+from leadscore.serving.wording import merged_reasons
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "leadscore_session"
@@ -258,7 +259,7 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         lead = _stored(row_id)
         model, frame, matrix, status = _explained(lead)
         scorer = model.loaded.scorer
-        reasons = scorer.explain_transformed(frame, matrix, status, k=3)[0]
+        reasons = merged_reasons(scorer.explain_transformed(frame, matrix, status, k=3)[0])
         specs = scorer.transformer_.schema_.features
         fields = []
         for j, spec in enumerate(specs):
@@ -280,12 +281,14 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         reasons=reasons,
         fields=fields,
         history=history,
-        legend=rules.descriptions() if rules else {},
+        legend=rules.descriptions(lambda column: describe(scorer.labels, column)[0]) if rules else {},
         reason_codes=REASON_CODES,
         event_id=uuid.uuid4().hex,
         rep_id=request.cookies.get(REP_COOKIE, ""),
         error=error,
         account=account,
+        crm=service.settings.crm_lead_url,
+        crm_account=service.settings.crm_account_url,
     )
 
 
@@ -390,7 +393,8 @@ def campaigns(request: Request, min_leads: Annotated[int, Query(ge=1)] = 100) ->
     _check_access(request)
     with shielded("summarising campaigns"):
         report = campaign_report(_service().scored, min_leads)
-    return _page(request, "campaigns.html", report=report, min_wins=MIN_WINS)
+    folded = {row["campaign"] for row in report.campaigns if is_folded(row["campaign"])}
+    return _page(request, "campaigns.html", report=report, min_wins=MIN_WINS, folded=folded)
 
 
 @router.get("/campaigns.png")

@@ -26,6 +26,7 @@ from leadscore.models.scorer import LeadScorer
 from leadscore.serving import store
 from leadscore.serving.journeys import PEOPLE_PAGE
 from leadscore.serving.local import request_leads
+from leadscore.serving.settings import Settings, SettingsError
 from leadscore.serving.ui import PAGE_SIZE
 
 pytestmark = pytest.mark.service
@@ -93,7 +94,7 @@ def test_a_burst_of_unique_campaign_names_keeps_every_view_bounded(client: TestC
 
     page = client.get("/ui/campaigns")
     assert page.status_code == 200 and len(page.content) < 100_000
-    assert page.text.count("<tr>") == TOP_CAMPAIGNS + 2  # header row, the top campaigns, "other"
+    assert page.text.count("<tr data-campaign>") == TOP_CAMPAIGNS + 1  # the top campaigns and "other"
 
     for lead in leads[:30]:  # with decisions the campaigns are ranked, still folded
         event = {"event_id": f"d-{lead['id']}", "lead_id": lead["id"], "decision": "accept", "rep_id": "r1"}
@@ -128,6 +129,9 @@ def test_an_account_with_many_people_is_paged(client: TestClient, monkeypatch: p
     assert sorted(seen) == sorted(lead["id"] for lead in leads)
     assert client.get("/accounts/big-co", params={"limit": 100_000}).status_code == 422
 
+    found = client.get("/ui/", params={"q": "big-co"})  # the queue's search finds a lead by its account
+    assert found.text.count("<tr data-lead=") == PAGE_SIZE
+
     view = client.get("/ui/accounts/big-co")
     assert view.status_code == 200 and view.text.count("<tr data-lead=") == PEOPLE_PAGE
     assert 'id="next-page"' in view.text and len(view.content) < 100_000
@@ -151,3 +155,31 @@ def test_placeholder_account_values_are_not_accounts(client: TestClient) -> None
     for value in ("N/A", "Select"):
         assert client.get(f"/accounts/{value}").status_code == 404
     assert client.get("/accounts/acme").json()["people_total"] == 1
+
+
+def test_crm_links_go_to_the_record_of_each_lead_and_account(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, account_model: Path
+) -> None:
+    service_env(monkeypatch, account_model, tmp_path / "service.db")
+    monkeypatch.setenv("LEADSCORE_CRM_LEAD_URL", "https://crm.example.test/lead/{id}")
+    monkeypatch.setenv("LEADSCORE_CRM_ACCOUNT_URL", "https://crm.example.test/account?id={id}")
+    with (
+        asgi_app_without_metrics() as app,
+        TestClient(app, base_url="http://localhost:3000", client=("127.0.0.1", 5)) as client,
+    ):
+        _post(client, _leads(3, 4, account=["Acme & Co/EU"] * 3))
+        queue = client.get("/ui/").text
+        assert queue.count('href="https://crm.example.test/lead/L4-') == 3
+        account = client.get("/ui/accounts/Acme & Co/EU").text
+        assert 'href="https://crm.example.test/account?id=Acme%20%26%20Co%2FEU"' in account  # the id encoded
+        assert account.count('href="https://crm.example.test/lead/L4-') == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("https://crm.example.test/lead", "{id}"), ("javascript:alert(1)//{id}", "http"), ("crm/{id}", "http")],
+)
+def test_crm_link_templates_are_checked(value: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match="LEADSCORE_CRM_LEAD_URL") as caught:
+        Settings.from_env({"LEADSCORE_CRM_LEAD_URL": value})
+    assert problem in str(caught.value)
