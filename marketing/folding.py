@@ -4,6 +4,7 @@ or a page stays readable (and bounded) however many campaign names the data hold
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pandas as pd
@@ -47,3 +48,8 @@ def fold_credit(attribution: Attribution, top: int = TOP_CAMPAIGNS) -> Attributi
     row: credit adds up, so the folded row is exact."""
     credit = attribution.credit
     return replace(attribution, credit=fold_rows(credit, credit[("leads", "linear")], top))
+
+
+def is_folded(name: str) -> bool:
+    """Whether a campaign name is the folded group's (it has no leads of its own to list)."""
+    return re.fullmatch(r"other \([\d,]+ campaigns?\)", name) is not None
