@@ -24,6 +24,7 @@ from leadscore.marketing.folding import TOP_CAMPAIGNS, other_label
 from leadscore.models.artifact import save_scorer
 from leadscore.models.scorer import LeadScorer
 from leadscore.serving import store
+from leadscore.serving.errors import ApiError, Deadline
 from leadscore.serving.journeys import PEOPLE_PAGE
 from leadscore.serving.local import request_leads
 from leadscore.serving.settings import Settings, SettingsError
@@ -183,3 +184,10 @@ def test_crm_link_templates_are_checked(value: str, problem: str) -> None:
     with pytest.raises(SettingsError, match="LEADSCORE_CRM_LEAD_URL") as caught:
         Settings.from_env({"LEADSCORE_CRM_LEAD_URL": value})
     assert problem in str(caught.value)
+
+
+def test_long_work_gives_up_once_the_request_has_timed_out() -> None:
+    Deadline(60).left("scoring")  # time left: goes on
+    with pytest.raises(ApiError) as caught:
+        Deadline(-1).left("scoring the account's people")
+    assert caught.value.status == 504 and "LEADSCORE_TIMEOUT" in str(caught.value.body())

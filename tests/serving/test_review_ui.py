@@ -253,9 +253,13 @@ def test_reject_with_a_reason_stores_one_row_and_updates_the_queue(
     assert page.locator(f"#queue tr[data-lead='{lead_id}']").count() == 0 and len(leads_in_queue(page)) == PAGE
 
 
-def test_campaign_view_shows_a_chart(page: Page, server: tuple[LocalServer, Path]) -> None:
+@pytest.mark.parametrize("device", list(WIDTHS))
+def test_campaign_view_shows_a_chart(session: BrowserContext, server: tuple[LocalServer, Path], device: str) -> None:
+    page = sized_page(session, device)
     page.goto(f"{server[0].url}/ui/campaigns")
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTHS[device]
     assert page.locator("#campaigns tbody tr").count() >= 5
     page.wait_for_function("document.querySelector('#campaign-chart').complete")
     assert page.locator("#campaign-chart").evaluate("img => img.naturalWidth") > 200
-    shoot(page, "campaigns.png")
+    shoot(page, f"campaigns_{device}.png")
+    page.close()
