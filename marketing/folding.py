@@ -39,8 +39,8 @@ def fold_rows(frame: pd.DataFrame, size: pd.Series, top: int = TOP_CAMPAIGNS) ->
         return frame
     order = size.rename_axis("name").reset_index(name="n").sort_values(["n", "name"], ascending=[False, True])
     kept = list(order["name"].iloc[:top])
-    rest = frame.drop(index=kept).sum().to_frame(other_label(len(frame) - top)).T
-    return pd.concat([frame.loc[kept], rest.astype(frame.dtypes.to_dict())])
+    rest = frame.drop(index=kept).sum(min_count=1).to_frame(other_label(len(frame) - top)).T
+    return pd.concat([frame.loc[kept], rest]).infer_objects()
 
 
 def fold_credit(attribution: Attribution, top: int = TOP_CAMPAIGNS) -> Attribution:

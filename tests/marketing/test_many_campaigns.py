@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from leadscore.cli.marketing import _plan_table, register
 from leadscore.features.config import ColumnLabel, LeadscoreConfig
-from leadscore.marketing.folding import TOP_CAMPAIGNS, other_label
+from leadscore.marketing.folding import TOP_CAMPAIGNS, fold_groups, fold_rows, other_label
 from leadscore.marketing.history import ScoredLeads, score_leads
 from leadscore.marketing.planner import plan_quota
 from leadscore.marketing.report import build_report, report_charts, write_report
@@ -105,3 +105,13 @@ def test_report_cli_prints_a_readable_table(
     assert result.exit_code == 0, result.output
     assert re.search(r"other \(4\d\d campaigns\)", result.output)
     assert len(result.output.splitlines()) < 3 * TOP_CAMPAIGNS + 30
+
+
+def test_folding_keeps_the_biggest_by_name_on_ties_and_never_folds_one_campaign() -> None:
+    names = pd.Series(["b", "a", "c", "c", "d"])
+    assert fold_groups(names, top=2).tolist() == ["other (2 campaigns)", "a", "c", "c", "other (2 campaigns)"]
+    assert fold_groups(names, top=3).equals(names)  # "other (1 campaign)" would only hide a name
+    table = pd.DataFrame({"leads": [5.0, 1.0, 2.0, np.nan]}, index=["w", "x", "y", "z"])
+    folded = fold_rows(table, table["leads"].fillna(0), top=2)
+    assert folded.index.tolist() == ["w", "y", "other (2 campaigns)"]
+    assert folded.loc["other (2 campaigns)", "leads"] == 1  # summed, a missing value skipped
