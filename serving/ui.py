@@ -279,6 +279,7 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         lead=lead,
         explained_by=model.version,
         reasons=reasons,
+        heads=_chart_heads(scorer),
         fields=fields,
         history=history,
         legend=rules.descriptions(lambda column: describe(scorer.labels, column)[0]) if rules else {},
@@ -292,16 +293,25 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
     )
 
 
+def _chart_heads(scorer: LeadScorer) -> list[str]:
+    """The heads a lead's page draws a chart for (acceptance, win: those the model has)."""
+    return [h for h in PROBABILITY_HEADS if h in scorer.heads_]
+
+
 @router.get("/leads/{row_id}/chart.png")
-def lead_chart(request: Request, row_id: int) -> Response:
+def lead_chart(request: Request, row_id: int, head: Annotated[str | None, Query()] = None) -> Response:
+    """What raises or lowers one head (`head`), or every head side by side."""
     _check_access(request)
     with shielded("drawing a lead chart"):
         model, frame, matrix, status = _explained(_stored(row_id))
         scorer = model.loaded.scorer
         specs = scorer.transformer_.schema_.features
+        heads = _chart_heads(scorer)
+        if head is not None and head not in heads:
+            raise ApiError.single(422, "head", f"choose one of {', '.join(heads)}")
         per_head: dict[str, list[Bar]] = {}
-        for head in (h for h in PROBABILITY_HEADS if h in scorer.heads_):
-            contributions = scorer.contributions(matrix, head).iloc[0]
+        for drawn in [head] if head else heads:
+            contributions = scorer.contributions(matrix, drawn).iloc[0]
             bars = []
             for j, spec in enumerate(specs):
                 if _behavioural(scorer, spec):
@@ -314,7 +324,7 @@ def lead_chart(request: Request, row_id: int) -> Response:
             if scorer.responses is not None:
                 together = float(contributions[[s.name for s in specs if _behavioural(scorer, s)]].sum())
                 bars.append(Bar(f"Responses = {scorer.responses.describe(frame.iloc[0])}"[:48], together, False))
-            per_head[head] = bars
+            per_head[drawn] = bars
         png = contribution_chart(per_head)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 

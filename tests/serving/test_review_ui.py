@@ -217,10 +217,15 @@ def test_lead_detail_shows_one_list_of_reasons_and_a_chart(
     assert any("likelihood and" in r or ", " in r.split(" — ")[1] for r in reasons)  # one names both heads
     assert "log-odds" not in page.content()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    chart = page.locator("#chart")
-    chart.scroll_into_view_if_needed()
-    page.wait_for_function("document.querySelector('#chart').complete")
-    assert chart.evaluate("img => img.naturalWidth") > 200
+    charts = page.locator("img.chart")
+    assert charts.count() == 2  # acceptance and win
+    charts.first.scroll_into_view_if_needed()
+    page.wait_for_function("[...document.querySelectorAll('img.chart')].every(img => img.complete)")
+    assert all(chart.evaluate("img => img.naturalWidth") > 200 for chart in charts.all())
+    boxes = [chart.bounding_box() for chart in charts.all()]
+    assert all(b is not None and b["x"] + b["width"] <= width for b in boxes)
+    side_by_side = boxes[0]["y"] == boxes[1]["y"]  # type: ignore[index]
+    assert side_by_side == (device == "laptop")  # a phone stacks them, each as wide as the screen
     assert page.locator("#fields tbody tr").count() > 5
     shoot_for_docs(page, "review_lead_detail.png" if device == "laptop" else "review_lead_phone.png")
     page.close()
