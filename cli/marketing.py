@@ -78,9 +78,10 @@ def report_campaigns(
         paths = write_report(report, out_dir, data.name, loaded.label)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
-    out.print(_report_table(report.campaigns, confidence, basis_text(report)))
-    if report.attribution is not None:
-        out.print(_attribution_table(report.attribution, "won_leads" if "won_rate" in report.campaigns else "leads"))
+    out.print(_report_table(report.shown, confidence, basis_text(report)))
+    if report.shown_attribution is not None:
+        metric = "won_leads" if "won_rate" in report.campaigns else "leads"
+        out.print(_attribution_table(report.shown_attribution, metric))
     for path in paths[:2]:
         out.print(f"wrote {path}")
     out.print(f"      and {len(paths) - 2} more files in {out_dir}")
@@ -190,6 +191,12 @@ def _count(value: float) -> str:
 
 
 def _plan_table(plan: Plan) -> Table:
+    """The plan per campaign, beyond the top `TOP_CAMPAIGNS` by leads folded into one row (which shows its
+    counts; per-lead money is a per-campaign figure), then the totals, which the rows add up to."""
+    from leadscore.marketing.folding import fold_rows
+
+    counts = ["share", "leads", "leads_lo", "leads_hi", "accepted", "wins"]
+    shown = fold_rows(plan.campaigns[counts], plan.campaigns["leads"]).join(plan.campaigns.drop(columns=counts))
     period = f" in {plan.period}" if plan.period else ""
     table = Table(title=f"Leads needed for {plan.target:,.0f} revenue{period} ({plan.mix_source} mix)")
     interval = f"{plan.confidence:.0%} interval"
@@ -197,7 +204,7 @@ def _plan_table(plan: Plan) -> Table:
     for title in titles:
         table.add_column(title, justify="left" if title == "campaign" else "right")
     money = ("revenue_per_lead", "raw_revenue_per_lead", "expected_revenue_per_lead")
-    for name, row in plan.campaigns.iterrows():
+    for name, row in shown.iterrows():
         table.add_row(
             str(name),
             f"{row['share']:.0%}",
@@ -253,6 +260,7 @@ def plan(
 ) -> None:
     """How many leads, sales-accepted leads and wins a revenue target needs, overall and per campaign."""
     from leadscore.datasets.files import load_config
+    from leadscore.marketing.folding import fold_credit
     from leadscore.marketing.history import load_history
     from leadscore.marketing.planner import PlanError, parse_amount, parse_mix, plan_from_history
 
@@ -282,7 +290,8 @@ def plan(
     else:
         out.print(_plan_table(result))
         if credit is not None:
-            out.print(_attribution_table(credit, "closed_revenue" if "closed_revenue" in credit.totals else "leads"))
+            metric = "closed_revenue" if "closed_revenue" in credit.totals else "leads"
+            out.print(_attribution_table(fold_credit(credit), metric))
     for warning in result.warnings:
         console.print(f"[bold red]warning:[/] {warning}")
 

@@ -12,7 +12,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -193,9 +193,13 @@ class QualificationConfig(Strict):
         """`min_score` or `min_grade` when one is set: the model's part of sales-ready."""
         return "min_score" if self.min_score is not None else "min_grade" if self.min_grade is not None else None
 
-    def descriptions(self) -> dict[str, str]:
-        """Rule id -> the rule in words, for a legend next to `rules_met` / `rules_missed`."""
-        out = {spec.id: f"{_SECTION_WORDS[spec.section]}: {spec.text}" for spec in self.rules}
+    def descriptions(self, named: Callable[[str], str] = _words) -> dict[str, str]:
+        """Rule id -> the rule in words, for a legend next to `rules_met` / `rules_missed`; `named` words a
+        column (pass the `[labels]` lookup so the legend uses sales' names)."""
+        out = {
+            spec.id: f"{_SECTION_WORDS[spec.section]}: {named(spec.field)} {spec.rule.requirement()}"
+            for spec in self.rules
+        }
         if self.min_score is not None:
             out["min_score"] = f"Score at least {_number(self.min_score)}"
         if self.min_grade is not None:

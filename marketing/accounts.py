@@ -36,20 +36,23 @@ def engaged(
     return lead_ids.astype(str).isin(set(recent[LEAD].astype(str)))
 
 
-def top_reasons(reasons: Sequence[Sequence[Reason]], head: str = "won", k: int = TOP_REASONS) -> list[str]:
+def top_reasons(
+    reasons: Sequence[Sequence[Reason]], lead_ids: Sequence[str], head: str = "won", k: int = TOP_REASONS
+) -> list[str]:
     """The reasons that lift a group of leads most: positive contributions summed per column, each shown as
-    its strongest sentence."""
+    its strongest sentence with the person it belongs to ("... (lead L17)"): a value is one person's, and
+    the reasons of an account mix its people."""
     total: dict[str, float] = {}
-    strongest: dict[str, Reason] = {}
-    for row in reasons:
+    strongest: dict[str, tuple[Reason, str]] = {}
+    for row, lead_id in zip(reasons, lead_ids, strict=True):
         for reason in row:
             if reason.head != head or reason.contribution <= 0:
                 continue
             total[reason.feature] = total.get(reason.feature, 0.0) + reason.contribution
-            if reason.feature not in strongest or reason.contribution > strongest[reason.feature].contribution:
-                strongest[reason.feature] = reason
+            if reason.feature not in strongest or reason.contribution > strongest[reason.feature][0].contribution:
+                strongest[reason.feature] = (reason, lead_id)
     ranked = sorted(total, key=lambda f: total[f], reverse=True)[:k]
-    return [strongest[f].text for f in ranked]
+    return [f"{strongest[f][0].text} (lead {strongest[f][1]})" for f in ranked]
 
 
 def roll_up(people: pd.DataFrame, reasons: Sequence[Sequence[Reason]] | None = None) -> pd.DataFrame:
@@ -69,7 +72,7 @@ def roll_up(people: pd.DataFrame, reasons: Sequence[Sequence[Reason]] | None = N
                 "p_any_win": float(1.0 - np.prod(1.0 - p_won)),
                 "expected_revenue": float(group["expected_revenue"].fillna(0.0).sum()),
                 "best_lead": str(group.loc[group["expected_revenue"].fillna(0.0).idxmax(), "lead_id"]),
-                "top_reasons": top_reasons(picked),
+                "top_reasons": top_reasons(picked, group["lead_id"].astype(str).tolist() if picked else []),
             }
         )
     columns = ["account", "people", "engaged_people", "p_any_win", "expected_revenue", "best_lead", "top_reasons"]

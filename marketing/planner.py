@@ -91,6 +91,21 @@ def _ceil(value: float) -> float:
     return value if not math.isfinite(value) else float(math.ceil(value - 1e-9))
 
 
+def _apportion(parts: pd.Series, whole: float | None) -> pd.Series:
+    """Whole leads (SALs, wins) per campaign that add up to the plan's `whole` (largest remainder): each
+    campaign's share is rounded down and the rest go one each to the largest fractions. Rounding every row
+    up instead would make 500 campaigns ask for some 250 leads more than the total. Shares that cannot be
+    apportioned (an unbounded interval, no rate) are rounded up as they are."""
+    total = float(parts.sum(min_count=1))
+    if whole is None or not math.isfinite(whole) or not math.isfinite(total) or total <= 0:
+        return parts.map(_ceil)
+    scaled = parts * (whole / total)
+    rounded = np.floor(scaled + 1e-9)
+    short = round(whole - float(rounded.sum()))
+    rounded.loc[(scaled - rounded).sort_values(ascending=False, kind="stable").index[:short]] += 1
+    return rounded
+
+
 def parse_amount(text: str) -> float:
     """A money amount as people type it: 2500000, 2,500,000, 2.5M or 250k."""
     match = re.fullmatch(r"\s*(?P<number>-?[0-9][0-9,_]*(?:\.[0-9]+)?)\s*(?P<unit>[kKmMbB]?)\s*", text)
@@ -225,7 +240,8 @@ def plan_quota(
     Estimate: target / the mix's revenue per closed lead with won deals capped (`marketing.insights.deal_cap`).
     Interval: `_bootstrap_leads`, which draws history's own deals uncapped, so it widens when revenue rests
     on a few deals. SALs and wins per campaign follow from its leads through the observed funnel rates;
-    everything is rounded up. The model's expected revenue per lead is compared, not planned with.
+    totals are rounded up and campaign rows apportioned to add up to them (`_apportion`). The model's
+    expected revenue per lead is compared, not planned with.
     """
     if not math.isfinite(target) or target <= 0:
         raise PlanError("target", f"revenue target must be a positive amount, got {target:,.0f}")
@@ -270,10 +286,17 @@ def plan_quota(
     raw_leads = _ceil(target / raw_per_lead)
     warnings = _plan_warnings(total, raw_leads, model_leads, evidence.sparse, evidence.note())
 
-    for step, rate in {"leads": 1.0, "accepted": plan["accept_rate"], "wins": plan["won_rate"]}.items():
-        for suffix, value in (("", total.estimate), ("_lo", total.lo), ("_hi", total.hi)):
-            plan[f"{step}{suffix}"] = (share * rate * value).map(_ceil)
     sal_rate = (share * plan["accept_rate"]).sum(min_count=1)
+    accepted = None if pd.isna(sal_rate) else total.scaled(float(sal_rate))
+    wins = total.scaled(float((share * plan["won_rate"]).sum()))
+    steps = {"leads": (1.0, total), "accepted": (plan["accept_rate"], accepted), "wins": (plan["won_rate"], wins)}
+    for step, (rate, overall) in steps.items():
+        for suffix, value, whole in (
+            ("", total.estimate, overall and overall.estimate),
+            ("_lo", total.lo, overall and overall.lo),
+            ("_hi", total.hi, overall and overall.hi),
+        ):
+            plan[f"{step}{suffix}"] = _apportion(share * rate * value, whole)
     plan.index.name = campaigns.name
     return Plan(
         target=float(target),
@@ -281,8 +304,8 @@ def plan_quota(
         confidence=confidence,
         mix_source="given" if mix is not None else "historical",
         leads=total,
-        accepted=None if pd.isna(sal_rate) else total.scaled(float(sal_rate)),
-        wins=total.scaled(float((share * plan["won_rate"]).sum())),
+        accepted=accepted,
+        wins=wins,
         revenue_per_lead=per_lead,
         raw_revenue_per_lead=raw_per_lead,
         raw_leads=raw_leads,

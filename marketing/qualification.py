@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadscore.features.config import OUTCOMES, ConfigError, LeadscoreConfig
+from leadscore.features.config import OUTCOMES, ConfigError, Labels, LeadscoreConfig, describe
 from leadscore.features.qualification import QualificationConfig, RuleResults, evaluate_rules
 from leadscore.marketing.insights import outcome_frame, revenue_evidence
 from leadscore.models.scorer import LeadScorer
@@ -114,8 +114,8 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole else np.nan
 
 
-def _rule_rows(results: RuleResults, outcomes: pd.DataFrame) -> pd.DataFrame:
-    descriptions = results.rules.descriptions()
+def _rule_rows(results: RuleResults, outcomes: pd.DataFrame, labels: Labels) -> pd.DataFrame:
+    descriptions = results.rules.descriptions(lambda column: describe(labels, column)[0])
     value = _value_column(outcomes)
     rows = []
     for rule_id in results.passed.columns:
@@ -187,7 +187,8 @@ def check_qualification(
     """
     outcomes = outcome_frame(frame, config.data).reindex(columns=list(OUTCOMES))
     results = evaluate_rules(frame, rules, missing_values=config.data.missing_values, scores=scores)
-    return CheckReport(len(frame), _rule_rows(results, outcomes), _funnel_rows(results, outcomes), results, outcomes)
+    rows = _rule_rows(results, outcomes, config.labels)
+    return CheckReport(len(frame), rows, _funnel_rows(results, outcomes), results, outcomes)
 
 
 def check_definition(

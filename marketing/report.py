@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,19 +23,22 @@ import pandas as pd
 from jinja2 import Environment
 
 from leadscore.datasets.files import DataFileError, writable_output, write_csv
-from leadscore.features.config import DataConfig
+from leadscore.features.config import DataConfig, Labels, describe
 from leadscore.features.contract import GRADES
 from leadscore.marketing.attribution import METRICS, RULES, Attribution, campaign_attribution
+from leadscore.marketing.folding import fold_credit, fold_groups
 from leadscore.marketing.history import History, ScoredLeads, explained_head, require_column, score_leads
 from leadscore.marketing.insights import (
     MIN_WINS,
     TOO_FEW,
     campaign_summary,
+    group_labels,
     is_open,
     mean_contributions,
     ranking_metric,
     revenue_evidence,
 )
+from leadscore.models.reasons import HEAD_WORDS
 from leadscore.models.scorer import LeadScorer
 
 matplotlib.rcParams["text.parse_math"] = False  # campaign names are drawn as written: "$" is not math
@@ -58,6 +61,27 @@ class CampaignReport:
     """The head whose SHAP values `drivers` are."""
     attribution: Attribution | None = None
     """Multi-touch credit under every rule; None without response events."""
+    folded: pd.DataFrame | None = None
+    """`campaigns` summarised again with campaigns beyond the top `TOP_CAMPAIGNS` as one "other" row, for the
+    console, the page and the charts; None when there are not that many (the CSV always has every one)."""
+    folded_drivers: pd.DataFrame | None = None
+    labels: Labels = field(default_factory=dict)
+    """The model's `[labels]`: what the page calls each column."""
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The campaign table people read: folded when there are many campaigns."""
+        return self.campaigns if self.folded is None else self.folded
+
+    @property
+    def shown_drivers(self) -> pd.DataFrame | None:
+        """The mean SHAP table people read, folded like `shown`."""
+        return self.drivers if self.folded is None else self.folded_drivers
+
+    @property
+    def shown_attribution(self) -> Attribution | None:
+        """The credit table people read: campaigns beyond the most credited folded into one row."""
+        return None if self.attribution is None else fold_credit(self.attribution)
 
 
 def campaign_report(
@@ -88,6 +112,7 @@ def campaign_report(
         explained_head(scorer),
         history.responses,
         history.decision_days,
+        scorer.labels,
     )
 
 
@@ -103,6 +128,7 @@ def build_report(
     head: str = "won",
     responses: pd.DataFrame | None = None,
     decision_days: float = 0.0,
+    labels: Labels | None = None,
 ) -> CampaignReport:
     """Per campaign (and per channel when configured) summaries of a scored lead file; `head` is the one
     whose SHAP values `scored` holds. With `responses`, also the multi-touch credit of every campaign a lead
@@ -127,6 +153,20 @@ def build_report(
     if scored.contributions is not None:
         drivers = mean_contributions(scored.contributions, frame[campaign]).reindex(campaigns.index)
         drivers.index.name = campaign
+    folded = folded_drivers = None
+    names = group_labels(frame[campaign])
+    shown_names = fold_groups(names)
+    if shown_names.nunique() < campaigns.shape[0]:
+        folded_spend = None
+        if spend is not None:  # the folded row spent what its campaigns spent
+            renamed = dict(zip(names, shown_names, strict=True))
+            folded_spend = pd.Series(spend, dtype=float).groupby(lambda n: renamed.get(n, n)).sum().to_dict()
+        folded = campaign_summary(
+            scored.scores, shown_names.rename(campaign), scored.outcomes, spend=folded_spend, **common
+        )
+        if scored.contributions is not None:
+            folded_drivers = mean_contributions(scored.contributions, shown_names).reindex(folded.index)
+            folded_drivers.index.name = campaign
     unknown = tuple(sorted(set(spend or {}) - set(campaigns.index)))
     evidence = revenue_evidence(scored.outcomes)
     note = None if evidence is None else evidence.note()
@@ -134,7 +174,19 @@ def build_report(
     if responses is not None:
         attribution = campaign_attribution(frame, scored.scores, scored.outcomes, data, responses, decision_days)
     return CampaignReport(
-        campaigns, channels, drivers, confidence, min_leads, min_wins, unknown, note, head, attribution
+        campaigns,
+        channels,
+        drivers,
+        confidence,
+        min_leads,
+        min_wins,
+        unknown,
+        note,
+        head,
+        attribution,
+        folded,
+        folded_drivers,
+        dict(labels or {}),
     )
 
 
@@ -231,11 +283,11 @@ def grade_mix_chart(summary: pd.DataFrame) -> bytes:
 def report_charts(report: CampaignReport) -> dict[str, bytes]:
     """The report's charts as PNG bytes, by file name."""
     charts = {
-        "campaign_revenue_per_lead.png": revenue_per_lead_chart(report.campaigns, report.confidence),
-        "campaign_grade_mix.png": grade_mix_chart(report.campaigns),
+        "campaign_revenue_per_lead.png": revenue_per_lead_chart(report.shown, report.confidence),
+        "campaign_grade_mix.png": grade_mix_chart(report.shown),
     }
-    if "predicted_accept" in report.campaigns:
-        charts["campaign_acceptance.png"] = acceptance_chart(report.campaigns, report.confidence)
+    if "predicted_accept" in report.shown:
+        charts["campaign_acceptance.png"] = acceptance_chart(report.shown, report.confidence)
     return charts
 
 
@@ -253,8 +305,8 @@ def _with_interval(row: pd.Series, name: str, fmt: Any) -> str:
     return f"{fmt(row[name])} [{fmt(row[f'{name}_lo'])}–{fmt(row[f'{name}_hi'])}]"
 
 
-def display_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
-    """The summary as formatted text cells for the HTML and terminal tables."""
+def display_rows(summary: pd.DataFrame, labels: Labels | None = None) -> list[dict[str, str]]:
+    """The summary as formatted text cells for the HTML and terminal tables; drivers named by `labels`."""
     rows = []
     for name, row in summary.iterrows():
         cells = {
@@ -276,7 +328,9 @@ def display_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
             "spend": _number(row.get("spend")),
             "cost_per_accepted": _number(row.get("cost_per_accepted")),
             "roi": _share(row.get("roi")),
-            "drivers": str(row.get("top_drivers", "")),
+            "drivers": ", ".join(
+                describe(labels, column)[0] for column in str(row.get("top_drivers", "") or "").split(", ") if column
+            ),
         }
         rows.append(cells)
     return rows
@@ -291,8 +345,15 @@ _CHART_TITLES = {
 }
 
 
-def _driver_cells(drivers: pd.DataFrame) -> dict[str, Any]:
-    """Mean SHAP table with a red/green tint whose strength follows the value."""
+DRIVER_COLUMNS = 10
+"""Columns of the page's drivers table: those that move campaigns most (the CSV has every column)."""
+
+
+def _driver_cells(drivers: pd.DataFrame, labels: Labels) -> dict[str, Any]:
+    """Mean SHAP table of the columns that differ most between campaigns, named by `[labels]`, with a
+    red/green tint whose strength follows the value."""
+    strongest = drivers.abs().mean().sort_values(ascending=False, kind="stable").index[:DRIVER_COLUMNS]
+    drivers = drivers[list(strongest)]
     scale = float(np.nanmax(np.abs(drivers.to_numpy()))) or 1.0
     rows = []
     for name, values in drivers.iterrows():
@@ -302,7 +363,7 @@ def _driver_cells(drivers: pd.DataFrame) -> dict[str, Any]:
             colour = f"rgba(46,125,50,{alpha:.2f})" if v > 0 else f"rgba(198,40,40,{alpha:.2f})"
             cells.append({"text": f"{v:+.2f}", "colour": colour})
         rows.append((name, cells))
-    return {"columns": list(drivers.columns), "rows": rows}
+    return {"columns": [describe(labels, str(c))[0] for c in drivers.columns], "rows": rows}
 
 
 _BASIS_WORDS = {
@@ -338,16 +399,20 @@ def basis_text(report: CampaignReport) -> str:
 
 def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str, model: str) -> str:
     """The self-contained report page: tables, charts as data: URIs, the mean SHAP table."""
-    summary = report.campaigns
+    summary = report.shown
     ranked, small = summary[~summary["small_sample"]], summary[summary["small_sample"]]
     key = str(summary.index.name or "campaign")
     tables = [
-        {"title": "Campaigns, best first", "key": key, "rows": display_rows(ranked)},
-        {"title": "Too few closed leads to rank", "key": key, "rows": display_rows(small)},
+        {"title": "Campaigns, best first", "key": key, "rows": display_rows(ranked, report.labels)},
+        {"title": "Too few closed leads to rank", "key": key, "rows": display_rows(small, report.labels)},
     ]
     if report.channels is not None:
         tables.append(
-            {"title": "Channels", "key": str(report.channels.index.name), "rows": display_rows(report.channels)}
+            {
+                "title": "Channels",
+                "key": str(report.channels.index.name),
+                "rows": display_rows(report.channels, report.labels),
+            }
         )
     env = Environment(autoescape=True)
     return env.from_string(_TEMPLATE).render(
@@ -370,11 +435,11 @@ def render_html(report: CampaignReport, charts: Mapping[str, bytes], source: str
             {"title": _CHART_TITLES[name], "data": base64.b64encode(png).decode("ascii")}
             for name, png in charts.items()
         ],
-        drivers=None if report.drivers is None else _driver_cells(report.drivers),
-        head=report.head,
+        drivers=None if report.shown_drivers is None else _driver_cells(report.shown_drivers, report.labels),
+        head=HEAD_WORDS.get(report.head, report.head),
         attribution=None
-        if report.attribution is None
-        else {"note": report.attribution.note(), "tables": attribution_cells(report.attribution)},
+        if report.shown_attribution is None
+        else {"note": report.shown_attribution.note(), "tables": attribution_cells(report.shown_attribution)},
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 
 from leadscore.records.database import Database
 from leadscore.records.events import differing, insert_once, upsert
-from leadscore.records.tables import LeadAccount, ResponseEvent, utc
+from leadscore.records.tables import LeadAccount, ResponseEvent, id_chunks, utc
 
 RESPONSE_FIELDS = ("lead_id", "occurred_at", "campaign", "response_type", "channel", "account", "lead_digest")
 """What a response event says (with the account and a digest of the lead fields it came with); a
@@ -100,10 +100,10 @@ class ResponseStore:
         query = select(*(ResponseEvent.__table__.c[c] for c in STORED_COLUMNS)).where(
             ResponseEvent.model_name == self._name
         )
-        if lead_ids is not None:
-            query = query.where(ResponseEvent.lead_id.in_(list(lead_ids)))
+        lead = ResponseEvent.lead_id
+        chunks = [query] if lead_ids is None else [query.where(lead.in_(ids)) for ids in id_chunks(lead_ids)]
         with self.database.engine.connect() as connection:
-            rows = connection.execute(query.order_by(ResponseEvent.id)).all()
+            rows = [row for chunk in chunks for row in connection.execute(chunk.order_by(ResponseEvent.id))]
         frame = pd.DataFrame(rows, columns=list(STORED_COLUMNS))
         frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
         return frame

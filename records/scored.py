@@ -31,13 +31,21 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from leadscore.records.database import Database
 from leadscore.records.responses import write_accounts
-from leadscore.records.tables import FeedbackEvent, ScoredLead, latest_decisions, latest_scoring_ids, utc
+from leadscore.records.tables import (
+    FeedbackEvent,
+    LeadAccount,
+    ScoredLead,
+    id_chunks,
+    latest_decisions,
+    latest_scoring_ids,
+    utc,
+)
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -48,6 +56,7 @@ WAIT_SECONDS = 30.0
 """How long a read waits for earlier writes before reading anyway (the writes go on), and a safety bound on
 `Pending.wait` (a write settles much sooner: `Database.write` bounds it)."""
 SortOrder = Literal["score", "score_asc", "recent"]
+DecisionFilter = Literal["awaiting", "accept", "reject"]
 
 
 @dataclass(frozen=True)
@@ -276,32 +285,49 @@ class ScoreStore:
         *,
         grade: str | None = None,
         campaign: str | None = None,
-        awaiting: bool = False,
+        stage: str | None = None,
+        decision: DecisionFilter | None = None,
+        search: str | None = None,
         sort: SortOrder = "score",
+        offset: int = 0,
         limit: int = 200,
     ) -> list[QueueRow]:
-        """Each lead's latest scoring with its latest decision, filtered and sorted for the review queue."""
+        """Each lead's latest scoring with its latest decision, filtered, sorted and paged for the review
+        queue. `search` finds the text in lead ids, campaigns and account ids."""
         self.flush()
         latest = latest_scoring_ids(self.model_name)
-        decision = latest_decisions(self.model_name).subquery()
+        decided = latest_decisions(self.model_name).subquery()
         query = (
-            select(ScoredLead, decision.c.decision, decision.c.reason_code)
-            .outerjoin(decision, decision.c.lead_id == ScoredLead.lead_id)
+            select(ScoredLead, decided.c.decision, decided.c.reason_code)
+            .outerjoin(decided, decided.c.lead_id == ScoredLead.lead_id)
             .where(ScoredLead.id.in_(latest))
         )
         if grade:
             query = query.where(ScoredLead.grade == grade)
         if campaign:
             query = query.where(ScoredLead.campaign == campaign)
-        if awaiting:
-            query = query.where(decision.c.decision.is_(None))
+        if stage:
+            query = query.where(ScoredLead.stage == stage)
+        if decision == "awaiting":
+            query = query.where(decided.c.decision.is_(None))
+        elif decision:
+            query = query.where(decided.c.decision == decision)
+        if search:
+            accounts = select(LeadAccount.lead_id).where(
+                LeadAccount.model_name == self.model_name, LeadAccount.account.contains(search, autoescape=True)
+            )
+            query = query.where(
+                ScoredLead.lead_id.contains(search, autoescape=True)
+                | ScoredLead.campaign.contains(search, autoescape=True)
+                | ScoredLead.lead_id.in_(accounts)
+            )
         order = {
             "score": (ScoredLead.score.desc(), ScoredLead.id.desc()),
             "score_asc": (ScoredLead.score.asc(), ScoredLead.id.desc()),
             "recent": (ScoredLead.id.desc(),),
         }[sort]
         with Session(self.engine) as session:
-            rows = session.execute(query.order_by(*order).limit(limit)).all()
+            rows = session.execute(query.order_by(*order).offset(offset).limit(limit)).all()
             session.expunge_all()
         return [QueueRow(lead, d, r) for lead, d, r in rows]
 
@@ -320,12 +346,13 @@ class ScoreStore:
     def latest(self, lead_ids: Sequence[str]) -> list[ScoredLead]:
         """Each of these leads' latest scoring, by lead id."""
         self.flush()
-        latest = latest_scoring_ids(self.model_name, lead_ids)
-        query = select(ScoredLead).where(ScoredLead.id.in_(latest)).order_by(ScoredLead.lead_id)
+        rows = []
         with Session(self.engine) as session:
-            rows = list(session.scalars(query))
+            for chunk in id_chunks(lead_ids):
+                latest = latest_scoring_ids(self.model_name, chunk)
+                rows += session.scalars(select(ScoredLead).where(ScoredLead.id.in_(latest)))
             session.expunge_all()
-        return rows
+        return sorted(rows, key=lambda row: row.lead_id)
 
     def get(self, row_id: int) -> ScoredLead | None:
         """One stored scoring of this model by row id (None for another model's row)."""
@@ -349,13 +376,19 @@ class ScoreStore:
             event.received_at = utc(event.received_at)
         return events
 
-    def campaigns(self) -> list[str]:
-        """Campaign names seen in stored leads, for the queue's filter."""
+    def campaigns(self, limit: int) -> list[str]:
+        """The `limit` campaigns with most scored leads (by name on ties), for the queue's filter."""
         self.flush()
-        query = select(ScoredLead.campaign).where(ScoredLead.model_name == self.model_name)
-        query = query.where(ScoredLead.campaign.is_not(None)).distinct()
+        leads = func.count(ScoredLead.id)
+        query = (
+            select(ScoredLead.campaign)
+            .where(ScoredLead.model_name == self.model_name, ScoredLead.campaign.is_not(None))
+            .group_by(ScoredLead.campaign)
+            .order_by(leads.desc(), ScoredLead.campaign)
+            .limit(limit)
+        )
         with Session(self.engine) as session:
-            return sorted(session.scalars(query))
+            return list(session.scalars(query))
 
     def latest_with_decisions(self) -> pd.DataFrame:
         """Each lead's latest scoring (scores and campaign) with its latest decision and its time (NaN if

@@ -150,6 +150,16 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+ID_CHUNK = 10_000
+"""Lead ids per `IN (...)` query: SQLite takes at most 32,766 parameters, and an account can hold more."""
+
+
+def id_chunks(lead_ids: Sequence[str]) -> list[list[str]]:
+    """`lead_ids` in pieces of `ID_CHUNK`, for queries that select by lead id."""
+    ids = list(lead_ids)
+    return [ids[i : i + ID_CHUNK] for i in range(0, len(ids), ID_CHUNK)]
+
+
 def latest_decisions(model_name: str) -> Select[Any]:
     """Each lead's latest decision for one model: the one stored last. Retries with the same `event_id` store
     nothing, so a lead's decisions are ordered as the service received them; the latest is what sales now

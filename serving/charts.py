@@ -21,6 +21,7 @@ from leadscore.models.reasons import HEAD_WORDS
 
 RAISES, LOWERS, NEUTRAL = "#2e7d32", "#c62828", "#607d8b"
 TOP_BARS = 8
+LABEL_CHARS = 48
 P = ParamSpec("P")
 
 
@@ -54,7 +55,9 @@ def _png(figure: Figure) -> bytes:
 
 @literal_text
 def contribution_chart(per_head: Mapping[str, Sequence[Bar]]) -> bytes:
-    """One horizontal bar chart per head of the largest contributions (log-odds), biggest on top."""
+    """One horizontal bar chart per head of what pushes it most, biggest on top: to the right (green) what
+    raises it, to the left (red) what lowers it. The sizes are log-odds, which mean nothing to a reader, so
+    the axis carries words, not numbers."""
     heads = list(per_head)
     figure = Figure(figsize=(6.4 * max(1, len(heads)), 4.2), layout="constrained")
     axes = figure.subplots(1, max(1, len(heads)), squeeze=False)[0]
@@ -68,23 +71,33 @@ def contribution_chart(per_head: Mapping[str, Sequence[Bar]]) -> bytes:
             if bar.flagged:
                 rect.set_hatch("//")
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_title(f"Push on {HEAD_WORDS.get(head, head)}")
-        ax.set_xlabel("contribution (log-odds; right raises, left lowers)")
+        ax.set_title(f"What raises or lowers {HEAD_WORDS.get(head, head)}")
+        ax.set_xticks([])
+        ax.set_xlabel("← lowers          raises →")
         ax.tick_params(axis="y", labelsize=8)
     return _png(figure)
 
 
+def _short(label: str, width: int = LABEL_CHARS) -> str:
+    """A bar label cut to `width` characters (a 250-character campaign name would push its bar off the
+    chart); names stay distinct as long as they differ in their first characters."""
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 @literal_text
 def campaign_chart(names: Sequence[str], mean_score: Sequence[float], accept_rate: Sequence[float | None]) -> bytes:
-    """Mean score per campaign, and acceptance rate by sales decisions where any were taken."""
+    """Mean score per campaign, and acceptance rate by sales decisions where any were taken: one bar per name
+    given, so callers pass a bounded list (`marketing.folding`)."""
+    rows = list(range(len(names)))  # positions, not names: two names cut alike still get two bars
     figure = Figure(figsize=(11, 0.35 * len(names) + 1.6), layout="constrained")
     left, right = figure.subplots(1, 2, sharey=True)
-    left.barh(list(names), list(mean_score), color=NEUTRAL)
+    left.barh(rows, list(mean_score), color=NEUTRAL)
+    left.set_yticks(rows, [_short(name) for name in names])
     left.set_xlim(0, 100)
     left.set_xlabel("mean score")
     left.invert_yaxis()
     rates = [0.0 if r is None else r for r in accept_rate]
-    right.barh(list(names), rates, color=RAISES)
+    right.barh(rows, rates, color=RAISES)
     right.set_xlim(0, 1)
     right.set_xlabel("acceptance rate (sales decisions)")
     for y, rate in enumerate(accept_rate):

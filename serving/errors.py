@@ -8,6 +8,7 @@ logged as exception type plus stack frames, without the exception's message.
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -69,6 +70,21 @@ def conflict(err: EventConflict) -> ApiError:
 
 MAX_NAME = 64
 """Characters of a client-chosen field name echoed in an error or warning."""
+
+
+class Deadline:
+    """When a request's answer is no longer awaited (LEADSCORE_TIMEOUT: BentoML has answered 504 by then).
+
+    BentoML cannot stop the thread of a synchronous route, so long work checks `left` between steps and
+    stops itself instead of running on for nobody."""
+
+    def __init__(self, seconds: float) -> None:
+        self.until = time.monotonic() + seconds
+
+    def left(self, action: str) -> None:
+        """Raise 504 once the time is up."""
+        if time.monotonic() > self.until:
+            raise ApiError.single(504, "", f"gave up {action}: the request timed out (LEADSCORE_TIMEOUT)")
 
 
 def safe_name(name: str) -> str:

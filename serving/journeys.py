@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import bentoml
 import pandas as pd
-from fastapi import APIRouter, FastAPI, Path, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Response
 from fastapi.params import Depends
 from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
@@ -23,11 +23,13 @@ from leadscore.features.qualification import STAGES
 from leadscore.features.responses import PREFIX
 from leadscore.marketing.accounts import NOTE, engaged, roll_up
 from leadscore.marketing.attribution import Attribution, attribute, credited_values, touch_table
+from leadscore.marketing.folding import fold_credit
+from leadscore.models.reasons import Reason
 from leadscore.records.events import EventConflict
 from leadscore.records.responses import STORED_COLUMNS, StoredResponse
 from leadscore.records.scored import write_scored
 from leadscore.records.tables import ScoredLead
-from leadscore.serving.errors import ApiError, conflict, shielded
+from leadscore.serving.errors import ApiError, Deadline, conflict, shielded
 from leadscore.serving.schemas import (
     AccountInfo,
     AccountPerson,
@@ -36,17 +38,20 @@ from leadscore.serving.schemas import (
     ResponseRequest,
     ResponseResult,
 )
-from leadscore.serving.score import Scored, behaviour, response_frame, score_leads, stored_responses
+from leadscore.serving.score import Scored, account_names, behaviour, response_frame, score_leads, stored_responses
 
 logger = logging.getLogger("bentoml.leadscore")
 SALES_READY = STAGES[-1]
 
 AccountId = Annotated[str, Path(min_length=1, max_length=256)]
+PeopleOffset = Annotated[int, Query(ge=0, description="People to skip (paging)")]
+PeopleLimit = Annotated[int, Query(ge=1, le=500, description="People listed per page")]
 
 
 def served_attribution(leads: pd.DataFrame, responses: pd.DataFrame) -> Attribution | None:
     """Multi-touch credit over the service's own traffic: each lead's latest scoring, its latest decision
-    (accept counts as accepted) and the stored responses before that decision (all of them while open)."""
+    (accept counts as accepted) and the stored responses before that decision (all of them while open);
+    campaigns beyond the most credited `TOP_CAMPAIGNS` (by leads, linear) summed into one row."""
     if leads.empty or responses.empty:
         return None
     frame = leads.reset_index(drop=True)
@@ -55,7 +60,7 @@ def served_attribution(leads: pd.DataFrame, responses: pd.DataFrame) -> Attribut
     touches = touch_table(frame["lead_id"], frame["campaign"], cutoff, responses)
     scores = frame[["expected_revenue"]].astype(float)
     outcomes = pd.DataFrame({"accepted": frame["decision"].map({"accept": 1.0, "reject": 0.0}).astype(float)})
-    return attribute(credited_values(scores, outcomes), touches)
+    return fold_credit(attribute(credited_values(scores, outcomes), touches))
 
 
 def _service() -> Any:
@@ -86,6 +91,7 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
     service = _service()
     model = service.models.current  # read once: a concurrent swap does not affect this request
     values = _event_values(event)
+    [account] = account_names([event.account], model.loaded.scorer.data.missing_values)  # "N/A" names none
     with shielded("storing the response"):
         try:
             duplicate = service.responses.stored(values)
@@ -105,8 +111,8 @@ def post_response(event: ResponseRequest, response: Response) -> ResponseResult:
                 stored = service.responses.record(connection, values, model.version, stages)
                 if stored.created and scored is not None:
                     write_scored(connection, model.name, [scored.stored()])
-                if stored.created and event.account:  # after the scoring's: the account this event names wins
-                    service.responses.set_accounts(connection, {event.lead_id: event.account}, model.version)
+                if stored.created and account is not None:  # after the scoring's: the account this event names wins
+                    service.responses.set_accounts(connection, {event.lead_id: account}, model.version)
                 return stored
 
             stored = duplicate or service.database.write(write)
@@ -139,10 +145,21 @@ def _result(
     )
 
 
-def account_info(account: str) -> AccountInfo:
-    """Score an account's people now (their last scored fields, behaviour from their stored responses) and
-    roll them up; 404 for an account no scored lead names."""
+PEOPLE_PAGE = 50
+"""People of an account listed per page (API and account view)."""
+REASON_PEOPLE = 20
+"""An account's reasons come from its people with most expected revenue, at most this many: explaining a
+lead costs far more than scoring it, and a 30,000-person account must still answer in time."""
+SCORE_CHUNK = 2000
+"""People scored between two checks of the request's deadline."""
+
+
+def account_info(account: str, offset: int = 0, limit: int = PEOPLE_PAGE) -> AccountInfo:
+    """Score an account's people now (their last scored fields, behaviour from their stored responses), roll
+    them all up, and list one page of them, most expected revenue first; 404 for an account no scored lead
+    names. Work stops when the request has timed out (`Deadline`)."""
     service = _service()
+    deadline = Deadline(service.settings.timeout)
     service.scored.flush()  # the accounts of leads scored before this call are written by the store's writer
     lead_ids = service.responses.account_leads(account)
     rows = service.scored.latest(lead_ids) if lead_ids else []
@@ -150,10 +167,13 @@ def account_info(account: str) -> AccountInfo:
         raise ApiError.single(404, "account", "no scored lead of this service names this account")
     model = service.models.current
     scorer = model.loaded.scorer
-    leads = [{**_fields(r), "id": r.lead_id} for r in rows]
-    batch = model.checker.check(leads, behaviour(scorer, service.responses))
-    table = scorer.predict_matrix(batch.matrix)
-    reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status, k=3)
+    derive = behaviour(scorer, service.responses)
+    tables = []
+    for start in range(0, len(rows), SCORE_CHUNK):
+        deadline.left("scoring the account's people")
+        chunk = [{**_fields(r), "id": r.lead_id} for r in rows[start : start + SCORE_CHUNK]]
+        tables.append(scorer.predict_matrix(model.checker.check(chunk, derive).matrix))
+    table = pd.concat(tables, ignore_index=True)
     ids = pd.Series([r.lead_id for r in rows])
     events = stored_responses(service.responses, list(ids))
     recent = engaged(ids, events, pd.Timestamp.now(tz="UTC"))
@@ -161,26 +181,39 @@ def account_info(account: str) -> AccountInfo:
         {
             "account": account,
             "lead_id": ids,
+            "score": table["score"].astype(int),
+            "grade": table["grade"].astype(str),
             "p_won": table["p_won"],
             "expected_revenue": table["expected_revenue"],
             "engaged": recent.to_numpy(),
         }
-    )
+    ).sort_values(["expected_revenue", "lead_id"], ascending=[False, True], na_position="last", kind="stable")
+    best = [rows[i] for i in people.index[:REASON_PEOPLE]]
+    people = people.reset_index(drop=True)
+    deadline.left("explaining the account")
+    leads = [{**_fields(r), "id": r.lead_id} for r in best]
+    reasons: list[list[Reason]] = [[] for _ in range(len(people))]
+    if leads:
+        batch = model.checker.check(leads, derive)
+        explained = scorer.explain_transformed(batch.columns, batch.matrix, batch.status, k=3)
+        reasons[: len(explained)] = explained
     summary = roll_up(people, reasons).iloc[0]
+    page = people.iloc[offset : offset + limit]
     return AccountInfo(
         account=account,
+        people_total=len(people),
+        offset=offset,
+        limit=limit,
         people=[
             AccountPerson(
-                lead_id=r.lead_id,
-                score=int(table["score"].iloc[i]),
-                grade=str(table["grade"].iloc[i]),
-                p_won=None if pd.isna(table["p_won"].iloc[i]) else float(table["p_won"].iloc[i]),
-                expected_revenue=None
-                if pd.isna(table["expected_revenue"].iloc[i])
-                else float(table["expected_revenue"].iloc[i]),
-                engaged=bool(recent.iloc[i]),
+                lead_id=p.lead_id,
+                score=int(p.score),
+                grade=str(p.grade),
+                p_won=None if pd.isna(p.p_won) else float(p.p_won),
+                expected_revenue=None if pd.isna(p.expected_revenue) else float(p.expected_revenue),
+                engaged=bool(p.engaged),
             )
-            for i, r in enumerate(rows)
+            for p in page.itertuples()
         ],
         engaged_people=int(summary["engaged_people"]),
         p_any_win=float(summary["p_any_win"]),
@@ -209,10 +242,11 @@ def mount_journeys(app: FastAPI, auth: list[Depends], auth_json: list[Depends], 
         },
     )
 
-    def get_account(account: AccountId) -> AccountInfo:
-        """One account: engaged people, P(at least one win), expected revenue and the top reasons."""
+    def get_account(account: AccountId, offset: PeopleOffset = 0, limit: PeopleLimit = PEOPLE_PAGE) -> AccountInfo:
+        """One account: engaged people, P(at least one win), expected revenue and the top reasons, with one
+        page of its people (most expected revenue first; `offset` and `limit` page through them)."""
         with shielded("summarising an account"):
-            return account_info(account)
+            return account_info(account, offset, limit)
 
     api.add_api_route(
         "/accounts/{account:path}",  # account ids may hold "/"; every such path answers in JSON

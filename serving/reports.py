@@ -13,6 +13,7 @@ from typing import TypeVar
 import pandas as pd
 
 from leadscore.features.contract import GRADES
+from leadscore.marketing.folding import fold_groups
 from leadscore.marketing.insights import (
     MIN_WINS,
     campaign_summary,
@@ -32,7 +33,9 @@ T = TypeVar("T")
 def campaign_report(store: ScoreStore, min_leads: int) -> CampaignsResponse:
     """Per campaign over each lead's latest scoring, via `marketing.insights.campaign_summary`.
 
-    Verdicts follow the shared rules (enough decided leads and acceptances, Wilson intervals vs the average).
+    Campaigns beyond the biggest `TOP_CAMPAIGNS` are one "other (N campaigns)" row, so the answer, the page
+    and the chart stay bounded however many campaign names the CRM sends. Verdicts follow the shared rules
+    (enough decided leads and acceptances, Wilson intervals vs the average).
     Until sales has decided on some lead there is nothing to rank by, so the table then holds only the
     volume and score columns (same names as the summary's), in order of mean score.
     """
@@ -42,16 +45,15 @@ def campaign_report(store: ScoreStore, min_leads: int) -> CampaignsResponse:
     scores = leads[["score", "grade", "p_accept", "p_won", "expected_revenue"]].astype(
         {"p_accept": float, "p_won": float, "expected_revenue": float}
     )
-    groups = leads["campaign"].rename("campaign")
+    groups = fold_groups(group_labels(leads["campaign"])).rename("campaign")
     accepted = leads["decision"].map({"accept": 1.0, "reject": 0.0}).astype(float)
     if accepted.notna().any():
         outcomes = pd.DataFrame({"accepted": accepted})
         summary = campaign_summary(scores, groups, outcomes, min_leads=min_leads, min_wins=MIN_WINS)
         basis = ranking_metric(summary)
         return CampaignsResponse(ranked_by=basis, min_leads=min_leads, campaigns=summary_records(summary))
-    labels = group_labels(groups).rename("campaign")
-    volume = scores.groupby(labels).agg(leads=("score", "size"), mean_score=("score", "mean"))
-    shares = pd.crosstab(labels, scores["grade"], normalize="index").reindex(columns=list(GRADES), fill_value=0.0)
+    volume = scores.groupby(groups).agg(leads=("score", "size"), mean_score=("score", "mean"))
+    shares = pd.crosstab(groups, scores["grade"], normalize="index").reindex(columns=list(GRADES), fill_value=0.0)
     volume[[f"share_{g}" for g in GRADES]] = shares.to_numpy()
     volume = volume.sort_values("mean_score", ascending=False)
     return CampaignsResponse(ranked_by=None, min_leads=min_leads, campaigns=summary_records(volume))

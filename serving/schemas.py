@@ -332,7 +332,10 @@ class AccountInfo(_Body):
     """One account: its people, engaged people, P(at least one win), expected revenue, top reasons."""
 
     account: str
-    people: list[AccountPerson]
+    people_total: int = Field(description="People of the account; `people` lists one page of them")
+    offset: int
+    limit: int
+    people: list[AccountPerson] = Field(description="One page of the people, most expected revenue first")
     engaged_people: int
     p_any_win: float
     expected_revenue: float

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadscore.features.coerce import normalize_text
+from leadscore.features.config import DataConfig
 from leadscore.features.qualification import QualificationConfig
 from leadscore.features.responses import CAMPAIGN, EVENT, LEAD, TIME, TYPE
 from leadscore.models.scorer import LeadScorer
@@ -60,16 +62,21 @@ def behaviour(scorer: LeadScorer, store: ResponseStore, pending: pd.DataFrame | 
     return derive
 
 
-def account_pairs(column: str | None, ids: Sequence[str], leads: Sequence[Row]) -> dict[str, str]:
+def account_names(values: Sequence[object], missing_values: tuple[str, ...]) -> list[str | None]:
+    """Account ids as the CLI's `report accounts` reads them (`normalize_text`): stripped text, None for an
+    empty cell or one of the config's `missing_values` ("N/A", "Select", ...), which name no account."""
+    text = pd.Series(
+        [str(v) if isinstance(v, str | int) and not isinstance(v, bool) else None for v in values], dtype="string"
+    )
+    return [None if pd.isna(v) else str(v) for v in normalize_text(text, (*missing_values, ""))]
+
+
+def account_pairs(data: DataConfig, ids: Sequence[str], leads: Sequence[Row]) -> dict[str, str]:
     """Lead id -> the account each scored lead names under the config's account column ({} without one)."""
-    if column is None:
+    if data.account is None:
         return {}
-    pairs = {}
-    for lead_id, lead in zip(ids, leads, strict=True):
-        value = lead.get(column)
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            pairs[lead_id] = str(value).strip()
-    return pairs
+    names = account_names([lead.get(data.account) for lead in leads], data.missing_values)
+    return {lead_id: name for lead_id, name in zip(ids, names, strict=True) if name is not None}
 
 
 def _records(table: dict[str, np.ndarray]) -> list[dict[str, Any]]:
@@ -138,5 +145,5 @@ def score_leads(
             }
             for i in range(len(leads))
         ]
-    accounts = account_pairs(scorer.data.account, batch.ids, leads)
+    accounts = account_pairs(scorer.data, batch.ids, leads)
     return Scored(model, batch, scores, stages, answers, accounts, scored_at)

@@ -25,6 +25,9 @@ LEADSCORE_HOME (local state) defaults to `.leadscore` under the working director
 |                           | add stage/route to /score ("none": no rules)                   |
 | LEADSCORE_RETENTION_DAYS  | 90 days of scored leads kept (review page, drift, campaigns)   |
 | LEADSCORE_DRIFT_WINDOW_DAYS | 7 days of traffic compared with training in `GET /model`     |
+| LEADSCORE_CRM_LEAD_URL    | unset; the CRM's address of a lead, `{id}` replaced by its id:  |
+|                           | the review page links each lead to its CRM record              |
+| LEADSCORE_CRM_ACCOUNT_URL | unset; the same for an account (`{id}`: the account id)        |
 
 Scored leads are stored with model feature columns only, so PII fields (e-mail, name) that a request
 carries for the qualification rules are never stored, logged or shown on the review page.
@@ -125,6 +128,18 @@ def _qualification(env: Mapping[str, str]) -> QualificationConfig | None:
         raise SettingsError(f"LEADSCORE_CONFIG: {err}") from None
 
 
+def _link_template(env: Mapping[str, str], name: str) -> str | None:
+    """A CRM record address with `{id}` where the id goes: http(s) only, so a page never links elsewhere."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if "{id}" not in raw:
+        raise SettingsError(f"{name} must contain {{id}}, where the record's id goes")
+    if not raw.lower().startswith(("https://", "http://")):
+        raise SettingsError(f"{name} must be an http:// or https:// address")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -144,6 +159,8 @@ class Settings:
     qualification: QualificationConfig | None = None
     retention_days: int = 90
     drift_window_days: int = 7
+    crm_lead_url: str | None = None
+    crm_account_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -170,4 +187,6 @@ class Settings:
             qualification=_qualification(env),
             retention_days=_int(env, "LEADSCORE_RETENTION_DAYS", cls.retention_days, 1),
             drift_window_days=_int(env, "LEADSCORE_DRIFT_WINDOW_DAYS", cls.drift_window_days, 1),
+            crm_lead_url=_link_template(env, "LEADSCORE_CRM_LEAD_URL"),
+            crm_account_url=_link_template(env, "LEADSCORE_CRM_ACCOUNT_URL"),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import bentoml
 import numpy as np
@@ -26,8 +26,10 @@ from pydantic import ValidationError
 
 from leadscore.features.config import describe
 from leadscore.features.contract import GRADES
+from leadscore.features.qualification import STAGES
 from leadscore.features.responses import PREFIX
 from leadscore.features.schema import FeatureSpec
+from leadscore.marketing.folding import TOP_CAMPAIGNS, is_folded
 from leadscore.models.reasons import display_value
 from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer
 from leadscore.records.events import EventConflict
@@ -37,9 +39,10 @@ from leadscore.serving.auth import authorize, token_matches
 from leadscore.serving.charts import Bar, campaign_chart, contribution_chart
 from leadscore.serving.errors import ApiError, shielded
 from leadscore.serving.guard import refuse_cross_site
-from leadscore.serving.journeys import AccountId, account_info
+from leadscore.serving.journeys import PEOPLE_PAGE, AccountId, account_info
 from leadscore.serving.reports import MIN_WINS, campaign_report
 from leadscore.serving.schemas import FeedbackRequest
+from leadscore.serving.wording import merged_reasons
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "leadscore_session"
@@ -52,9 +55,20 @@ REASON_CODES = {
     "duplicate": "Duplicate",
     "other": "Other (add a note)",
 }
-SORTS: dict[str, str] = {"score": "Score, highest first", "score_asc": "Score, lowest first", "recent": "Newest first"}
+SORTS: dict[str, str] = {"recent": "Newest first", "score": "Score, highest first", "score_asc": "Score, lowest first"}
+DECISIONS: dict[str, str] = {"awaiting": "Awaiting review", "accept": "Accepted", "reject": "Rejected"}
+PAGE_SIZE = 50
+"""Leads per page of the queue: a page stays small and fast however many leads are stored."""
 
 templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def crm_link(template: str, record_id: str) -> str:
+    """A CRM record's address from LEADSCORE_CRM_LEAD_URL / _ACCOUNT_URL, the id percent-encoded."""
+    return template.replace("{id}", quote(record_id, safe=""))
+
+
+templates.env.filters["crm_link"] = crm_link
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
@@ -143,30 +157,60 @@ def logout(request: Request) -> Response:
 def queue(
     request: Request,
     grade: Annotated[str | None, Query()] = None,
-    campaign: Annotated[str | None, Query()] = None,
-    awaiting: Annotated[bool, Query()] = False,
-    sort: Annotated[str, Query()] = "score",
+    campaign: Annotated[str | None, Query(max_length=256)] = None,
+    stage: Annotated[str | None, Query()] = None,
+    decision: Annotated[str | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=256)] = None,
+    sort: Annotated[str, Query()] = "recent",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
     _check_access(request)
     service = _service()
-    order: SortOrder = sort if sort in SORTS else "score"  # type: ignore[assignment]
+    order: SortOrder = sort if sort in SORTS else "recent"  # type: ignore[assignment]
+    chosen = {
+        "grade": grade if grade in GRADES else "",
+        "stage": stage if stage in STAGES else "",
+        "decision": decision if decision in DECISIONS else "",
+        "campaign": (campaign or "").strip(),
+        "q": (q or "").strip(),
+    }
     with shielded("listing scored leads"):
         rows = service.scored.queue(
-            grade=grade if grade in GRADES else None, campaign=campaign or None, awaiting=awaiting, sort=order
+            grade=chosen["grade"] or None,
+            campaign=chosen["campaign"] or None,
+            stage=chosen["stage"] or None,
+            decision=chosen["decision"] or None,  # type: ignore[arg-type]
+            search=chosen["q"] or None,
+            sort=order,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE + 1,
         )
-        campaigns = service.scored.campaigns()
+        campaigns = service.scored.campaigns(TOP_CAMPAIGNS)
         newly = service.responses.newly_sales_ready()
+    filters = {**chosen, "sort": order}
     return _page(
         request,
         "queue.html",
-        rows=rows,
+        rows=rows[:PAGE_SIZE],
+        first=(page - 1) * PAGE_SIZE + 1,
+        previous=_query_url("/ui/", filters, page - 1) if page > 1 else None,
+        next=_query_url("/ui/", filters, page + 1) if len(rows) > PAGE_SIZE else None,
         campaigns=campaigns,
         grades=GRADES,
+        stages=STAGES,
+        decisions=DECISIONS,
         sorts=SORTS,
-        filters={"grade": grade or "", "campaign": campaign or "", "awaiting": awaiting, "sort": order},
+        filters=filters,
+        filtered=any(chosen.values()),
         reason_codes=REASON_CODES,
         newly=newly,
+        crm=service.settings.crm_lead_url,
     )
+
+
+def _query_url(path: str, params: dict[str, Any], page: int) -> str:
+    """A link to another page of a list with the same filters."""
+    return f"{path}?{urlencode({**{k: v for k, v in params.items() if v}, 'page': page})}"
 
 
 # ------------------------------------------------------------------------------------------ lead detail
@@ -209,7 +253,7 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         lead = _stored(row_id)
         model, frame, matrix, status = _explained(lead)
         scorer = model.loaded.scorer
-        reasons = scorer.explain_transformed(frame, matrix, status, k=3)[0]
+        reasons = merged_reasons(scorer.explain_transformed(frame, matrix, status, k=3)[0])
         specs = scorer.transformer_.schema_.features
         fields = []
         for j, spec in enumerate(specs):
@@ -229,27 +273,39 @@ def lead_detail(request: Request, row_id: int, error: str | None = None) -> Resp
         lead=lead,
         explained_by=model.version,
         reasons=reasons,
+        heads=_chart_heads(scorer),
         fields=fields,
         history=history,
-        legend=rules.descriptions() if rules else {},
+        legend=rules.descriptions(lambda column: describe(scorer.labels, column)[0]) if rules else {},
         reason_codes=REASON_CODES,
         event_id=uuid.uuid4().hex,
         rep_id=request.cookies.get(REP_COOKIE, ""),
         error=error,
         account=account,
+        crm=service.settings.crm_lead_url,
+        crm_account=service.settings.crm_account_url,
     )
 
 
+def _chart_heads(scorer: LeadScorer) -> list[str]:
+    """The heads a lead's page draws a chart for (acceptance, win: those the model has)."""
+    return [h for h in PROBABILITY_HEADS if h in scorer.heads_]
+
+
 @router.get("/leads/{row_id}/chart.png")
-def lead_chart(request: Request, row_id: int) -> Response:
+def lead_chart(request: Request, row_id: int, head: Annotated[str | None, Query()] = None) -> Response:
+    """What raises or lowers one head (`head`), or every head side by side."""
     _check_access(request)
     with shielded("drawing a lead chart"):
         model, frame, matrix, status = _explained(_stored(row_id))
         scorer = model.loaded.scorer
         specs = scorer.transformer_.schema_.features
+        heads = _chart_heads(scorer)
+        if head is not None and head not in heads:
+            raise ApiError.single(422, "head", f"choose one of {', '.join(heads)}")
         per_head: dict[str, list[Bar]] = {}
-        for head in (h for h in PROBABILITY_HEADS if h in scorer.heads_):
-            contributions = scorer.contributions(matrix, head).iloc[0]
+        for drawn in [head] if head else heads:
+            contributions = scorer.contributions(matrix, drawn).iloc[0]
             bars = []
             for j, spec in enumerate(specs):
                 if _behavioural(scorer, spec):
@@ -262,7 +318,7 @@ def lead_chart(request: Request, row_id: int) -> Response:
             if scorer.responses is not None:
                 together = float(contributions[[s.name for s in specs if _behavioural(scorer, s)]].sum())
                 bars.append(Bar(f"Responses = {scorer.responses.describe(frame.iloc[0])}"[:48], together, False))
-            per_head[head] = bars
+            per_head[drawn] = bars
         png = contribution_chart(per_head)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
 
@@ -317,12 +373,23 @@ def decide(
 
 
 @router.get("/accounts/{account:path}", response_class=HTMLResponse)
-def account_view(request: Request, account: AccountId) -> Response:
+def account_view(request: Request, account: AccountId, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1) -> Response:
     _check_access(request)
+    service = _service()
     with shielded("showing an account"):
-        info = account_info(account)
-        rows = {row.lead_id: row.id for row in _service().scored.latest([p.lead_id for p in info.people])}
-    return _page(request, "account.html", info=info, rows=rows)
+        info = account_info(account, (page - 1) * PEOPLE_PAGE, PEOPLE_PAGE)
+        rows = {row.lead_id: row.id for row in service.scored.latest([p.lead_id for p in info.people])}
+    path = f"/ui/accounts/{quote(account)}"
+    return _page(
+        request,
+        "account.html",
+        info=info,
+        rows=rows,
+        previous=_query_url(path, {}, page - 1) if page > 1 else None,
+        next=_query_url(path, {}, page + 1) if info.offset + len(info.people) < info.people_total else None,
+        crm=service.settings.crm_lead_url,
+        crm_account=service.settings.crm_account_url,
+    )
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
@@ -330,7 +397,8 @@ def campaigns(request: Request, min_leads: Annotated[int, Query(ge=1)] = 100) ->
     _check_access(request)
     with shielded("summarising campaigns"):
         report = campaign_report(_service().scored, min_leads)
-    return _page(request, "campaigns.html", report=report, min_wins=MIN_WINS)
+    folded = {row["campaign"] for row in report.campaigns if is_folded(row["campaign"])}
+    return _page(request, "campaigns.html", report=report, min_wins=MIN_WINS, folded=folded)
 
 
 @router.get("/campaigns.png")

@@ -35,7 +35,7 @@ def test_roll_up_by_hand() -> None:
     assert out.index.tolist() == ["B", "A"]  # most expected revenue first
     assert out.loc["A", "p_any_win"] == pytest.approx(1 - 0.5 * 0.8)
     assert (out.loc["A", "people"], out.loc["A", "engaged_people"], out.loc["A", "expected_revenue"]) == (2, 1, 150.0)
-    assert out.loc["A", "top_reasons"] == ["demo text 0.5", "size text 0.3"]
+    assert out.loc["A", "top_reasons"] == ["demo text 0.5 (lead L2)", "size text 0.3 (lead L1)"]  # whose value it is
     assert out.loc["B", "top_reasons"] == []  # only a negative reason
     assert out.loc["A", "best_lead"] == "L1"
 

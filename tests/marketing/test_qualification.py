@@ -456,7 +456,7 @@ def test_cli_check_prints_rules_and_funnel(project: Path, config: LeadscoreConfi
         env={"COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
-    for text in ("Fit: company size at least 20", "Excluded: industry in education", "marketing-qualified", "3,000"):
+    for text in ("Fit: Company size at least 20", "Excluded: Industry in education", "marketing-qualified", "3,000"):
         assert text in result.output
     assert "Score at least 50" not in result.output  # no model given
 

@@ -4,6 +4,7 @@ through `POST /score`, then their responses replayed through `POST /responses`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pandas as pd
@@ -87,8 +88,14 @@ def test_from_a_lead_to_its_account(page: Page, server: tuple[LocalServer, pd.Da
     api = page.request.get(f"{running.url}/accounts/{account}").json()
     assert page.locator("#expected-revenue").inner_text() == f"{api['expected_revenue']:,.0f}"
     assert page.locator("#account-reasons li").count() == len(api["top_reasons"])
+    assert all(re.search(r"\(lead [^)]+\)$", r) for r in page.locator("#account-reasons li").all_inner_texts())
     shot = shoot(page, "review_account.png")
     README_SHOT.write_bytes(shot.read_bytes())
+    page.set_viewport_size({"width": 390, "height": 900})  # a phone: every person a card, nothing cut
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = rows.first.locator("td[data-label='Expected revenue']").bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 390
+    page.set_viewport_size({"width": 1366, "height": 900})
     person = rows.first.get_attribute("data-lead")
     rows.first.locator("a").click()
     expect(page.get_by_role("heading", name=f"Lead {person}")).to_be_visible()
