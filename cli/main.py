@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` lo
     import pandas as pd
 
     from leadscore.features.qualification import QualificationConfig
+    from leadscore.features.validation import ValidationReport
     from leadscore.models.registry import LoadedModel
 
 app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True, add_completion=False)
@@ -83,6 +84,14 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     events = "" if responses is None else f", {len(responses)} response events"
     out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}{events}")
+    if prepared.report.open_leads:
+        out.print(_open_line(prepared.report))
+
+
+def _open_line(report: ValidationReport) -> str:
+    """How many leads have no outcome yet, and how many cells each outcome leaves empty."""
+    empty = ", ".join(f"{role} {n:,}" for role, n in report.empty_outcomes.items())
+    return f"open leads (no outcome yet): {report.open_leads:,}; empty outcome cells: {empty}"
 
 
 def _summary_table(metrics: dict[str, float]) -> Table:
@@ -143,6 +152,8 @@ def _train_and_report(
             out.print(table)
     out.print(_summary_table(fit.metrics))
     leads = sum(fit.split.sizes().values())
+    if fit.report.open_leads:
+        out.print(f"{fit.report.open_leads:,} open leads left out of training (no outcome yet)")
     out.print(
         "holdout numbers are those of the model fitted on the older leads; the registered model repeats its "
         f"settings on all {leads} leads"
@@ -304,6 +315,9 @@ def _score(
     for col, n in summary.invalid_values.items():
         console.print(f"[yellow]warning:[/] column '{col}': {n} unreadable values scored as missing")
     grades = ", ".join(f"{g}: {summary.grades.get(g, 0)}" for g in GRADES)
+    if summary.open_leads is not None:
+        decided = summary.rows - summary.open_leads
+        where += f"; {summary.open_leads:,} of them open (no outcome yet), {decided:,} already decided"
     out.print(
         f"scored {summary.rows} leads {where}",
         f"grades {grades}",

@@ -117,7 +117,16 @@ def report_accounts(
     table = report.accounts.assign(top_reasons=report.accounts["top_reasons"].map(" | ".join))
     table.to_csv(out_path, index=False)
     out.print(_accounts_table(report.accounts.head(top), report.as_of, report.note))
-    out.print(f"wrote {len(report.accounts):,} accounts ({len(report.people):,} people) -> {out_path}")
+    opened = int(report.people["open"].sum())
+    out.print(
+        f"wrote {len(report.accounts):,} accounts ({len(report.people):,} people, {opened:,} of them open) "
+        f"-> {out_path}"
+    )
+    if report.no_account:
+        out.print(
+            f"{report.no_account:,} leads had no account ({report.no_account_open:,} of them open) and are in no "
+            "account's numbers"
+        )
 
 
 def _accounts_table(accounts: pd.DataFrame, as_of: pd.Timestamp, note: str) -> Table:

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from leadscore.datasets.files import DataFileError, csv_chunks, detect_delimiter, parquet_errors, text_encodings
+from leadscore.features.outcomes import is_open, read_outcomes
 from leadscore.features.qualification import QualificationConfig, apply_qualification
 from leadscore.features.transform import MissingColumnsError
 from leadscore.models.scorer import LeadScorer
@@ -52,6 +53,8 @@ class BatchSummary:
     invalid_values: dict[str, int] = field(default_factory=dict)
     grades: dict[str, int] = field(default_factory=dict)
     routes: dict[str, int] = field(default_factory=dict)
+    open_leads: int | None = None
+    """Leads with no outcome yet, when the file has the model's outcome columns (None: it has none)."""
     short_rows: int = 0
     short_lines: list[int] = field(default_factory=list)
     """The first `SHOWN_LINES` line numbers (1 = header) of rows with fewer fields than the header."""
@@ -242,6 +245,9 @@ def _score_into(
             _add(summary.routes, scored["route"].value_counts())
         _add(summary.invalid_values, (status == "invalid").sum())
         _add(summary.grades, scored["grade"].value_counts())
+        outcomes = read_outcomes(raw_chunk, scorer.data)
+        if len(outcomes.columns):
+            summary.open_leads = (summary.open_leads or 0) + int(is_open(outcomes).sum())
         scored.to_csv(fh, header=summary.rows == 0, index=False, float_format="%.6g")
         summary.rows += len(chunk)
         if progress:

@@ -114,12 +114,13 @@ def fit_and_evaluate(
     `features.validation.validate_responses`) is required when the config has `[responses]`."""
     step("validating data")
     prepared = prepare_training_frame(raw, config)
-    frame, spec = prepared.frame, None
+    frame, spec = prepared.decided, None  # open leads have nothing to learn from yet
     if config.responses is not None:
         if responses is None:
             raise ValueError("the config has [responses]: pass the validated response events")
         step("building point-in-time behavioural features from the responses")
-        prepared.report.warnings.extend(orphan_responses(responses, frame[config.data.id], config.responses))
+        known = prepared.frame[config.data.id]
+        prepared.report.warnings.extend(orphan_responses(responses, known, config.responses))
         frame, spec = with_behaviour(frame, responses, config)
     split = split_leads(frame, config)
     step("checking for leaky columns")
