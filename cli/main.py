@@ -433,11 +433,13 @@ def models_promote(
     from leadscore.training.tracking import promote
 
     try:
-        promote(model_name, version, tracking_uri)
+        note = promote(model_name, version, tracking_uri)
     except MlflowException as err:
         console.print(f"[bold red]error:[/] {err.message.splitlines()[0]}")
         raise typer.Exit(2) from None
     out.print(f"models:/{model_name}/{version} is now @champion")
+    if note:
+        console.print(f"[bold yellow]warning:[/] {escape(note)}; every command and page using it will say so")
 
 
 register_marketing(app)

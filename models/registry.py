@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from leadscore.models.scorer import LeadScorer
 from leadscore.models.uri import DEFAULT_MODEL_URI
 
 ARTIFACT_KEY = "leadscorer"
+GATE_TAG = "quality_gate"
+"""Version tag `leadscore train` writes: "passed", or "failed: <why>"."""
+_OLD_GATE_TAG, _OLD_GATE_PREFIX = "not_promoted_reason", "registered, not promoted: "
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
 
 
@@ -58,6 +62,8 @@ class LoadedModel:
     version: str | None = None
     alias: str | None = None
     run_id: str | None = None
+    gate_note: str | None = None
+    """Set when this version failed its quality gate (`gate_note`): every command and page says so."""
 
     @property
     def label(self) -> str:
@@ -65,6 +71,19 @@ class LoadedModel:
         if self.name is None:
             return f"model directory {self.uri}"
         return f"models:/{self.name}/{self.version}" + (f" (@{self.alias})" if self.alias else "")
+
+
+def gate_note(tags: Mapping[str, str], alias: str | None) -> str | None:
+    """"promoted by hand; failed its quality gate: <why>" for a version that failed the gate, else None. Only a
+    person can put an alias on such a version, so one reached through an alias was promoted by hand."""
+    verdict = tags.get(GATE_TAG, "")
+    if verdict.startswith("failed: "):
+        why = verdict.removeprefix("failed: ")
+    elif _OLD_GATE_TAG in tags:  # versions registered before the gate tag: only a failed gate left them without
+        why = tags[_OLD_GATE_TAG].removeprefix(_OLD_GATE_PREFIX)
+    else:
+        return None
+    return ("promoted by hand; " if alias else "") + f"failed its quality gate: {why}"
 
 
 def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) -> LoadedModel:
@@ -96,4 +115,5 @@ def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) ->
         except MlflowException as err:
             raise ModelLoadError(f"could not download {uri}: {err.message.splitlines()[0]}") from None
         scorer, manifest = load_scorer(Path(path) / _artifact_path(Path(path)))
-    return LoadedModel(scorer, manifest, uri, name, str(mv.version), alias, mv.run_id)
+    note = gate_note(mv.tags or {}, alias or (None if number else "champion"))
+    return LoadedModel(scorer, manifest, uri, name, str(mv.version), alias, mv.run_id, note)

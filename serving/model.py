@@ -46,6 +46,7 @@ class ServingModel:
             alias=self.loaded.alias,
             uri=self.loaded.uri,
             run_id=self.loaded.run_id,
+            gate_note=self.loaded.gate_note,
             trained_at=manifest.get("trained_at"),
             loaded_at=self.loaded_at,
             heads=sorted(self.loaded.scorer.heads_),

@@ -183,6 +183,9 @@ class ModelInfo(_Body):
     alias: str | None
     uri: str
     run_id: str | None
+    gate_note: str | None = Field(
+        None, description='"promoted by hand; failed its quality gate: <why>" when this version failed the gate'
+    )
     trained_at: str | None
     loaded_at: datetime
     heads: list[str]

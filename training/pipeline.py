@@ -207,7 +207,7 @@ def train(
                 decision = decide(
                     str(mv.version), fit.quality, comparison, config.training.promotion_tolerance, promote_anyway
                 )
-                tracking.record_decision(model_name, decision)
+                tracking.record_decision(model_name, decision, fit.quality)
                 mlflow.set_tags(
                     {
                         "gate_alias": decision.alias or "none",
