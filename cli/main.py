@@ -382,6 +382,8 @@ def monitor(
         out.print(cal)
         if report.calibration["leads"].sum() < MIN_DECISIONS:
             out.print(f"only {report.calibration['leads'].sum()} decided leads: too few to judge calibration")
+    if report.calibration_note:
+        out.print(report.calibration_note)
     if report.unscored_feedback:
         out.print(
             f"{report.unscored_feedback} sales decision(s) on leads this service never scored (stored; not in the "

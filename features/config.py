@@ -175,6 +175,11 @@ def describe(labels: Labels | None, column: str, value: object = None) -> tuple[
     return label, meaning
 
 
+def display_labels(labels: Labels | None) -> dict[str, str]:
+    """Column -> its `[labels]` label, for sentences that name columns (qualification reasons)."""
+    return {column: entry.label for column, entry in (labels or {}).items() if entry.label}
+
+
 def unknown_label_columns(labels: Labels, columns: Iterable[str]) -> list[str]:
     """Columns `[labels]` names that the data does not have (a warning at training time, not an error)."""
     present = set(columns)

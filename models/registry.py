@@ -86,6 +86,23 @@ def gate_note(tags: Mapping[str, str], alias: str | None) -> str | None:
     return ("promoted by hand; " if alias else "") + f"failed its quality gate: {why}"
 
 
+def _not_found(client: mlflow.MlflowClient, uri: str, name: str, alias: str | None, err: MlflowException) -> str:
+    """Why `uri` names no model, and what to do: train one, or promote a version that exists but has no alias
+    (`alias` None: the URI named a version number)."""
+    where = f"no model at {uri} in the MLflow store {mlflow.get_tracking_uri()}"
+    try:
+        versions = sorted(int(mv.version) for mv in client.search_model_versions(f"name='{name}'"))
+    except MlflowException:
+        versions = []
+    if versions and alias is not None:
+        return (
+            f"{where}: {name} has {len(versions)} version(s) but none is @{alias} (one that fails "
+            f"its quality gate is registered, not promoted; `leadscore models list --model-name {name}` shows "
+            f"them). Promote one with `leadscore models promote {versions[-1]} --model-name {name}`."
+        )
+    return f"{where}: {err.message.splitlines()[0].rstrip('.')}. Train one with `leadscore train` (or `make run`)."
+
+
 def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) -> LoadedModel:
     """Load from a local directory or `models:/NAME@ALIAS` / `models:/NAME/VERSION`; errors say what to do."""
     local = Path(uri)
@@ -105,10 +122,7 @@ def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) ->
         else:
             mv = client.get_model_version_by_alias(name, alias or "champion")
     except MlflowException as err:
-        raise ModelLoadError(
-            f"no model at {uri} in the MLflow store {mlflow.get_tracking_uri()}: {err.message.splitlines()[0]}. "
-            "Train one with `leadscore train` (or `make run`)."
-        ) from None
+        raise ModelLoadError(_not_found(client, uri, name, None if number else alias or "champion", err)) from None
     with tempfile.TemporaryDirectory(prefix="leadscore-model-") as tmp:
         try:
             path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp)

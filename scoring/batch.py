@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from leadscore.datasets.files import DataFileError, csv_chunks, detect_delimiter, parquet_errors, text_encodings
+from leadscore.features.config import display_labels
 from leadscore.features.outcomes import is_open, read_outcomes
 from leadscore.features.qualification import QualificationConfig, apply_qualification
 from leadscore.features.transform import MissingColumnsError
@@ -146,7 +147,12 @@ def score_chunk(
         out["reasons"] = [" | ".join(r.text for r in row) for row in explained]
     if rules is not None:
         routed = apply_qualification(
-            chunk, scores, rules, missing_values=scorer.data.missing_values, allow_missing=allow_missing
+            chunk,
+            scores,
+            rules,
+            missing_values=scorer.data.missing_values,
+            allow_missing=allow_missing,
+            labels=display_labels(scorer.labels),
         )
         out[["stage", "route", "review_flag"]] = routed[["stage", "route", "review_flag"]]
         for column in ("rules_missed", "nurture_reasons"):

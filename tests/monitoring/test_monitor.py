@@ -122,3 +122,30 @@ def test_few_decisions_do_not_trigger_a_retrain(tmp_path: Path, model: LoadedMod
     report = monitor(model, url, url)
     assert report.ece is not None and report.ece > 0.3
     assert not report.recommend_retrain
+
+
+def test_a_model_without_an_acceptance_head_says_calibration_is_not_measured(
+    tmp_path: Path, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    from leadscore.datasets.synthetic import CONFIG_TOML
+    from leadscore.features.config import parse_config_text
+
+    won_only = parse_config_text(
+        CONFIG_TOML.replace('accepted = "accepted"\n', "").replace('"sales_status"]', '"sales_status", "accepted"]')
+    )
+    path = tmp_path / "won-only"
+    save_scorer(fit_and_evaluate(funnel[0].head(4000), won_only).scorer, path)
+    model = load_model(str(path))
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    leads, _ = generate_funnel(300, seed=16)
+    rows = _record(url, model, leads, datetime.now(UTC))
+    store = FeedbackStore(url)
+    for lead_id in rows["lead_id"].head(50):
+        store.record(FeedbackRequest(event_id=f"w-{lead_id}", lead_id=lead_id, decision="accept", rep_id="r"), "local")
+    report = monitor(model, url, url)
+    assert report.ece is None and report.calibration.empty
+    assert report.calibration_note is not None and "no acceptance head" in report.calibration_note
+    result = CliRunner().invoke(app, ["monitor", "--model", str(path), "--store", url, "--no-log"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "no acceptance head" in text and "nan" not in text and "ECE" not in text

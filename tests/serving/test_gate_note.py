@@ -36,6 +36,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     store = f"sqlite:///{root / 'mlflow.db'}"
     result = train(root / "leads.csv", root / "leadscore.toml", store, NAME)
     assert result.decision.alias is None, result.decision.reason
+    args = ["score", "--data", str(root / "leads.csv"), "--out", str(root / "s.csv"), "--tracking-uri", store]
+    unpromoted = runner.invoke(app, [*args, "--model", f"models:/{NAME}@champion"])
+    said = " ".join(unpromoted.output.split())
+    assert unpromoted.exit_code == 2 and "has 1 version(s) but none is @champion" in said
+    assert f"leadscore models promote 1 --model-name {NAME}" in said and ".." not in said
     promoted = runner.invoke(app, ["models", "promote", "1", "--model-name", NAME, "--tracking-uri", store])
     assert promoted.exit_code == 0, promoted.output
     assert "failed its quality gate" in " ".join(promoted.output.split())
