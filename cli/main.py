@@ -86,12 +86,25 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
     out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}{events}")
     if prepared.report.open_leads:
         out.print(_open_line(prepared.report))
+    if prepared.report.window is not None and prepared.report.window.days is not None:
+        out.print(prepared.report.window.describe(prepared.report.maturing_leads))
 
 
 def _open_line(report: ValidationReport) -> str:
     """How many leads have no outcome yet, and how many cells each outcome leaves empty."""
     empty = ", ".join(f"{role} {n:,}" for role, n in report.empty_outcomes.items())
     return f"open leads (no outcome yet): {report.open_leads:,}; empty outcome cells: {empty}"
+
+
+def _left_out(report: ValidationReport) -> list[str]:
+    """What training did not learn from: open leads, and leads still maturing inside the outcome window."""
+    lines = []
+    if report.window is not None and report.window.days is not None:
+        lines.append(report.window.describe(report.maturing_leads))
+    if report.open_leads or report.maturing_leads:
+        maturing = f" and {report.maturing_leads:,} maturing leads" if report.maturing_leads else ""
+        lines.append(f"{report.open_leads:,} open leads{maturing} left out of training (no final outcome yet)")
+    return lines
 
 
 def _summary_table(metrics: dict[str, float]) -> Table:
@@ -152,8 +165,8 @@ def _train_and_report(
             out.print(table)
     out.print(_summary_table(fit.metrics))
     leads = sum(fit.split.sizes().values())
-    if fit.report.open_leads:
-        out.print(f"{fit.report.open_leads:,} open leads left out of training (no outcome yet)")
+    for line in _left_out(fit.report):
+        out.print(line)
     out.print(
         "holdout numbers are those of the model fitted on the older leads; the registered model repeats its "
         f"settings on all {leads} leads"

@@ -14,7 +14,7 @@ from pandera.errors import SchemaErrors
 
 from leadscore.features.coerce import normalize_text, to_boolean, to_datetime, to_number
 from leadscore.features.config import DEFAULT_MISSING_TOKENS, LeadscoreConfig, unknown_label_columns
-from leadscore.features.outcomes import is_open
+from leadscore.features.outcomes import OutcomeWindow, is_open, outcome_window
 from leadscore.features.responses import CAMPAIGN, EVENT, LEAD, TIME, TYPE, ResponsesConfig
 from leadscore.features.schema import FeatureSchema, infer_schema
 
@@ -47,6 +47,9 @@ class ValidationReport:
     """Leads without a final outcome yet (`features.outcomes.is_open`): counted apart, never trained on."""
     empty_outcomes: dict[str, int] = field(default_factory=dict)
     """Per outcome role, the leads whose cell is empty: how open the file is, outcome by outcome."""
+    maturing_leads: int = 0
+    """Leads with an outcome so far but younger than the outcome window: counted as open."""
+    window: OutcomeWindow | None = None
 
     @property
     def ok(self) -> bool:
@@ -71,7 +74,7 @@ class PreparedData:
     frame: pd.DataFrame
     report: ValidationReport
     open: pd.Series
-    """True for the open leads of `frame` (same index)."""
+    """True for the open leads of `frame` (same index), maturing ones included."""
 
     @property
     def decided(self) -> pd.DataFrame:
@@ -231,6 +234,7 @@ def check_rows(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFra
         "created_at": data.created_at,
         "campaign": data.campaign,
         "account": data.account,
+        "decided_at": data.decided_at,
         **data.outcome_columns,
     }
     absent = {role: col for role, col in roles.items() if col and col not in frame.columns}
@@ -244,6 +248,7 @@ def check_rows(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFra
     if "id" in absent:
         raise DataValidationError(report)
     coerced = _coerce(frame, config, report)
+    _coerce_decided_at(frame, coerced, config, report)
     pending = open_leads(coerced, config)
     report.open_leads = int(pending.sum())
     report.empty_outcomes = {
@@ -253,6 +258,34 @@ def check_rows(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFra
     report.errors.extend(_pandera_problems(coerced, config))
     report.errors.extend(_decided_gaps(coerced, pending, config))
     return coerced, report
+
+
+def _coerce_decided_at(
+    frame: pd.DataFrame, coerced: pd.DataFrame, config: LeadscoreConfig, report: ValidationReport
+) -> None:
+    """Parse `[data].decided_at` in place: empty is fine (not decided, or not recorded), unreadable is an error."""
+    column = config.data.decided_at
+    if not column or column not in frame.columns:
+        return
+    stamps, invalid = to_datetime(normalize_text(frame[column], config.data.missing_values))
+    if invalid.any():
+        rows = frame.index[invalid.to_numpy(bool)]
+        labels = _row_labels(coerced[config.data.id], rows)
+        report.errors.append(Problem(column, "unparseable timestamps", labels, len(rows)))
+    coerced[column] = stamps
+
+
+def maturing_leads(coerced: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.Series, OutcomeWindow]:
+    """Leads of a coerced frame younger than the outcome window (`features.outcomes.outcome_window`), and the
+    window: configured, else estimated from `[data].decided_at`. Needs all rows (the newest time, the wins)."""
+    data = config.data
+    if not data.created_at or data.created_at not in coerced:
+        return pd.Series(False, index=coerced.index), OutcomeWindow(None)
+    created = coerced[data.created_at]
+    won = _outcomes(coerced, config).get("won")
+    decided = coerced[data.decided_at] if data.decided_at and data.decided_at in coerced else None
+    window = outcome_window(created, won, decided, config.training.outcome_window_days)
+    return window.maturing(created), window
 
 
 def _outcomes(coerced: pd.DataFrame, config: LeadscoreConfig) -> pd.DataFrame:
@@ -295,9 +328,13 @@ def prepare_training_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> Prep
     coerced, report = check_rows(frame, config)
     pending = open_leads(coerced, config)
     if report.ok:
+        maturing, report.window = maturing_leads(coerced, config)
+        report.maturing_leads = int((maturing & ~pending).sum())
+        pending = pending | maturing
         decided = coerced[~pending.to_numpy(bool)]
         positives = _positives(decided, config)
-        report.errors.extend(floor_problems(len(decided), positives, config, report.open_leads))
+        undecided = report.open_leads + report.maturing_leads
+        report.errors.extend(floor_problems(len(decided), positives, config, undecided))
         report.warnings.extend(revenue_floor(positives, config))
     schema = infer_schema(frame, data, config.training.rare_category_share)
     add_schema_problems(report, schema)

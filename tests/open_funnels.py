@@ -46,3 +46,49 @@ def crm_pipeline(n: int = 4000, seed: int = 3, open_share: float = 0.2) -> pd.Da
     no_account = is_open & (rng.random(n) < 0.8) | (~is_open & (rng.random(n) < 0.05))
     frame.loc[no_account, "account"] = np.nan
     return frame
+
+
+MATURING_TOML = """\
+[data]
+id = "lead_id"
+created_at = "created_at"
+campaign = "campaign"
+channel = "channel"
+decided_at = "won_at"
+won = "won"
+exclude = ["email", "full_name", "sales_status", "accepted", "revenue"]
+"""
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def drifting_funnel(
+    n: int = 10000, seed: int = 5, later_share: float = 0.2, swing: tuple[float, float, float] = (-0.7, 0.5, -0.3),
+    median_days: float = 25.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(history, later): a funnel whose win rate rises and then falls (`swing`: the log-odds shift at the start,
+    at 60% of the time span and at its end), where a win takes a lognormal time to close (median `median_days`).
+
+    `history` is the export taken at the creation of its newest lead: wins not closed by then read won = 0 and
+    carry no `won_at` (their outcome is still maturing). `later` are the leads after it, with their eventual
+    outcomes, on which a model trained on `history` is judged."""
+    leads, truth = generate_funnel(n, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    created = pd.to_datetime(leads["created_at"])
+    span = (created - created.min()) / (created.max() - created.min())
+    shift = np.interp(span.to_numpy(float), [0.0, 0.6, 1.0], list(swing))
+    p = 1 / (1 + np.exp(-(_logit(truth["p_won_true"].to_numpy(float)) + shift)))
+    eventual = rng.random(n) < p
+    takes = pd.to_timedelta(np.exp(np.log(median_days) + 0.8 * rng.standard_normal(n)), unit="D")
+    frame = leads.drop(columns=["won", "revenue"]).assign(won=eventual.astype(int))
+    cut = int(n * (1 - later_share))
+    history, later = frame.iloc[:cut].copy(), frame.iloc[cut:].copy()
+    export = created.iloc[cut - 1]
+    won_at = created.iloc[:cut] + takes[:cut]
+    closed = eventual[:cut] & (won_at <= export).to_numpy()
+    history["won"] = closed.astype(int)
+    history["won_at"] = won_at.where(closed)
+    return history, later

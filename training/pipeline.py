@@ -146,6 +146,11 @@ def train(
         )
     if dask_address and config.responses is not None:
         raise ConfigError("[responses] cannot be used on a Dask cluster yet: train from a local lead file")
+    if dask_address and (config.data.decided_at or config.training.outcome_window_days):
+        raise ConfigError(
+            "an outcome window ([data].decided_at, [training].outcome_window_days) needs every lead's age against "
+            "the newest one; it cannot be used on a Dask cluster yet: train from a local lead file"
+        )
     raw = None if dask_address else load_table(Path(data_path))
     responses = load_responses(config, config_path)
     decisions = read_latest_decisions(feedback_url) if feedback_url else None
