@@ -52,6 +52,7 @@ class ServingModel:
             heads=sorted(self.loaded.scorer.heads_),
             grade_thresholds=self.loaded.scorer.grade_thresholds_,
             metrics=manifest.get("metrics", {}),
+            history=manifest.get("history", []),
             id_column=schema.id_column,
             account_column=self.loaded.scorer.data.account,
             responses=asdict(spec) if (spec := self.loaded.scorer.responses) is not None else None,

@@ -191,6 +191,9 @@ class ModelInfo(_Body):
     heads: list[str]
     grade_thresholds: dict[str, float]
     metrics: dict[str, float] = Field(description="Holdout metrics recorded at training time")
+    history: list[dict[str, Any]] = Field(
+        [], description="Training leads by month of creation: decided leads and each outcome's rate (drift)"
+    )
     id_column: str = Field(description="The id column in training data; requests send it as `id` or by this name")
     account_column: str | None = Field(
         None, description="The account column: send it with a lead so `GET /accounts/{id}` can roll leads up"

@@ -6,7 +6,7 @@ Tests, benchmarks and distributed training (`training.distributed`) use these wi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from leadscore.training.evaluate import (
     leaky_columns,
 )
 from leadscore.training.gate import QualityCheck, quality_check
+from leadscore.training.history import maturing_warning, monthly_rates, rate_moves
 from leadscore.training.split import Split, split_leads
 
 Step = Callable[[str], None]
@@ -52,7 +53,10 @@ class FitResult:
     evaluated: LeadScorer
     quality: QualityCheck
     notes: list[str]
-    """Warnings about the numbers: drift between the folds, a revenue head dropped or unchecked."""
+    """Warnings about the numbers: drift between the folds and across months, outcomes that look still
+    maturing, a revenue head dropped or unchecked."""
+    monthly: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Decided leads and outcome rates per month of creation (`training.history.monthly_rates`)."""
 
 
 _MIN_CHECK_DEALS = 20
@@ -134,7 +138,9 @@ def fit_and_evaluate(
     step("evaluating on the holdout")
     X_hold = evaluated.transformer_.transform(split.holdout)  # once, for the metrics, baselines and refit
     metrics = holdout_metrics(evaluated, split.train, split.holdout, X_hold)
-    notes = history_drift(split.train, split.holdout, config.data)
+    monthly = monthly_rates(frame, config)
+    notes = history_drift(split.train, split.holdout, config.data) + rate_moves(monthly)
+    notes += maturing_warning(monthly, config)
     notes += check_revenue(evaluated, metrics, split.holdout, X_hold)
     step(f"refitting on all {len(frame)} leads with the settings found")
     recent = pd.concat([split.valid, split.holdout])
@@ -142,4 +148,4 @@ def fit_and_evaluate(
     if evaluated.revenue_basis != scorer.revenue_basis:
         scorer.drop_revenue_head()
     quality = quality_check(metrics, config.training.baseline_tolerance)
-    return FitResult(scorer, split, metrics, prepared.report, leaky, evaluated, quality, notes)
+    return FitResult(scorer, split, metrics, prepared.report, leaky, evaluated, quality, notes, monthly)

@@ -29,7 +29,8 @@ from leadscore.training.evaluate import (
 from leadscore.training.feedback import apply_feedback, rejection_reasons
 from leadscore.training.fit import FitResult, Step, fit_and_evaluate, no_progress, with_behaviour
 from leadscore.training.gate import Comparison, GateDecision, decide
-from leadscore.training.plots import training_plots
+from leadscore.training.history import history_records
+from leadscore.training.plots import monthly_rate_plot, training_plots
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +206,12 @@ def train(
         with tempfile.TemporaryDirectory(prefix="leadscore-run-") as tmp:
             for path in training_plots(fit.evaluated, fit.split.holdout, Path(tmp) / "plots"):
                 mlflow.log_artifact(str(path), "plots")
-            artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics)
+            if len(fit.monthly):
+                chart = monthly_rate_plot(fit.monthly, Path(tmp) / "plots" / "monthly_rates.png")
+                mlflow.log_artifact(str(chart), "plots")
+                mlflow.log_text(fit.monthly.to_csv(index=False), "history/monthly_rates.csv")
+            history = history_records(fit.monthly)
+            artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics, history)
             step("registering the model")
             with _finish_before_interrupt() as interrupted:
                 mv = tracking.log_model(fit.scorer, artifact, model_name)

@@ -78,5 +78,6 @@ def test_service_and_review_page_say_it(
     with start(asgi_app) as client:
         info = client.get("/model").json()
         assert info["version"] == "1" and info["gate_note"].startswith(NOTE)
+        assert info["history"] and {"month", "leads", "won_rate"} <= set(info["history"][0])  # rates by month
         page = client.get("/ui/")
         assert page.status_code == 200 and NOTE in page.text
