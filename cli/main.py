@@ -173,6 +173,8 @@ def _train_and_report(
     )
     for line in fit.quality.lines:
         out.print(f"quality gate: {line}")
+    for line in fit.calibration.lines(fit.metrics) if fit.calibration else []:
+        out.print(line)
     out.print(f"run id: {result.run_id}")
     decision = result.decision
     target = f"@{decision.alias}" if decision.alias else "[bold red]not promoted[/]"

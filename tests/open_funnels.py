@@ -66,11 +66,16 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def drifting_funnel(
-    n: int = 10000, seed: int = 5, later_share: float = 0.2, swing: tuple[float, float, float] = (-0.7, 0.5, -0.3),
+    n: int = 10000,
+    seed: int = 5,
+    later_share: float = 0.2,
+    swing: tuple[float, float, float] = (-0.7, 0.5, -0.3),
+    peak: float = 0.6,
     median_days: float = 25.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(history, later): a funnel whose win rate rises and then falls (`swing`: the log-odds shift at the start,
-    at 60% of the time span and at its end), where a win takes a lognormal time to close (median `median_days`).
+    at `peak` of the time span and at its end), where a win takes a lognormal time to close (median
+    `median_days`).
 
     `history` is the export taken at the creation of its newest lead: wins not closed by then read won = 0 and
     carry no `won_at` (their outcome is still maturing). `later` are the leads after it, with their eventual
@@ -79,7 +84,7 @@ def drifting_funnel(
     rng = np.random.default_rng(seed + 100)
     created = pd.to_datetime(leads["created_at"])
     span = (created - created.min()) / (created.max() - created.min())
-    shift = np.interp(span.to_numpy(float), [0.0, 0.6, 1.0], list(swing))
+    shift = np.interp(span.to_numpy(float), [0.0, peak, 1.0], list(swing))
     p = 1 / (1 + np.exp(-(_logit(truth["p_won_true"].to_numpy(float)) + shift)))
     eventual = rng.random(n) < p
     takes = pd.to_timedelta(np.exp(np.log(median_days) + 0.8 * rng.standard_normal(n)), unit="D")

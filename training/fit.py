@@ -16,6 +16,7 @@ from leadscore.features.config import LeadscoreConfig
 from leadscore.features.responses import ResponseSpec, response_features
 from leadscore.features.validation import ValidationReport, orphan_responses, prepare_training_frame
 from leadscore.models.scorer import LeadScorer
+from leadscore.training.calibration import CalibrationChoice, choose_calibration
 from leadscore.training.evaluate import (
     LeakFinding,
     evaluate_scorer,
@@ -57,6 +58,8 @@ class FitResult:
     maturing, a revenue head dropped or unchecked."""
     monthly: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Decided leads and outcome rates per month of creation (`training.history.monthly_rates`)."""
+    calibration: CalibrationChoice | None = None
+    """What the registered model's calibrator was fitted on, and the backtest that chose it."""
 
 
 _MIN_CHECK_DEALS = 20
@@ -136,16 +139,18 @@ def fit_and_evaluate(
         split.train, split.valid
     )
     step("evaluating on the holdout")
-    X_hold = evaluated.transformer_.transform(split.holdout)  # once, for the metrics, baselines and refit
+    X_hold = evaluated.transformer_.transform(split.holdout)  # once, for the metrics and baselines
     metrics = holdout_metrics(evaluated, split.train, split.holdout, X_hold)
     monthly = monthly_rates(frame, config)
     notes = history_drift(split.train, split.holdout, config.data) + rate_moves(monthly)
     notes += maturing_warning(monthly, config)
     notes += check_revenue(evaluated, metrics, split.holdout, X_hold)
+    step("choosing what the calibration is fitted on (backtest on the most recent fold)")
+    calibration = choose_calibration(evaluated, split, X_hold)
     step(f"refitting on all {len(frame)} leads with the settings found")
     recent = pd.concat([split.valid, split.holdout])
-    scorer = evaluated.refit(frame, recent, np.vstack([evaluated.transformer_.transform(split.valid), X_hold]))
+    scorer = evaluated.refit(frame, recent, calibration=calibration.folds)
     if evaluated.revenue_basis != scorer.revenue_basis:
         scorer.drop_revenue_head()
     quality = quality_check(metrics, config.training.baseline_tolerance)
-    return FitResult(scorer, split, metrics, prepared.report, leaky, evaluated, quality, notes, monthly)
+    return FitResult(scorer, split, metrics, prepared.report, leaky, evaluated, quality, notes, monthly, calibration)

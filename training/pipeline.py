@@ -202,6 +202,9 @@ def train(
         if comparison is not None and comparison.champion is not None:
             mlflow.log_metric(f"champion_{comparison.metric}", comparison.champion)
         mlflow.log_metrics({k: v for k, v in fit.metrics.items() if pd.notna(v)})
+        if fit.calibration is not None:
+            mlflow.log_metrics(fit.calibration.metrics())
+            mlflow.set_tags({f"calibration_{h}": b for h, b in fit.calibration.basis.items()})
         step("writing plots and the model")
         with tempfile.TemporaryDirectory(prefix="leadscore-run-") as tmp:
             for path in training_plots(fit.evaluated, fit.split.holdout, Path(tmp) / "plots"):
