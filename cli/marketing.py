@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from leadscore import settings
@@ -71,6 +72,8 @@ def report_campaigns(
         step("loading the model")
         loaded = load_for_command(model, cfg, tracking_uri)
         history = load_history(data, cfg, config, loaded.scorer)
+        if history.maturing_note:
+            console.print(escape(history.maturing_note), highlight=False)
         step(f"scoring and explaining {len(history.frame):,} leads")
         with missing_columns_hint(loaded, _MODEL_HINT):
             report = campaign_report(loaded.scorer, history, cfg.data, spend, min_leads, confidence, data, min_wins)
@@ -271,6 +274,8 @@ def plan(
         shares = parse_mix(mix) if mix is not None else None
         loaded = load_for_command(model, cfg, tracking_uri)
         history = load_history(data, cfg, config, loaded.scorer)
+        if history.maturing_note:
+            console.print(escape(history.maturing_note), highlight=False)
         with missing_columns_hint(loaded, _MODEL_HINT):
             result, credit = plan_from_history(
                 loaded.scorer,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadscore.features.coerce import normalize_text, to_boolean, to_number
-from leadscore.features.config import DataConfig
+from leadscore.features.coerce import normalize_text, to_boolean, to_datetime, to_number
+from leadscore.features.config import DataConfig, LeadscoreConfig
 
 
 def is_open(outcomes: pd.DataFrame) -> pd.Series:
@@ -98,3 +98,26 @@ def outcome_window(
     if len(days) < MIN_TIMED_WINS:
         return OutcomeWindow(None, as_of)
     return OutcomeWindow(max(float(np.quantile(days.clip(lower=0), WINDOW_QUANTILE)), 1.0), as_of, len(days))
+
+
+def without_maturing(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFrame, int, OutcomeWindow]:
+    """`frame` (raw cells) with the outcome cells of its maturing leads emptied, so reports and audits count
+    them as open like training does; with the number of leads emptied and the window. Unchanged (same object)
+    when no window applies."""
+    data = config.data
+    if not data.created_at or data.created_at not in frame.columns:
+        return frame, 0, OutcomeWindow(None)
+    created = to_datetime(normalize_text(frame[data.created_at], data.missing_values))[0]
+    decided = None
+    if data.decided_at and data.decided_at in frame.columns:
+        decided = to_datetime(normalize_text(frame[data.decided_at], data.missing_values))[0]
+    won = read_outcomes(frame, data).get("won")
+    window = outcome_window(created, won, decided, config.training.outcome_window_days)
+    young = window.maturing(created).to_numpy(bool)
+    if not young.any():
+        return frame, 0, window
+    columns = [c for c in data.outcome_columns.values() if c in frame.columns]
+    out = frame.copy()
+    for column in columns:
+        out[column] = out[column].mask(young)
+    return out, int(young.sum()), window

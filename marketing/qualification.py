@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.config import OUTCOMES, ConfigError, LeadscoreConfig
-from leadscore.features.outcomes import is_open
+from leadscore.features.outcomes import is_open, without_maturing
 from leadscore.features.qualification import QualificationConfig, RuleResults, evaluate_rules
 from leadscore.marketing.insights import outcome_frame, revenue_evidence
 from leadscore.models.scorer import LeadScorer
@@ -217,6 +217,7 @@ def check_definition(
     `scorer` the score threshold is checked too, and `suggest` proposes one (`suggest_thresholds`)."""
     if config.qualification is None:
         raise ConfigError("the config has no qualification rules; docs/qualification.md shows how to add them")
+    frame = without_maturing(frame, config)[0]  # maturing leads count as open, as in training
     scores = scorer.predict(frame) if scorer is not None else None
     report = check_qualification(frame, config, config.qualification, scores)
     if not suggest:

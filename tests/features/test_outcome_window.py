@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from leadscore.cli.main import app
 from leadscore.features.config import ConfigError, parse_config_text
 from leadscore.features.validation import DataValidationError, prepare_training_frame
+from leadscore.training.fit import FitResult
 
 FLOORS = "\n[training]\nmin_positives = 50\n"
 
@@ -68,3 +69,33 @@ def test_validate_prints_the_window(history: pd.DataFrame, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "outcome window" in text and "estimated" in text and "still maturing and count as open" in text
+
+
+def test_reports_and_audits_count_maturing_leads_as_open(history: pd.DataFrame) -> None:
+    from leadscore.features.outcomes import without_maturing
+    from leadscore.marketing.qualification import check_qualification
+
+    config = parse_config_text(MATURING_TOML + FLOORS + "\n[qualification.fit]\ncompany_size = { min = 1 }\n")
+    emptied, maturing, window = without_maturing(history, config)
+    assert window.days is not None and window.estimated_from > 0
+    assert maturing == prepare_training_frame(history, config).report.maturing_leads > 0
+    young = emptied["won"].isna()
+    assert int(young.sum()) == maturing and history.loc[young, "won"].notna().all()
+    assert config.qualification is not None
+    report = check_qualification(emptied, config, config.qualification)
+    assert report.open_leads == maturing
+    mature = history[~young]
+    assert report.funnel.loc[0, "win_rate"] == pytest.approx(mature["won"].mean())
+
+
+def test_the_campaign_report_and_plan_load_maturing_leads_as_open(
+    history: pd.DataFrame, tmp_path: Path, fitted: FitResult
+) -> None:
+    from leadscore.marketing.history import load_history
+
+    history.to_csv(tmp_path / "leads.csv", index=False)
+    config = parse_config_text(MATURING_TOML + FLOORS)
+    loaded = load_history(tmp_path / "leads.csv", config, tmp_path / "leadscore.toml", fitted.scorer)
+    maturing = prepare_training_frame(history, config).report.maturing_leads
+    assert int(loaded.frame["won"].isna().sum()) == maturing > 0
+    assert "still maturing and count as open" in loaded.maturing_note
