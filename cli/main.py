@@ -87,7 +87,7 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
     if prepared.report.open_leads:
         out.print(_open_line(prepared.report))
     if prepared.report.window is not None and prepared.report.window.days is not None:
-        out.print(prepared.report.window.describe(prepared.report.maturing_leads))
+        out.print(escape(prepared.report.window.describe(prepared.report.maturing_leads)))
 
 
 def _open_line(report: ValidationReport) -> str:
@@ -166,7 +166,7 @@ def _train_and_report(
     out.print(_summary_table(fit.metrics))
     leads = sum(fit.split.sizes().values())
     for line in _left_out(fit.report):
-        out.print(line)
+        out.print(escape(line))
     out.print(
         "holdout numbers are those of the model fitted on the older leads; the registered model repeats its "
         f"settings on all {leads} leads"

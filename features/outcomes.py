@@ -102,8 +102,8 @@ def outcome_window(
 
 def without_maturing(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFrame, int, OutcomeWindow]:
     """`frame` (raw cells) with the outcome cells of its maturing leads emptied, so reports and audits count
-    them as open like training does; with the number of leads emptied and the window. Unchanged (same object)
-    when no window applies."""
+    them as open like training does; with the number of maturing leads that had an outcome, and the window.
+    Unchanged (same object) when no window applies."""
     data = config.data
     if not data.created_at or data.created_at not in frame.columns:
         return frame, 0, OutcomeWindow(None)
@@ -120,4 +120,5 @@ def without_maturing(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.D
     out = frame.copy()
     for column in columns:
         out[column] = out[column].mask(young)
-    return out, int(young.sum()), window
+    maturing = young & ~is_open(read_outcomes(frame, data)).to_numpy(bool)  # open ones were open already
+    return out, int(maturing.sum()), window

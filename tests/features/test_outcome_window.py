@@ -68,7 +68,8 @@ def test_validate_prints_the_window(history: pd.DataFrame, tmp_path: Path) -> No
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "outcome window" in text and "estimated" in text and "still maturing and count as open" in text
+    assert "outcome window" in text and "[training].outcome_window_days sets it" in text
+    assert "still maturing and count as open" in text
 
 
 def test_reports_and_audits_count_maturing_leads_as_open(history: pd.DataFrame) -> None:
@@ -99,3 +100,14 @@ def test_the_campaign_report_and_plan_load_maturing_leads_as_open(
     maturing = prepare_training_frame(history, config).report.maturing_leads
     assert int(loaded.frame["won"].isna().sum()) == maturing > 0
     assert "still maturing and count as open" in loaded.maturing_note
+
+
+def test_reports_and_training_count_the_same_maturing_leads(history: pd.DataFrame) -> None:
+    from leadscore.features.outcomes import without_maturing
+
+    config = parse_config_text(MATURING_TOML + FLOORS)
+    live = history.assign(won=history["won"].astype(float))
+    live.loc[live.index[-25:], "won"] = float("nan")  # the newest deals are open as well as young
+    report = prepare_training_frame(live, config).report
+    assert report.open_leads == 25
+    assert without_maturing(live, config)[1] == report.maturing_leads
