@@ -22,6 +22,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from leadscore.features.config import display_labels
 from leadscore.models.artifact import ModelLoadError
 from leadscore.models.registry import load_model
 from leadscore.serving import metrics
@@ -238,7 +239,8 @@ class LeadScoringService:
             scores = _records(table)
             rules = self.settings.qualification
             missing = scorer.data.missing_values
-            stages = qualify(rules, batch.frame, leads, pd.DataFrame(table), missing) if rules else None
+            named = display_labels(scorer.labels)
+            stages = qualify(rules, batch.frame, leads, pd.DataFrame(table), missing, named) if rules else None
             reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status) if explain else None
             rows = [
                 {
