@@ -78,7 +78,7 @@ def report_campaigns(
         with missing_columns_hint(loaded, _MODEL_HINT):
             report = campaign_report(loaded.scorer, history, cfg.data, spend, min_leads, confidence, data, min_wins)
         step("writing the report")
-        paths = write_report(report, out_dir, data.name, loaded.label)
+        paths = write_report(report, out_dir, data.name, loaded.described)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
     out.print(_report_table(report.campaigns, confidence, basis_text(report)))

@@ -72,6 +72,11 @@ class LoadedModel:
             return f"model directory {self.uri}"
         return f"models:/{self.name}/{self.version}" + (f" (@{self.alias})" if self.alias else "")
 
+    @property
+    def described(self) -> str:
+        """The label with the gate note, for written reports that outlive the console."""
+        return self.label + (f" ({self.gate_note})" if self.gate_note else "")
+
 
 def gate_note(tags: Mapping[str, str], alias: str | None) -> str | None:
     """"promoted by hand; failed its quality gate: <why>" for a version that failed the gate, else None. Only a

@@ -63,6 +63,18 @@ def test_score_says_the_model_failed_its_gate(registry: tuple[Path, str], tmp_pa
     assert len(pd.read_csv(tmp_path / "s.csv")) == 3000
 
 
+@pytest.mark.parametrize("command", [["report", "campaigns"], ["plan", "--revenue-target", "1M"]])
+def test_reports_and_plan_say_it(registry: tuple[Path, str], tmp_path: Path, command: list[str]) -> None:
+    root, store = registry
+    args = [*command, "--data", str(root / "leads.csv"), "--config", str(root / "leadscore.toml")]
+    args += ["--model", f"models:/{NAME}@champion", "--tracking-uri", store]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "r")] if command[0] == "report" else args)
+    assert result.exit_code == 0, result.output
+    assert NOTE in " ".join(result.output.split())
+    if command[0] == "report":
+        assert "failed its quality gate" in (tmp_path / "r" / "report.html").read_text()
+
+
 @pytest.fixture(scope="module")
 def asgi_app() -> Iterator[Any]:
     with asgi_app_without_metrics() as built:
