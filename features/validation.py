@@ -131,7 +131,7 @@ def _pandera_schema(config: LeadscoreConfig, columns: pd.Index) -> pa.DataFrameS
     data = config.data
     binary = pa.Check.isin([0.0, 1.0], name="is_binary")
     cols: dict[str, pa.Column] = {data.id: pa.Column(nullable=False, unique=True)}
-    for role in ("accepted", "won"):  # empty while open; empty on a decided lead: `_undecided_gaps`
+    for role in ("accepted", "won"):  # empty while open; empty on a decided lead: `_decided_gaps`
         col = getattr(data, role)
         if col in columns:
             cols[col] = pa.Column(float, binary, nullable=True)
