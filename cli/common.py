@@ -96,6 +96,8 @@ def load_for_command(model: str | None, config: LeadscoreConfig | None, tracking
         configure(tracking_uri)
     loaded = load_model(uri)
     console.print(f"model: {loaded.label}", highlight=False)
+    if loaded.gate_note:
+        console.print(f"[bold yellow]warning:[/] {escape(loaded.label)} {escape(loaded.gate_note)}", highlight=False)
     return loaded
 
 

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the commands import what they run, so `leadscore --help` lo
     import pandas as pd
 
     from leadscore.features.qualification import QualificationConfig
+    from leadscore.features.validation import ValidationReport
     from leadscore.models.registry import LoadedModel
 
 app = typer.Typer(help="Lead scoring for B2B revenue teams.", no_args_is_help=True)
@@ -100,6 +101,27 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
     events = "" if responses is None else f", {len(responses)} response events"
     out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}{events}")
+    if prepared.report.open_leads:
+        out.print(_open_line(prepared.report))
+    if prepared.report.window is not None and prepared.report.window.days is not None:
+        out.print(escape(prepared.report.window.describe(prepared.report.maturing_leads)))
+
+
+def _open_line(report: ValidationReport) -> str:
+    """How many leads have no outcome yet, and how many cells each outcome leaves empty."""
+    empty = ", ".join(f"{role} {n:,}" for role, n in report.empty_outcomes.items())
+    return f"open leads (no outcome yet): {report.open_leads:,}; empty outcome cells: {empty}"
+
+
+def _left_out(report: ValidationReport) -> list[str]:
+    """What training did not learn from: open leads, and leads still maturing inside the outcome window."""
+    lines = []
+    if report.window is not None and report.window.days is not None:
+        lines.append(report.window.describe(report.maturing_leads))
+    if report.open_leads or report.maturing_leads:
+        maturing = f" and {report.maturing_leads:,} maturing leads" if report.maturing_leads else ""
+        lines.append(f"{report.open_leads:,} open leads{maturing} left out of training (no final outcome yet)")
+    return lines
 
 
 def _summary_table(metrics: dict[str, float]) -> Table:
@@ -160,12 +182,16 @@ def _train_and_report(
             out.print(table)
     out.print(_summary_table(fit.metrics))
     leads = sum(fit.split.sizes().values())
+    for line in _left_out(fit.report):
+        out.print(escape(line))
     out.print(
         "holdout numbers are those of the model fitted on the older leads; the registered model repeats its "
         f"settings on all {leads} leads"
     )
     for line in fit.quality.lines:
         out.print(f"quality gate: {line}")
+    for line in fit.calibration.lines(fit.metrics) if fit.calibration else []:
+        out.print(line)
     out.print(f"run id: {result.run_id}")
     decision = result.decision
     target = f"@{decision.alias}" if decision.alias else "[bold red]not promoted[/]"
@@ -323,6 +349,9 @@ def _score(
     for col, n in summary.invalid_values.items():
         console.print(f"[yellow]warning:[/] column '{col}': {n} unreadable values scored as missing")
     grades = ", ".join(f"{g}: {summary.grades.get(g, 0)}" for g in GRADES)
+    if summary.open_leads is not None:
+        decided = summary.rows - summary.open_leads
+        where += f"; {summary.open_leads:,} of them open (no outcome yet), {decided:,} already decided"
     out.print(
         f"scored {summary.rows} leads {where}",
         f"grades {grades}",
@@ -390,6 +419,8 @@ def monitor(
         out.print(cal)
         if report.calibration["leads"].sum() < MIN_DECISIONS:
             out.print(f"only {report.calibration['leads'].sum()} decided leads: too few to judge calibration")
+    if report.calibration_note:
+        out.print(report.calibration_note)
     if report.unscored_feedback:
         out.print(
             f"{report.unscored_feedback} sales decision(s) on leads this service never scored (stored; not in the "
@@ -443,11 +474,13 @@ def models_promote(
     from leadscore.training.tracking import promote
 
     try:
-        promote(model_name, version, tracking_uri)
+        note = promote(model_name, version, tracking_uri)
     except MlflowException as err:
         console.print(f"[bold red]error:[/] {err.message.splitlines()[0]}")
         raise typer.Exit(2) from None
     out.print(f"models:/{model_name}/{version} is now @champion")
+    if note:
+        console.print(f"[bold yellow]warning:[/] {escape(note)}; every command and page using it will say so")
 
 
 register_marketing(app)

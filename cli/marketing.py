@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from leadscore import settings
@@ -71,11 +72,13 @@ def report_campaigns(
         step("loading the model")
         loaded = load_for_command(model, cfg, tracking_uri)
         history = load_history(data, cfg, config, loaded.scorer)
+        if history.maturing_note:
+            console.print(escape(history.maturing_note), highlight=False)
         step(f"scoring and explaining {len(history.frame):,} leads")
         with missing_columns_hint(loaded, _MODEL_HINT):
             report = campaign_report(loaded.scorer, history, cfg.data, spend, min_leads, confidence, data, min_wins)
         step("writing the report")
-        paths = write_report(report, out_dir, data.name, loaded.label)
+        paths = write_report(report, out_dir, data.name, loaded.described)
     if report.unknown_spend:
         console.print(f"[yellow]warning:[/] cost table campaigns not in the data: {list(report.unknown_spend)}")
     out.print(_report_table(report.shown, confidence, basis_text(report)))
@@ -118,7 +121,16 @@ def report_accounts(
     table = report.accounts.assign(top_reasons=report.accounts["top_reasons"].map(" | ".join))
     write_csv(table, out_path, index=False)
     out.print(_accounts_table(report.accounts.head(top), report.as_of, report.note))
-    out.print(f"wrote {len(report.accounts):,} accounts ({len(report.people):,} people) -> {out_path}")
+    opened = int(report.people["open"].sum())
+    out.print(
+        f"wrote {len(report.accounts):,} accounts ({len(report.people):,} people, {opened:,} of them open) "
+        f"-> {out_path}"
+    )
+    if report.no_account:
+        out.print(
+            f"{report.no_account:,} leads had no account ({report.no_account_open:,} of them open) and are in no "
+            "account's numbers"
+        )
 
 
 def _accounts_table(accounts: pd.DataFrame, as_of: pd.Timestamp, note: str) -> Table:
@@ -270,6 +282,8 @@ def plan(
         shares = parse_mix(mix) if mix is not None else None
         loaded = load_for_command(model, cfg, tracking_uri)
         history = load_history(data, cfg, config, loaded.scorer)
+        if history.maturing_note:
+            console.print(escape(history.maturing_note), highlight=False)
         with missing_columns_hint(loaded, _MODEL_HINT):
             result, credit = plan_from_history(
                 loaded.scorer,

@@ -180,6 +180,11 @@ def check(
         return
     out.print(_rules_table(report))
     out.print(_funnel_table(report))
+    if report.open_leads:
+        out.print(
+            f"{report.open_leads:,} open leads (no outcome yet) count in the volume, not in the rates, wins or "
+            "revenue per lead"
+        )
     if suggestion is not None:
         out.print(_suggestion_table(suggestion))
 

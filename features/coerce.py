@@ -59,3 +59,14 @@ def to_datetime(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     out = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
     invalid = text.notna() & out.isna()
     return out, invalid.fillna(False).astype(bool)
+
+
+YEARS = (1900, 2100)
+"""Whole numbers in this range read as years: 1988, not 1,988."""
+
+
+def display_number(number: float) -> str:
+    """How a number reads in a sentence: thousands separated, two decimals unless whole, a year as a year."""
+    if not float(number).is_integer():
+        return f"{number:,.2f}"
+    return f"{number:.0f}" if YEARS[0] <= number <= YEARS[1] else f"{number:,.0f}"

@@ -25,6 +25,9 @@ class DataConfig(Strict):
     channel: str | None = None
     account: str | None = None
     """Optional account (company) id: leads roll up to accounts; never a feature."""
+    decided_at: str | None = None
+    """Optional: when sales accepted or closed the lead. Never a feature (it is known only afterwards); it
+    measures how long outcomes take to mature (`[training].outcome_window_days`)."""
     accepted: str | None = None
     won: str | None = None
     revenue: str | None = None
@@ -35,7 +38,9 @@ class DataConfig(Strict):
     def _check_roles(self) -> DataConfig:
         if not self.outcome_columns:
             raise ValueError("name at least one outcome column: accepted, won or revenue")
-        named = [c for c in (self.id, self.created_at, self.account, *self.outcome_columns.values()) if c]
+        named = [
+            c for c in (self.id, self.created_at, self.account, self.decided_at, *self.outcome_columns.values()) if c
+        ]
         dupes = sorted({c for c in named if named.count(c) > 1})
         if dupes:
             raise ValueError(f"a column can have only one role; used twice: {dupes}")
@@ -48,8 +53,8 @@ class DataConfig(Strict):
 
     @property
     def non_feature_columns(self) -> set[str]:
-        """Columns that are never model inputs (id, time, account, outcomes, exclusions)."""
-        roles = {self.id, self.created_at, self.account, *self.outcome_columns.values(), *self.exclude}
+        """Columns that are never model inputs (id, times, account, outcomes, exclusions)."""
+        roles = {self.id, self.created_at, self.account, self.decided_at, *self.outcome_columns.values(), *self.exclude}
         return {c for c in roles if c}
 
 
@@ -75,6 +80,9 @@ class TrainingConfig(Strict):
     learning_rate: float = Field(0.05, gt=0, le=1)
     num_leaves: int | None = Field(None, ge=2)
     """Fixed tree size; unset, each head tries a few settings on the validation fold (`SEARCH_SPACE`)."""
+    outcome_window_days: float | None = Field(None, gt=0)
+    """Days a lead needs for its outcome to be known; younger leads are *maturing* and count as open. Unset:
+    estimated from `[data].decided_at` when configured (`features.outcomes.outcome_window`)."""
 
 
 class ModelConfig(Strict):
@@ -138,6 +146,15 @@ class LeadscoreConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _check_outcome_window(self) -> LeadscoreConfig:
+        if (self.data.decided_at or self.training.outcome_window_days) and not self.data.created_at:
+            raise ValueError(
+                "[data].decided_at and [training].outcome_window_days need [data].created_at: a lead's age is "
+                "counted from its creation"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_promotion_metric(self) -> LeadscoreConfig:
         choices = [f"{h}_{m}" for h in self.heads for m in HEAD_METRICS]
         if self.promotion_metric not in choices:
@@ -173,6 +190,11 @@ def describe(labels: Labels | None, column: str, value: object = None) -> tuple[
     key = _value_key(value)
     meaning = next((text for raw, text in entry.values.items() if _value_key(raw) == key), None)
     return label, meaning
+
+
+def display_labels(labels: Labels | None) -> dict[str, str]:
+    """Column -> its `[labels]` label, for sentences that name columns (qualification reasons)."""
+    return {column: entry.label for column, entry in (labels or {}).items() if entry.label}
 
 
 def unknown_label_columns(labels: Labels, columns: Iterable[str]) -> list[str]:

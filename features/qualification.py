@@ -12,7 +12,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, StrictStr, field_validator, model_validator
 
-from leadscore.features.coerce import normalize_text, to_boolean, to_number
+from leadscore.features.coerce import display_number, normalize_text, to_boolean, to_number
 from leadscore.features.contract import GRADES, ConfigError, Grade, Strict
 
 Section = Literal["fit", "readiness", "exclude"]
@@ -45,11 +45,12 @@ def _fold(values: Sequence[str]) -> set[str]:
 
 
 def _number(x: float) -> str:
-    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,}"
+    return display_number(x) if float(x).is_integer() else f"{x:,}"
 
 
-def _words(name: str) -> str:
-    return name.replace("_", " ")
+def _words(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """How a sentence names a column: its `[labels]` label when given, else the name with spaces."""
+    return (labels or {}).get(name) or name.replace("_", " ")
 
 
 def _listing(values: Sequence[str]) -> str:
@@ -359,9 +360,11 @@ def _holding_back(results: RuleResults, nurture: np.ndarray) -> np.ndarray:
     return blocking & nurture[:, None]
 
 
-def _reason_sentences(results: RuleResults, blocking: np.ndarray, missing: np.ndarray) -> list[str]:
+def _reason_sentences(
+    results: RuleResults, blocking: np.ndarray, missing: np.ndarray, labels: Mapping[str, str] | None = None
+) -> list[str]:
     """Plain sentences for one pattern of blocking rules: fit, then readiness (one sentence in "any" mode),
-    then the score threshold."""
+    then the score threshold; columns are named by their `labels` (column -> label) when given."""
     rules = results.rules
     specs = {s.id: s for s in rules.rules}
     sentences: list[str] = []
@@ -374,14 +377,15 @@ def _reason_sentences(results: RuleResults, blocking: np.ndarray, missing: np.nd
             threshold.append(f"{rules.descriptions()[rule_id]} is needed to be sales-ready")
             continue
         spec = specs[rule_id]
+        text = f"{_words(spec.field, labels)} {spec.rule.requirement()}"
         if spec.section == "readiness" and rules.readiness_mode == "any":
-            readiness_needed.append(spec.text)
+            readiness_needed.append(text)
             continue
         section = _SECTION_WORDS[spec.section]
         if missing[j]:
-            sentences.append(f"{section}: {_words(spec.field)} not given (needs {spec.rule.requirement()})")
+            sentences.append(f"{section}: {_words(spec.field, labels)} not given (needs {spec.rule.requirement()})")
         else:
-            sentences.append(f"{section}: needs {spec.text}")
+            sentences.append(f"{section}: needs {text}")
     if readiness_needed:
         sentences.append(f"Readiness: needs one of {'; '.join(readiness_needed)}")
     return sentences + threshold
@@ -406,8 +410,10 @@ def apply_qualification(
     *,
     missing_values: Sequence[str],
     allow_missing: bool = False,
+    labels: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Stage, route and rule results for scored leads; index follows `leads`.
+    """Stage, route and rule results for scored leads; index follows `leads`. `labels` (column -> what sales
+    call it, `features.config.display_labels`) names columns in the nurture reasons.
 
     `scores` is `LeadScorer.predict(leads)` (needs `score`, and `grade` for `min_grade`). Columns:
     `stage` (response | marketing-qualified | sales-ready), `route` (sales | nurture | disqualify),
@@ -435,7 +441,7 @@ def apply_qualification(
     n = len(ids)
     met = [tuple(ids[r[:n]]) for r in rows]
     missed = [tuple(ids[~r[:n]]) for r in rows]
-    reasons = [tuple(_reason_sentences(results, r[2 * n :], r[n : 2 * n])) for r in rows]
+    reasons = [tuple(_reason_sentences(results, r[2 * n :], r[n : 2 * n], labels)) for r in rows]
     which = pattern.tolist()
     return pd.DataFrame(
         {

@@ -14,6 +14,7 @@ from pandera.errors import SchemaErrors
 
 from leadscore.features.coerce import normalize_text, to_boolean, to_datetime, to_number
 from leadscore.features.config import DEFAULT_MISSING_TOKENS, LeadscoreConfig, unknown_label_columns
+from leadscore.features.outcomes import OutcomeWindow, is_open, outcome_window
 from leadscore.features.responses import CAMPAIGN, EVENT, LEAD, TIME, TYPE, ResponsesConfig
 from leadscore.features.schema import FeatureSchema, infer_schema
 
@@ -45,6 +46,13 @@ class ValidationReport:
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     dropped_columns: dict[str, str] = field(default_factory=dict)
+    open_leads: int = 0
+    """Leads without a final outcome yet (`features.outcomes.is_open`): counted apart, never trained on."""
+    empty_outcomes: dict[str, int] = field(default_factory=dict)
+    """Per outcome role, the leads whose cell is empty: how open the file is, outcome by outcome."""
+    maturing_leads: int = 0
+    """Leads with an outcome so far but younger than the outcome window: counted as open."""
+    window: OutcomeWindow | None = None
 
     @property
     def ok(self) -> bool:
@@ -63,10 +71,18 @@ class DataValidationError(ValueError):
 
 @dataclass(frozen=True)
 class PreparedData:
-    """A validated frame: ids as text, `created_at` parsed, outcomes as 0/1 and revenue as float."""
+    """A validated frame: ids as text, `created_at` parsed, outcomes as 0/1 (NaN while open) and revenue as
+    float. `frame` holds every lead; `decided` only those with a final outcome, what training learns from."""
 
     frame: pd.DataFrame
     report: ValidationReport
+    open: pd.Series
+    """True for the open leads of `frame` (same index), maturing ones included."""
+
+    @property
+    def decided(self) -> pd.DataFrame:
+        """The leads with a final outcome."""
+        return self.frame[~self.open.to_numpy(bool)]
 
 
 _MESSAGES = {
@@ -96,15 +112,19 @@ def _coerce(frame: pd.DataFrame, config: LeadscoreConfig, report: ValidationRepo
     for role in ("accepted", "won"):
         col = getattr(data, role)
         if col in frame.columns:
-            out[col] = to_boolean(normalize_text(frame[col], ("",)))[0]
+            values, invalid = to_boolean(normalize_text(frame[col], data.missing_values))
+            if invalid.any():
+                rows = frame.index[invalid.to_numpy(bool)]
+                report.errors.append(Problem(col, _MESSAGES["is_binary"], _row_labels(out[data.id], rows), len(rows)))
+            out[col] = values
     if data.revenue in frame.columns:
-        revenue, invalid = to_number(normalize_text(frame[data.revenue], ("",)))
+        revenue, invalid = to_number(normalize_text(frame[data.revenue], data.missing_values))
         if invalid.any():
             rows = frame.index[invalid.to_numpy(bool)]
             report.errors.append(
                 Problem(data.revenue, "non-numeric revenue", _row_labels(out[data.id], rows), len(rows))
             )
-        out[data.revenue] = revenue.fillna(0.0) if invalid.any() else revenue
+        out[data.revenue] = revenue.mask(invalid.to_numpy(bool), 0.0)
     if data.created_at and data.created_at in frame.columns:
         out[data.created_at] = to_datetime(normalize_text(frame[data.created_at], data.missing_values))[0]
     return out
@@ -114,12 +134,12 @@ def _pandera_schema(config: LeadscoreConfig, columns: pd.Index) -> pa.DataFrameS
     data = config.data
     binary = pa.Check.isin([0.0, 1.0], name="is_binary")
     cols: dict[str, pa.Column] = {data.id: pa.Column(nullable=False, unique=True)}
-    for role in ("accepted", "won"):
+    for role in ("accepted", "won"):  # empty while open; empty on a decided lead: `_decided_gaps`
         col = getattr(data, role)
         if col in columns:
-            cols[col] = pa.Column(float, binary, nullable=False)
+            cols[col] = pa.Column(float, binary, nullable=True)
     if data.revenue in columns:
-        cols[data.revenue] = pa.Column(float, pa.Check.ge(0), nullable=False)
+        cols[data.revenue] = pa.Column(float, pa.Check.ge(0), nullable=True)
     if data.created_at and data.created_at in columns:
         cols[data.created_at] = pa.Column(nullable=False)
     checks = []
@@ -149,13 +169,17 @@ def _pandera_problems(frame: pd.DataFrame, config: LeadscoreConfig) -> list[Prob
     return []
 
 
-def floor_problems(rows: int, positives: dict[str, int], config: LeadscoreConfig) -> list[Problem]:
-    """Too little to learn from: say how much is needed, not just that it failed. Takes counts (`positives`:
-    outcome role -> rows with a positive value), so a distributed frame can pass totals over its partitions."""
+def floor_problems(
+    rows: int, positives: dict[str, int], config: LeadscoreConfig, open_count: int = 0
+) -> list[Problem]:
+    """Too little to learn from: say how much is needed, not just that it failed. Takes counts of decided leads
+    (`positives`: outcome role -> rows with a positive value), so a distributed frame can pass totals over its
+    partitions; `open_count` open leads are named apart, since training cannot learn from them."""
     floors = config.training
     problems = []
     if rows < floors.min_rows:
-        problems.append(Problem("", f"only {rows} rows; at least {floors.min_rows} leads are needed to train"))
+        what = f"only {rows} rows" if not open_count else f"only {rows} decided leads ({open_count} still open)"
+        problems.append(Problem("", f"{what}; at least {floors.min_rows} leads are needed to train"))
     for role, col in config.data.outcome_columns.items():
         if role == "revenue" and len(config.data.outcome_columns) > 1:
             continue  # few deals: no revenue head, the historical mean deal instead (a warning, `revenue_floor`)
@@ -213,6 +237,7 @@ def check_rows(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFra
         "created_at": data.created_at,
         "campaign": data.campaign,
         "account": data.account,
+        "decided_at": data.decided_at,
         **data.outcome_columns,
     }
     absent = {role: col for role, col in roles.items() if col and col not in frame.columns}
@@ -226,23 +251,99 @@ def check_rows(frame: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.DataFra
     if "id" in absent:
         raise DataValidationError(report)
     coerced = _coerce(frame, config, report)
+    _coerce_decided_at(frame, coerced, config, report)
+    pending = open_leads(coerced, config)
+    report.open_leads = int(pending.sum())
+    report.empty_outcomes = {
+        role: int(coerced[col].isna().sum()) for role, col in data.outcome_columns.items() if col in coerced
+    }
+    _settle_losses(coerced, pending, config)
     report.errors.extend(_pandera_problems(coerced, config))
+    report.errors.extend(_decided_gaps(coerced, pending, config))
     return coerced, report
+
+
+def _coerce_decided_at(
+    frame: pd.DataFrame, coerced: pd.DataFrame, config: LeadscoreConfig, report: ValidationReport
+) -> None:
+    """Parse `[data].decided_at` in place: empty is fine (not decided, or not recorded), unreadable is an error."""
+    column = config.data.decided_at
+    if not column or column not in frame.columns:
+        return
+    stamps, invalid = to_datetime(normalize_text(frame[column], config.data.missing_values))
+    if invalid.any():
+        rows = frame.index[invalid.to_numpy(bool)]
+        labels = _row_labels(coerced[config.data.id], rows)
+        report.errors.append(Problem(column, "unparseable timestamps", labels, len(rows)))
+    coerced[column] = stamps
+
+
+def maturing_leads(coerced: pd.DataFrame, config: LeadscoreConfig) -> tuple[pd.Series, OutcomeWindow]:
+    """Leads of a coerced frame younger than the outcome window (`features.outcomes.outcome_window`), and the
+    window: configured, else estimated from `[data].decided_at`. Needs all rows (the newest time, the wins)."""
+    data = config.data
+    if not data.created_at or data.created_at not in coerced:
+        return pd.Series(False, index=coerced.index), OutcomeWindow(None)
+    created = coerced[data.created_at]
+    won = _outcomes(coerced, config).get("won")
+    decided = coerced[data.decided_at] if data.decided_at and data.decided_at in coerced else None
+    window = outcome_window(created, won, decided, config.training.outcome_window_days)
+    return window.maturing(created), window
+
+
+def _outcomes(coerced: pd.DataFrame, config: LeadscoreConfig) -> pd.DataFrame:
+    """The coerced outcome columns by role, the shape `features.outcomes.is_open` reads."""
+    columns = {role: col for role, col in config.data.outcome_columns.items() if col in coerced}
+    return pd.DataFrame({role: coerced[col] for role, col in columns.items()}, index=coerced.index)
+
+
+def open_leads(coerced: pd.DataFrame, config: LeadscoreConfig) -> pd.Series:
+    """Leads of a coerced frame (`check_rows`) without a final outcome yet."""
+    return is_open(_outcomes(coerced, config))
+
+
+def _settle_losses(coerced: pd.DataFrame, pending: pd.Series, config: LeadscoreConfig) -> None:
+    """A decided lead that was not won is a loss: its empty `won` and `revenue` cells are 0 (in place)."""
+    data, decided = config.data, ~pending.to_numpy(bool)
+    rejected = (coerced[data.accepted] == 0).to_numpy(bool) if data.accepted in coerced else False
+    lost = decided & rejected
+    if data.won in coerced:
+        coerced.loc[lost & coerced[data.won].isna().to_numpy(bool), data.won] = 0.0
+        lost |= decided & (coerced[data.won] == 0).to_numpy(bool)
+    if data.revenue in coerced:
+        coerced.loc[lost & coerced[data.revenue].isna().to_numpy(bool), data.revenue] = 0.0
+
+
+def _decided_gaps(coerced: pd.DataFrame, pending: pd.Series, config: LeadscoreConfig) -> list[Problem]:
+    """An outcome cell left empty on a lead whose final outcome is known (e.g. won=1 without accepted)."""
+    problems = []
+    for col in (c for c in config.data.outcome_columns.values() if c in coerced):
+        gaps = coerced.index[(coerced[col].isna() & ~pending).to_numpy(bool)]
+        if len(gaps):
+            labels = _row_labels(coerced[config.data.id], gaps)
+            problems.append(Problem(col, "missing values on a lead whose outcome is decided", labels, len(gaps)))
+    return problems
 
 
 def prepare_training_frame(frame: pd.DataFrame, config: LeadscoreConfig) -> PreparedData:
     """Check the contract, coerce role columns, and raise `DataValidationError` listing every problem."""
     data = config.data
     coerced, report = check_rows(frame, config)
+    pending = open_leads(coerced, config)
     if report.ok:
-        positives = _positives(coerced, config)
-        report.errors.extend(floor_problems(len(coerced), positives, config))
+        maturing, report.window = maturing_leads(coerced, config)
+        report.maturing_leads = int((maturing & ~pending).sum())
+        pending = pending | maturing
+        decided = coerced[~pending.to_numpy(bool)]
+        positives = _positives(decided, config)
+        undecided = report.open_leads + report.maturing_leads
+        report.errors.extend(floor_problems(len(decided), positives, config, undecided))
         report.warnings.extend(revenue_floor(positives, config))
     schema = infer_schema(frame, data, config.training.rare_category_share)
     add_schema_problems(report, schema)
     if not report.ok:
         raise DataValidationError(report)
-    return PreparedData(frame=coerced.drop(columns=list(schema.dropped)), report=report)
+    return PreparedData(frame=coerced.drop(columns=list(schema.dropped)), report=report, open=pending)
 
 
 def _response_labels(frame: pd.DataFrame) -> pd.Series:

@@ -11,6 +11,7 @@ import pandas as pd
 from leadscore.datasets.files import DataFileError, load_responses, load_table
 from leadscore.features.coerce import normalize_text, to_datetime, to_number
 from leadscore.features.config import ConfigError, DataConfig, LeadscoreConfig
+from leadscore.features.outcomes import without_maturing
 from leadscore.marketing.insights import (
     group_labels,
     outcome_frame,
@@ -40,14 +41,18 @@ class History:
     frame: pd.DataFrame
     responses: pd.DataFrame | None
     decision_days: float
+    maturing_note: str = ""
+    """Leads younger than the outcome window, counted as open (`features.outcomes.without_maturing`)."""
 
 
 def load_history(data_path: Path, config: LeadscoreConfig, config_path: Path, scorer: LeadScorer) -> History:
-    """Read the lead file and, when the config has `[responses]`, its events (validated)."""
-    frame = load_table(data_path)
+    """Read the lead file and, when the config has `[responses]`, its events (validated). Leads younger than
+    the outcome window count as open, as in training."""
+    frame, maturing, window = without_maturing(load_table(data_path), config)
     responses = load_responses(config, config_path)
     days = config.responses.decision_window_days if config.responses else 0.0
-    return History(at_decision(scorer, frame, config.data, responses), responses, days)
+    note = window.describe(maturing) if maturing else ""
+    return History(at_decision(scorer, frame, config.data, responses), responses, days, note)
 
 
 def at_decision(

@@ -28,6 +28,7 @@ import pandas as pd
 from leadscore.features.coerce import normalize_text, to_boolean, to_number
 from leadscore.features.config import DataConfig
 from leadscore.features.contract import GRADES
+from leadscore.features.outcomes import is_open
 from leadscore.features.validation import DataValidationError, Problem, ValidationReport
 from leadscore.marketing.limits import MIN_WINS, TOO_FEW
 from leadscore.models.revenue import deal_cap
@@ -69,15 +70,11 @@ def outcome_frame(frame: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
         raise DataValidationError(ValidationReport(errors=problems))
     if "won" not in out and "revenue" in out:
         out["won"] = np.where(out["revenue"].isna(), np.nan, (out["revenue"] > 0).astype(float))
+    if "won" in out and "accepted" in out:  # a rejected lead is a decided loss (`features.outcomes.is_open`)
+        out.loc[(out["accepted"] == 0) & out["won"].isna(), "won"] = 0.0
     if "won" in out and "revenue" in out:
         out.loc[(out["won"] == 0) & out["revenue"].isna(), "revenue"] = 0.0
     return out
-
-
-def is_open(outcomes: pd.DataFrame) -> pd.Series:
-    """Leads whose final outcome (won, else accepted) is not known yet: the pipeline still to come."""
-    final = "won" if "won" in outcomes else "accepted"
-    return outcomes[final].isna()
 
 
 def wilson_interval(successes: np.ndarray, trials: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:

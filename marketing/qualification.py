@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.config import OUTCOMES, ConfigError, Labels, LeadscoreConfig, describe
+from leadscore.features.outcomes import is_open, without_maturing
 from leadscore.features.qualification import QualificationConfig, RuleResults, evaluate_rules
 from leadscore.marketing.insights import outcome_frame, revenue_evidence
 from leadscore.models.scorer import LeadScorer
@@ -36,10 +37,21 @@ class CheckReport:
     funnel: pd.DataFrame
     results: RuleResults
     outcomes: pd.DataFrame
+    """Every outcome role (NaN where unknown or not configured) and `open`, True for leads without an outcome."""
+
+    @property
+    def open_leads(self) -> int:
+        """Leads without an outcome yet: in the volume, never in rates, wins or revenue per lead."""
+        return int(self.outcomes["open"].sum())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form for `--json` (NaN -> null)."""
-        return {"leads": self.leads, "rules": _records(self.rules), "funnel": _records(self.funnel)}
+        return {
+            "leads": self.leads,
+            "open_leads": self.open_leads,
+            "rules": _records(self.rules),
+            "funnel": _records(self.funnel),
+        }
 
 
 @dataclass(frozen=True)
@@ -97,16 +109,18 @@ def _verdict(volume_cut: float, value: str, value_cut: float, wins_cut: float) -
 
 
 def _group(outcomes: pd.DataFrame, mask: pd.Series) -> dict[str, float]:
-    """Acceptance, win rate and revenue of the leads in `mask` (NaN for outcomes not configured)."""
+    """Acceptance, win rate and revenue of the leads in `mask` (NaN for outcomes not configured); rates and
+    revenue per lead are over the decided leads, so an open lead is never a loss or zero revenue."""
     group = outcomes[mask.to_numpy(bool)]
-    n = len(group)
+    n, decided = len(group), int((~group["open"]).sum())
     revenue = group["revenue"].sum() if outcomes["revenue"].notna().any() else np.nan
     return {
         "leads": n,
+        "open_leads": n - decided,
         "accept_rate": group["accepted"].mean(),
         "win_rate": group["won"].mean(),
         "revenue": revenue,
-        "revenue_per_lead": revenue / n if n else np.nan,
+        "revenue_per_lead": revenue / decided if decided else np.nan,
     }
 
 
@@ -185,7 +199,8 @@ def check_qualification(
 
     `scores` (the model's frame for `frame`) adds the score threshold; without it that rule is not checked.
     """
-    outcomes = outcome_frame(frame, config.data).reindex(columns=list(OUTCOMES))
+    known = outcome_frame(frame, config.data)
+    outcomes = known.reindex(columns=list(OUTCOMES)).assign(open=is_open(known))  # open: before reindexing
     results = evaluate_rules(frame, rules, missing_values=config.data.missing_values, scores=scores)
     rows = _rule_rows(results, outcomes, config.labels)
     return CheckReport(len(frame), rows, _funnel_rows(results, outcomes), results, outcomes)
@@ -203,6 +218,7 @@ def check_definition(
     `scorer` the score threshold is checked too, and `suggest` proposes one (`suggest_thresholds`)."""
     if config.qualification is None:
         raise ConfigError("the config has no qualification rules; docs/qualification.md shows how to add them")
+    frame = without_maturing(frame, config)[0]  # maturing leads count as open, as in training
     scores = scorer.predict(frame) if scorer is not None else None
     report = check_qualification(frame, config, config.qualification, scores)
     if not suggest:
@@ -227,11 +243,12 @@ def suggest_thresholds(report: CheckReport, score: pd.Series, keep_wins: float, 
     outcomes = report.outcomes
     if outcomes["won"].isna().all():
         raise ConfigError("suggesting a min_score needs won or revenue outcomes: name them in [data]")
-    won = outcomes["won"].to_numpy(float)
+    decided = ~outcomes["open"].to_numpy(bool)  # volume counts every lead; wins and revenue only decided ones
+    won = np.where(decided, outcomes["won"].to_numpy(float), 0.0)
     if won.sum() == 0:
         raise ConfigError("suggesting a min_score needs historical wins, and the data has none")
     values = score.to_numpy(float)
-    revenue = outcomes["revenue"].fillna(0.0).to_numpy(float)
+    revenue = np.where(decided, outcomes["revenue"].fillna(0.0).to_numpy(float), 0.0)
     volume = _kept_by_threshold(values, np.ones(len(values)))
     wins = _kept_by_threshold(values, won)
     keep = int(_SCORES[wins >= keep_wins * wins[0] - 1e-9].max())

@@ -43,8 +43,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_scorer(scorer: LeadScorer, directory: Path, metrics: dict[str, float] | None = None) -> Path:
-    """Write the artifact directory; `metrics` are stored so the service can show them."""
+def save_scorer(
+    scorer: LeadScorer,
+    directory: Path,
+    metrics: dict[str, float] | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write the artifact directory; `metrics` and `history` (outcome rates by month of the training leads)
+    are stored so the service can show them."""
     directory.mkdir(parents=True, exist_ok=True)
     model_path = directory / MODEL_FILE
     with model_path.open("wb") as fh:
@@ -59,6 +65,7 @@ def save_scorer(scorer: LeadScorer, directory: Path, metrics: dict[str, float] |
         "grade_thresholds": scorer.grade_thresholds_,
         "value_basis": scorer.value_basis_,
         "metrics": metrics or {},
+        "history": history or [],
     }
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return directory

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from leadscore.features.coerce import display_number
 from leadscore.features.config import humanize
 
 HEAD_WORDS = {"accepted": "acceptance likelihood", "won": "win likelihood", "revenue": "expected deal size"}
@@ -57,8 +58,7 @@ def display_value(raw: object, kind: str, status: str, meaning: str | None = Non
         shown = "yes" if text in {"1", "1.0", "true", "t", "yes", "y"} else "no"
     elif kind == "numeric":
         try:
-            number = float(str(raw).replace(",", ""))
-            shown = f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"
+            shown = display_number(float(str(raw).replace(",", "")))
         except ValueError:
             shown = str(raw)
     else:

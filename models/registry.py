@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from leadscore.models.scorer import LeadScorer
 from leadscore.models.uri import DEFAULT_MODEL_URI
 
 ARTIFACT_KEY = "leadscorer"
+GATE_TAG = "quality_gate"
+"""Version tag `leadscore train` writes: "passed", or "failed: <why>"."""
+_OLD_GATE_TAG, _OLD_GATE_PREFIX = "not_promoted_reason", "registered, not promoted: "
 _REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
 
 
@@ -69,6 +73,8 @@ class LoadedModel:
     version: str | None = None
     alias: str | None = None
     run_id: str | None = None
+    gate_note: str | None = None
+    """Set when this version failed its quality gate (`gate_note`): every command and page says so."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -85,6 +91,41 @@ class LoadedModel:
         if self.name is None:
             return f"model directory {self.uri}"
         return f"models:/{self.name}/{self.version}" + (f" (@{self.alias})" if self.alias else "")
+
+    @property
+    def described(self) -> str:
+        """The label with the gate note, for written reports that outlive the console."""
+        return self.label + (f" ({self.gate_note})" if self.gate_note else "")
+
+
+def gate_note(tags: Mapping[str, str], alias: str | None) -> str | None:
+    """"promoted by hand; failed its quality gate: <why>" for a version that failed the gate, else None. Only a
+    person can put an alias on such a version, so one reached through an alias was promoted by hand."""
+    verdict = tags.get(GATE_TAG, "")
+    if verdict.startswith("failed: "):
+        why = verdict.removeprefix("failed: ")
+    elif _OLD_GATE_TAG in tags:  # versions registered before the gate tag: only a failed gate left them without
+        why = tags[_OLD_GATE_TAG].removeprefix(_OLD_GATE_PREFIX)
+    else:
+        return None
+    return ("promoted by hand; " if alias else "") + f"failed its quality gate: {why}"
+
+
+def _not_found(client: mlflow.MlflowClient, uri: str, name: str, alias: str | None, err: MlflowException) -> str:
+    """Why `uri` names no model, and what to do: train one, or promote a version that exists but has no alias
+    (`alias` None: the URI named a version number)."""
+    where = f"no model at {uri} in the MLflow store {mlflow.get_tracking_uri()}"
+    try:
+        versions = sorted(int(mv.version) for mv in client.search_model_versions(f"name='{name}'"))
+    except MlflowException:
+        versions = []
+    if versions and alias is not None:
+        return (
+            f"{where}: {name} has {len(versions)} version(s) but none is @{alias} (one that fails "
+            f"its quality gate is registered, not promoted; `leadscore models list --model-name {name}` shows "
+            f"them). Promote one with `leadscore models promote {versions[-1]} --model-name {name}`."
+        )
+    return f"{where}: {err.message.splitlines()[0].rstrip('.')}. Train one with `leadscore train` (or `make run`)."
 
 
 def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) -> LoadedModel:
@@ -106,14 +147,12 @@ def load_model(uri: str = DEFAULT_MODEL_URI, tracking_uri: str | None = None) ->
         else:
             mv = client.get_model_version_by_alias(name, alias or "champion")
     except MlflowException as err:
-        raise ModelLoadError(
-            f"no model at {uri} in the MLflow store {mlflow.get_tracking_uri()}: {err.message.splitlines()[0]}. "
-            "Train one with `leadscore train` (or `make run`)."
-        ) from None
+        raise ModelLoadError(_not_found(client, uri, name, None if number else alias or "champion", err)) from None
     with tempfile.TemporaryDirectory(prefix="leadscore-model-") as tmp:
         try:
             path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}", dst_path=tmp)
         except MlflowException as err:
             raise ModelLoadError(f"could not download {uri}: {err.message.splitlines()[0]}") from None
         scorer, manifest = load_scorer(Path(path) / _artifact_path(Path(path)))
-    return LoadedModel(scorer, manifest, uri, name, str(mv.version), alias, mv.run_id)
+    note = gate_note(mv.tags or {}, alias or (None if number else "champion"))
+    return LoadedModel(scorer, manifest, uri, name, str(mv.version), alias, mv.run_id, note)

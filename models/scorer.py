@@ -321,14 +321,21 @@ class LeadScorer:
         copy.__dict__.update({k: v for k, v in self.__dict__.items() if not k.endswith("_")})
         return copy
 
-    def refit(self, history: pd.DataFrame, recent: pd.DataFrame, X_recent: np.ndarray | None = None) -> LeadScorer:
+    def refit(
+        self,
+        history: pd.DataFrame,
+        recent: pd.DataFrame,
+        X_recent: np.ndarray | None = None,
+        calibration: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> LeadScorer:
         """The model to register: the settings this evaluated scorer found, fitted on all of `history`.
 
         Each head keeps its settings and its early-stopped number of rounds, scaled by how many more rows it
         now sees. The refit has no fold left to calibrate on, so its calibration is learned from this scorer's
         predictions for `recent` leads (the validation and holdout folds, which this scorer was not fitted on):
         out-of-fold predictions from the most recent history (`X_recent`: `recent` already transformed by this
-        scorer, when the caller has it). The schema and categories come from all rows."""
+        scorer, when the caller has it), or from `calibration` (head -> raw out-of-fold predictions and outcomes,
+        `training.calibration`) when given. The schema and categories come from all rows."""
         final = self._unfitted_copy()
         final.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(history)
         X, y = final.transformer_.transform(history), targets(history, self.data)
@@ -347,14 +354,15 @@ class LeadScorer:
             final.head_settings_[head] = HeadSettings(
                 settings.objective, settings.params, rounds, len(target), settings.valid_loss
             )
-        X_recent = self.transformer_.transform(recent) if X_recent is None else X_recent
-        y_recent = targets(recent, self.data)
-        raw_recent = self.heads_output(X_recent).raw
+        if calibration is None:
+            X_recent = self.transformer_.transform(recent) if X_recent is None else X_recent
+            y_recent, raw_recent = targets(recent, self.data), self.heads_output(X_recent).raw
+            calibration = {h: (raw_recent[h], y_recent[h]) for h in PROBABILITY_HEADS if h in heads}
         if "revenue" in y:
             final.revenue_cap_ = deal_cap(y["revenue"][y["won"] > 0])
         final.seen_ids_ = id_hashes(history[self.data.id])
         final.heads_ = heads
-        final._calibrate({h: (raw_recent[h], y_recent[h]) for h in PROBABILITY_HEADS if h in heads})
+        final._calibrate(calibration)
         if "revenue" in y:
             final._fit_revenue(X, y)
         return final._take_references(X)

@@ -36,6 +36,8 @@ class MonitorReport:
     reasons: list[str] = field(default_factory=list)
     unscored_feedback: int = 0
     """Sales decisions the service stored for leads it had not scored (the CRM may score elsewhere)."""
+    calibration_note: str | None = None
+    """Why live calibration was not measured (a model without an acceptance head predicts no p_accept)."""
 
     @property
     def status(self) -> dict[str, str]:
@@ -78,7 +80,13 @@ def monitor(
         if drifted:
             reasons.append(f"population drift (PSI > {psi_threshold}) in: {', '.join(drifted)}")
     decisions = read_latest_decisions(feedback_url, name)
-    calibration = calibration_by_decile(traffic, decisions) if len(traffic) and len(decisions) else pd.DataFrame()
+    accepts = "accepted" in model.scorer.heads_  # sales decisions judge p_accept; without it there is nothing to judge
+    measured = accepts and len(traffic) and len(decisions)
+    calibration = calibration_by_decile(traffic, decisions) if measured else pd.DataFrame()
+    note = None if accepts else (
+        f"{model.label} has no acceptance head (no [data].accepted): live calibration against "
+        "sales decisions is not measured"
+    )
     ece = None
     if not calibration.empty:
         weights = calibration["leads"].to_numpy(float)
@@ -95,6 +103,7 @@ def monitor(
         bool(reasons),
         reasons,
         count_unscored_feedback(feedback_url, name),
+        note,
     )
 
 

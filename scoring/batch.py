@@ -34,6 +34,8 @@ from leadscore.datasets.files import (
     writable_output,
     write_csv,
 )
+from leadscore.features.config import display_labels
+from leadscore.features.outcomes import is_open, read_outcomes
 from leadscore.features.qualification import QualificationConfig, apply_qualification
 from leadscore.features.transform import MissingColumnsError
 from leadscore.models.scorer import LeadScorer
@@ -61,6 +63,8 @@ class BatchSummary:
     invalid_values: dict[str, int] = field(default_factory=dict)
     grades: dict[str, int] = field(default_factory=dict)
     routes: dict[str, int] = field(default_factory=dict)
+    open_leads: int | None = None
+    """Leads with no outcome yet, when the file has the model's outcome columns (None: it has none)."""
     short_rows: int = 0
     short_lines: list[int] = field(default_factory=list)
     """The first `SHOWN_LINES` line numbers (1 = header) of rows with fewer fields than the header."""
@@ -156,7 +160,12 @@ def score_chunk(
         out["reasons"] = [" | ".join(r.text for r in row) for row in explained]
     if rules is not None:
         routed = apply_qualification(
-            chunk, scores, rules, missing_values=scorer.data.missing_values, allow_missing=allow_missing
+            chunk,
+            scores,
+            rules,
+            missing_values=scorer.data.missing_values,
+            allow_missing=allow_missing,
+            labels=display_labels(scorer.labels),
         )
         out[["stage", "route", "review_flag"]] = routed[["stage", "route", "review_flag"]]
         for column in ("rules_missed", "nurture_reasons"):
@@ -254,6 +263,9 @@ def _score_into(
             _add(summary.routes, scored["route"].value_counts())
         _add(summary.invalid_values, (status == "invalid").sum())
         _add(summary.grades, scored["grade"].value_counts())
+        outcomes = read_outcomes(raw_chunk, scorer.data)
+        if len(outcomes.columns):
+            summary.open_leads = (summary.open_leads or 0) + int(is_open(outcomes).sum())
         write_csv(scored, fh, header=summary.rows == 0, index=False, float_format="%.6g")
         summary.rows += len(chunk)
         if progress:

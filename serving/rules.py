@@ -30,8 +30,10 @@ def qualify(
     leads: Sequence[Mapping[str, Any]],
     scores: pd.DataFrame,
     missing_values: Sequence[str],
+    labels: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Stage, route, rules met/missed, review flag and nurture reasons per lead, in request order.
+    """Stage, route, rules met/missed, review flag and nurture reasons per lead, in request order; `labels`
+    (column -> what sales call it) name columns in the nurture reasons.
 
     `model_frame` holds the model's columns as submitted; rule-only fields are read from the leads (as
     decoded: `id` and the fields sent).
@@ -41,7 +43,9 @@ def qualify(
     extra = sorted({name for row in sent for name in row} & rule_fields(rules) - set(model_frame.columns))
     columns = {name: [row.get(name) for row in sent] for name in extra}
     frame = pd.concat([model_frame, pd.DataFrame(columns, index=model_frame.index)], axis=1)
-    result = apply_qualification(frame, scores, rules, missing_values=missing_values, allow_missing=True)
+    result = apply_qualification(
+        frame, scores, rules, missing_values=missing_values, allow_missing=True, labels=labels
+    )
     return [
         {
             "stage": stage,

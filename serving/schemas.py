@@ -204,11 +204,17 @@ class ModelInfo(_Body):
     alias: str | None
     uri: str
     run_id: str | None
+    gate_note: str | None = Field(
+        None, description='"promoted by hand; failed its quality gate: <why>" when this version failed the gate'
+    )
     trained_at: str | None
     loaded_at: datetime
     heads: list[str]
     grade_thresholds: dict[str, float]
     metrics: dict[str, float] = Field(description="Holdout metrics recorded at training time")
+    history: list[dict[str, Any]] = Field(
+        [], description="Training leads by month of creation: decided leads and each outcome's rate (drift)"
+    )
     id_column: str = Field(description="The id column in training data; requests send it as `id` or by this name")
     account_column: str | None = Field(
         None, description="The account column: send it with a lead so `GET /accounts/{id}` can roll leads up"

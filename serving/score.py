@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from leadscore.features.coerce import normalize_text
-from leadscore.features.config import DataConfig
+from leadscore.features.config import DataConfig, display_labels
 from leadscore.features.qualification import QualificationConfig
 from leadscore.features.responses import CAMPAIGN, EVENT, LEAD, TIME, TYPE
 from leadscore.models.scorer import LeadScorer
@@ -132,7 +132,8 @@ def score_leads(
         table = scorer.predict_columns(batch.matrix)
         scores = _records(table)
         missing = scorer.data.missing_values
-        stages = qualify(rules, batch.frame, leads, pd.DataFrame(table), missing) if rules else None
+        named = display_labels(scorer.labels)
+        stages = qualify(rules, batch.frame, leads, pd.DataFrame(table), missing, named) if rules else None
         reasons = scorer.explain_transformed(batch.columns, batch.matrix, batch.status) if explain else None
         answers = [
             {

@@ -97,10 +97,11 @@ def _check_same_origin(request: Request) -> None:
 
 
 def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    settings = _service().settings
-    return templates.TemplateResponse(
-        request, name, {"logged_in": settings.api_token is not None, **context}, status_code=status
-    )
+    service = _service()
+    model = service.models.current
+    base = {"logged_in": service.settings.api_token is not None, "serving_version": model.version}
+    base["gate_note"] = model.loaded.gate_note
+    return templates.TemplateResponse(request, name, base | context, status_code=status)
 
 
 def _safe_next(target: str | None) -> str:

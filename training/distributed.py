@@ -33,6 +33,7 @@ from leadscore.features.validation import (
     add_schema_problems,
     check_rows,
     floor_problems,
+    open_leads,
 )
 from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer, targets
 from leadscore.training.evaluate import history_drift, holdout_metrics, leakage_error, leaky_columns
@@ -59,7 +60,9 @@ class ClusterFit:
 
 # ---------------------------------------------------------------- per-partition work (runs on workers)
 def _coerced(part: pd.DataFrame, config: LeadscoreConfig) -> pd.DataFrame:
-    return check_rows(part, config)[0]
+    """Coerced role columns of the decided leads: open ones have nothing to learn from yet."""
+    coerced = check_rows(part, config)[0]
+    return coerced[~open_leads(coerced, config).to_numpy(bool)]
 
 
 def _problems(part: pd.DataFrame, config: LeadscoreConfig) -> pd.DataFrame:

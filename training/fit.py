@@ -6,7 +6,7 @@ Tests, benchmarks and distributed training (`training.distributed`) use these wi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from leadscore.features.config import LeadscoreConfig
 from leadscore.features.responses import ResponseSpec, response_features
 from leadscore.features.validation import ValidationReport, prepare_training_frame, response_warnings
 from leadscore.models.scorer import LeadScorer
+from leadscore.training.calibration import CalibrationChoice, choose_calibration
 from leadscore.training.evaluate import (
     LeakFinding,
     evaluate_scorer,
@@ -25,6 +26,7 @@ from leadscore.training.evaluate import (
     leaky_columns,
 )
 from leadscore.training.gate import QualityCheck, quality_check
+from leadscore.training.history import maturing_warning, monthly_rates, rate_moves
 from leadscore.training.split import Split, split_leads
 
 Step = Callable[[str], None]
@@ -52,7 +54,12 @@ class FitResult:
     evaluated: LeadScorer
     quality: QualityCheck
     notes: list[str]
-    """Warnings about the numbers: drift between the folds, a revenue head dropped or unchecked."""
+    """Warnings about the numbers: drift between the folds and across months, outcomes that look still
+    maturing, a revenue head dropped or unchecked."""
+    monthly: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Decided leads and outcome rates per month of creation (`training.history.monthly_rates`)."""
+    calibration: CalibrationChoice | None = None
+    """What the registered model's calibrator was fitted on, and the backtest that chose it."""
 
 
 _MIN_CHECK_DEALS = 20
@@ -114,12 +121,12 @@ def fit_and_evaluate(
     `features.validation.validate_responses`) is required when the config has `[responses]`."""
     step("validating data")
     prepared = prepare_training_frame(raw, config)
-    frame, spec = prepared.frame, None
+    frame, spec = prepared.decided, None  # open leads have nothing to learn from yet
     if config.responses is not None:
         if responses is None:
             raise ValueError("the config has [responses]: pass the validated response events")
         step("building point-in-time behavioural features from the responses")
-        prepared.report.warnings.extend(response_warnings(responses, frame, config))
+        prepared.report.warnings.extend(response_warnings(responses, prepared.frame, config))
         frame, spec = with_behaviour(frame, responses, config)
     split = split_leads(frame, config)
     step("checking for leaky columns")
@@ -131,14 +138,18 @@ def fit_and_evaluate(
         split.train, split.valid
     )
     step("evaluating on the holdout")
-    X_hold = evaluated.transformer_.transform(split.holdout)  # once, for the metrics, baselines and refit
+    X_hold = evaluated.transformer_.transform(split.holdout)  # once, for the metrics and baselines
     metrics = holdout_metrics(evaluated, split.train, split.holdout, X_hold)
-    notes = history_drift(split.train, split.holdout, config.data)
+    monthly = monthly_rates(frame, config)
+    notes = history_drift(split.train, split.holdout, config.data) + rate_moves(monthly)
+    notes += maturing_warning(monthly, config)
     notes += check_revenue(evaluated, metrics, split.holdout, X_hold)
+    step("choosing what the calibration is fitted on (backtest on the most recent fold)")
+    calibration = choose_calibration(evaluated, split, X_hold)
     step(f"refitting on all {len(frame)} leads with the settings found")
     recent = pd.concat([split.valid, split.holdout])
-    scorer = evaluated.refit(frame, recent, np.vstack([evaluated.transformer_.transform(split.valid), X_hold]))
+    scorer = evaluated.refit(frame, recent, calibration=calibration.folds)
     if evaluated.revenue_basis != scorer.revenue_basis:
         scorer.drop_revenue_head()
     quality = quality_check(metrics, config.training.baseline_tolerance)
-    return FitResult(scorer, split, metrics, prepared.report, leaky, evaluated, quality, notes)
+    return FitResult(scorer, split, metrics, prepared.report, leaky, evaluated, quality, notes, monthly, calibration)

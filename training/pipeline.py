@@ -29,7 +29,8 @@ from leadscore.training.evaluate import (
 from leadscore.training.feedback import apply_feedback, rejection_reasons
 from leadscore.training.fit import FitResult, Step, fit_and_evaluate, no_progress, with_behaviour
 from leadscore.training.gate import Comparison, GateDecision, decide
-from leadscore.training.plots import training_plots
+from leadscore.training.history import history_records
+from leadscore.training.plots import monthly_rate_plot, training_plots
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,11 @@ def train(
         )
     if dask_address and config.responses is not None:
         raise ConfigError("[responses] cannot be used on a Dask cluster yet: train from a local lead file")
+    if dask_address and (config.data.decided_at or config.training.outcome_window_days):
+        raise ConfigError(
+            "an outcome window ([data].decided_at, [training].outcome_window_days) needs every lead's age against "
+            "the newest one; it cannot be used on a Dask cluster yet: train from a local lead file"
+        )
     raw = None if dask_address else load_table(Path(data_path))
     responses = load_responses(config, config_path)
     decisions = read_latest_decisions(feedback_url, model_name) if feedback_url else None
@@ -199,11 +205,19 @@ def train(
         if comparison is not None and comparison.champion is not None:
             mlflow.log_metric(f"champion_{comparison.metric}", comparison.champion)
         mlflow.log_metrics({k: v for k, v in fit.metrics.items() if pd.notna(v)})
+        if fit.calibration is not None:
+            mlflow.log_metrics(fit.calibration.metrics())
+            mlflow.set_tags({f"calibration_{h}": b for h, b in fit.calibration.basis.items()})
         step("writing plots and the model")
         with tempfile.TemporaryDirectory(prefix="leadscore-run-") as tmp:
             for path in training_plots(fit.evaluated, fit.split.holdout, Path(tmp) / "plots"):
                 mlflow.log_artifact(str(path), "plots")
-            artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics)
+            if len(fit.monthly):
+                chart = monthly_rate_plot(fit.monthly, Path(tmp) / "plots" / "monthly_rates.png")
+                mlflow.log_artifact(str(chart), "plots")
+                mlflow.log_text(fit.monthly.to_csv(index=False), "history/monthly_rates.csv")
+            history = history_records(fit.monthly)
+            artifact = save_scorer(fit.scorer, Path(tmp) / "leadscorer", fit.metrics, history)
             step("registering the model")
             with _finish_before_interrupt() as interrupted:
                 example = tracking.input_example(fit.split.holdout, fit.scorer.transformer_.schema_)
@@ -211,7 +225,7 @@ def train(
                 decision = decide(
                     str(mv.version), fit.quality, comparison, config.training.promotion_tolerance, promote_anyway
                 )
-                tracking.record_decision(model_name, decision)
+                tracking.record_decision(model_name, decision, fit.quality)
                 tracking.describe_version(model_name, str(mv.version), tracking.model_card(decision, fit.quality))
                 mlflow.set_tags(
                     {

@@ -53,6 +53,18 @@ def reliability_table_plot(table: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def monthly_rate_plot(table: pd.DataFrame, path: Path) -> Path:
+    """Outcome rate per month of creation over the whole history, with the decided leads behind each month."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for column in (c for c in table.columns if c.endswith("_rate")):
+        ax.plot(table["month"], table[column], marker="o", label=column.removesuffix("_rate"))
+    ax.set(xlabel="month of creation", ylabel="rate among decided leads")
+    ax.set_title("Outcome rate by month")
+    ax.tick_params(axis="x", labelrotation=60)
+    ax.legend()
+    return _save(fig, path)
+
+
 def gain_plot(ys: dict[str, np.ndarray], ranking: np.ndarray, path: Path) -> Path:
     """Cumulative gain (share of each outcome captured) and lift against share of leads worked."""
     order = np.argsort(-ranking, kind="stable")

@@ -20,7 +20,7 @@ from mlflow.types.schema import AnyType
 
 from leadscore import settings
 from leadscore.features.schema import FeatureSchema
-from leadscore.models.registry import ARTIFACT_KEY, LoadedModel, load_model
+from leadscore.models.registry import ARTIFACT_KEY, GATE_TAG, LoadedModel, gate_note, load_model
 from leadscore.models.scorer import LeadScorer
 from leadscore.training.gate import CHAMPION, GateDecision, QualityCheck
 
@@ -150,20 +150,25 @@ def set_alias(model_name: str, version_: str, alias: str, reason: str) -> None:
     client.set_model_version_tag(model_name, version_, f"{alias}_reason", reason)
 
 
-def record_decision(model_name: str, decision: GateDecision) -> None:
-    """Move the alias the gate chose, or, for a model not promoted, record why on its version."""
+def record_decision(model_name: str, decision: GateDecision, quality: QualityCheck) -> None:
+    """Record the quality gate's verdict on the version (it travels with it: a hand promotion later shows it),
+    then move the alias the gate chose, or, for a model not promoted, record why."""
+    client = mlflow.MlflowClient()
+    verdict = "passed" if quality.passed else "failed: " + "; ".join(quality.failures)
+    client.set_model_version_tag(model_name, decision.version, GATE_TAG, verdict)
     if decision.alias:
         set_alias(model_name, decision.version, decision.alias, decision.reason)
     else:
-        client = mlflow.MlflowClient()
         client.set_model_version_tag(model_name, decision.version, "not_promoted_reason", decision.reason)
 
 
-def promote(model_name: str, version_: str, tracking_uri: str | None = None) -> None:
-    """Manual override: make `version_` the champion, recorded on the version as manual."""
+def promote(model_name: str, version_: str, tracking_uri: str | None = None) -> str | None:
+    """Manual override: make `version_` the champion, recorded on the version as manual. Returns the gate note
+    (`models.registry.gate_note`) when the version failed its quality gate."""
     configure(tracking_uri)
-    mlflow.MlflowClient().get_model_version(model_name, version_)
+    mv = mlflow.MlflowClient().get_model_version(model_name, version_)
     set_alias(model_name, version_, CHAMPION, "manual promotion")
+    return gate_note(mv.tags or {}, CHAMPION)
 
 
 def list_versions(model_name: str, metric: str, tracking_uri: str | None = None) -> list[dict[str, str]]:

@@ -155,3 +155,35 @@ def test_created_at_is_one_utc_instant_whatever_the_file_wrote(
         assert report.ok, report.errors
         assert str(created.dt.tz) == "UTC", path.name
         assert list(created) == list(instants), path.name
+
+
+def test_open_leads_are_counted_not_errors(leads: pd.DataFrame, demo_config: LeadscoreConfig) -> None:
+    outcomes = ["accepted", "won", "revenue"]
+    leads[outcomes] = leads[outcomes].astype(float)
+    leads.loc[leads.index[-50:], outcomes] = np.nan  # open: nothing known yet
+    accepted_open = leads.index[(leads["accepted"] == 1)][:5]
+    leads.loc[accepted_open, ["won", "revenue"]] = np.nan  # accepted, deal still open
+    rejected = leads.index[(leads["accepted"] == 0)][:7]
+    leads.loc[rejected, ["won", "revenue"]] = np.nan  # rejected by sales: a decided loss, not open
+    prepared = prepare_training_frame(leads, demo_config)
+    assert prepared.report.open_leads == 55 == int(prepared.open.sum())
+    assert prepared.report.empty_outcomes == {"accepted": 50, "won": 62, "revenue": 62}
+    assert len(prepared.decided) == len(leads) - 55
+    assert (prepared.frame.loc[rejected, ["won", "revenue"]] == 0).all().all()
+    assert prepared.decided[["won", "revenue"]].notna().all().all()
+
+
+def test_an_unreadable_outcome_is_an_error_not_an_open_lead(leads: pd.DataFrame, demo_config: LeadscoreConfig) -> None:
+    leads["won"] = leads["won"].astype(object)
+    leads.loc[[3, 4], "won"] = "perhaps"
+    leads.loc[[3, 4], "revenue"] = np.nan
+    errors = _errors(leads, demo_config)
+    assert any("'won'" in e and "not 0/1" in e and "2 rows" in e for e in errors)
+
+
+def test_a_decided_lead_missing_an_outcome_is_an_error(leads: pd.DataFrame, demo_config: LeadscoreConfig) -> None:
+    won = leads.index[leads["won"] == 1][0]
+    leads["accepted"] = leads["accepted"].astype(float)
+    leads.loc[won, "accepted"] = np.nan
+    errors = _errors(leads, demo_config)
+    assert any("'accepted'" in e and "decided" in e and leads.loc[won, "lead_id"] in e for e in errors)

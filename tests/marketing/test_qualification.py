@@ -516,3 +516,32 @@ def test_cli_score_carries_stage_route_and_rules(project: Path, rules: Qualifica
     plain = CliRunner().invoke(leadscore_app, [*args, "--config", str(project / "plain.toml"), "--reasons", "0"])
     assert plain.exit_code == 0 and "no [qualification] table" in plain.output
     assert "route" not in pd.read_csv(out).columns
+
+
+def test_nurture_reasons_name_columns_by_their_labels(
+    leads: pd.DataFrame, scores: pd.DataFrame, rules: QualificationConfig, scorer: LeadScorer
+) -> None:
+    """`[labels]` reach the qualification reasons of `score --config` as they reach the model's reasons."""
+    import copy
+
+    from leadscore.scoring.batch import score_chunk
+
+    labelled = copy.copy(scorer)
+    labelled.labels = parse_config_text(
+        DATA_TOML + '[labels]\ndemo_requested = "Asked for a demo"\ncompany_size = "Employees"\n'
+    ).labels
+    scored, _ = score_chunk(labelled, leads.head(400), allow_missing=False, reasons=0, rules=rules)
+    nurtured = scored.loc[scored["route"] == "nurture", "nurture_reasons"]
+    assert nurtured.str.contains("Asked for a demo").any()
+    assert not nurtured.str.contains("demo requested").any()
+
+
+def test_year_like_numbers_read_as_years() -> None:
+    from leadscore.models.reasons import display_value
+
+    assert display_value(1988, "numeric", "ok") == "1988"
+    assert display_value("2,024", "numeric", "ok") == "2024"
+    assert display_value(1362, "numeric", "ok") == "1,362"
+    assert display_value(25000.5, "numeric", "ok") == "25,000.50"
+    spec = parse_config_text(DATA_TOML + "[qualification.fit]\nyear_founded = { min = 1990 }\n").qualification
+    assert spec is not None and "at least 1990" in spec.descriptions()["fit.year_founded"]

@@ -145,3 +145,30 @@ def test_monitor_runs_land_in_their_own_experiment(tmp_path: Path, model: Loaded
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert client.get_experiment(run.info.experiment_id).name == "leadscore-monitoring"
     assert run.data.tags["kind"] == "monitor"
+
+
+def test_a_model_without_an_acceptance_head_says_calibration_is_not_measured(
+    tmp_path: Path, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    from leadscore.datasets.synthetic import CONFIG_TOML
+    from leadscore.features.config import parse_config_text
+
+    won_only = parse_config_text(
+        CONFIG_TOML.replace('accepted = "accepted"\n', "").replace('"sales_status"]', '"sales_status", "accepted"]')
+    )
+    path = tmp_path / "won-only"
+    save_scorer(fit_and_evaluate(funnel[0].head(4000), won_only).scorer, path)
+    model = load_model(str(path))
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    leads, _ = generate_funnel(300, seed=16)
+    rows = _record(url, model, leads, datetime.now(UTC))
+    store = FeedbackStore(Database(url, model.key[0]))
+    for lead_id in rows["lead_id"].head(50):
+        store.record(dict(event_id=f"w-{lead_id}", lead_id=lead_id, decision="accept", rep_id="r"), "local")
+    report = monitor(model, url, url)
+    assert report.ece is None and report.calibration.empty
+    assert report.calibration_note is not None and "no acceptance head" in report.calibration_note
+    result = CliRunner().invoke(app, ["monitor", "--model", str(path), "--store", url, "--no-log"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "no acceptance head" in text and "nan" not in text and "ECE" not in text

@@ -151,9 +151,9 @@ def test_interrupt_while_registering_finishes_registration(
 ) -> None:
     record = tracking.record_decision
 
-    def interrupted(model_name: str, decision: object) -> None:
+    def interrupted(model_name: str, decision: object, quality: object) -> None:
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between "Created version N" and the alias
-        record(model_name, decision)
+        record(model_name, decision, quality)
 
     monkeypatch.setattr(tracking, "record_decision", interrupted)
     result = train(workdir / "older.csv", workdir / "leadscore.toml", store, "interrupt-test")
