@@ -68,9 +68,11 @@ def demo_data(
 @app.command()
 @friendly_errors
 def validate(data: DataOpt, config: ConfigOpt) -> None:
-    """Check a lead file against the contract; lists every problem at once (exit 2 if any)."""
+    """Check a lead file against the contract and for leaky columns; lists every problem at once (exit 2 if any)."""
     from leadscore.datasets.files import load_config, load_responses, load_table
     from leadscore.features.validation import orphan_responses, prepare_training_frame
+    from leadscore.training.evaluate import leakage_error
+    from leadscore.training.fit import leak_findings
 
     cfg = load_config(config)
     frame = load_table(data)
@@ -81,6 +83,9 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
         warnings = [*warnings, *orphan_responses(responses, prepared.frame[cfg.data.id], cfg.responses)]
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
+    leaky = leak_findings(prepared.frame, cfg)
+    if leaky:
+        raise leakage_error(leaky)
     events = "" if responses is None else f", {len(responses)} response events"
     out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}{events}")
 
