@@ -152,6 +152,7 @@ def _train_and_report(
         "holdout numbers are those of the model fitted on the older leads; the registered model repeats its "
         f"settings on all {leads} leads"
     )
+    out.print("trees per head (registered model): " + ", ".join(f"{h} {n}" for h, n in fit.scorer.trees().items()))
     for line in fit.quality.lines:
         out.print(f"quality gate: {line}")
     out.print(f"run id: {result.run_id}")
