@@ -153,6 +153,7 @@ def _train_and_report(
         f"settings on all {leads} leads"
     )
     out.print("trees per head (registered model): " + ", ".join(f"{h} {n}" for h, n in fit.scorer.trees().items()))
+    out.print(f"{fit.scorer.score_basis()}; reasons explain {fit.scorer.reasons_explain()}")
     for line in fit.quality.lines:
         out.print(f"quality gate: {line}")
     out.print(f"run id: {result.run_id}")

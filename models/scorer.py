@@ -119,6 +119,12 @@ class Calibrator:
             self.map_ = LogisticRegression(C=1e6).fit(_logit(p_raw)[:, None], y)
         return self
 
+    @property
+    def slope(self) -> float | None:
+        """Platt's slope on the raw log-odds (the calibrated logit is slope x raw logit + intercept); None for
+        isotonic, whose map has no single slope."""
+        return None if self.method == "isotonic" else float(self.map_.coef_[0, 0])
+
     def predict(self, p_raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, clipped away from 0 and 1 so log loss stays finite."""
         if self.method == "isotonic":
@@ -526,13 +532,45 @@ class LeadScorer:
         return out
 
     # ---------------------------------------------------------------- explaining
+    def score_basis(self) -> str:
+        """Which head drives the 0-100 score, in words for sales."""
+        won = "win probability" if "won" in self.heads_ else "acceptance probability"
+        what = "expected revenue (win probability x deal size)" if self.revenue_basis else won
+        return f"the score (0-100) ranks leads by {what}: the share of past leads this one beats"
+
+    def reason_scale(self, head: str) -> float:
+        """What TreeSHAP contributions are multiplied by so they speak on the scale of the number shown: Platt's
+        slope for a probability head, so they add up to the calibrated logit (`reason_baseline` aside); 1 for
+        isotonic calibration (see `reasons_explain`) and for revenue."""
+        calibrator = self.calibrators_.get(head) if head in PROBABILITY_HEADS else None
+        slope = calibrator.slope if calibrator is not None else None
+        return 1.0 if slope is None else slope
+
+    def reason_baseline(self, head: str) -> float:
+        """The calibrated logit of a lead whose contributions are all zero (Platt applied to the booster's
+        expected margin): contributions plus this add up exactly to the calibrated logit. Platt only."""
+        booster = self.heads_[head]
+        bias = float(booster.predict(np.zeros((1, booster.num_feature())), pred_contrib=True)[0, -1])
+        return self.reason_scale(head) * bias + float(self.calibrators_[head].map_.intercept_[0])
+
+    def reasons_explain(self) -> str:
+        """What the probability heads' contributions add up to, in words (one calibration method per model)."""
+        if all(c.slope is not None for c in self.calibrators_.values()):
+            return "the log-odds of the calibrated probability shown: the contributions add up to it"
+        return (
+            "the model's log-odds before calibration: the isotonic calibration keeps the order of leads but not "
+            "the sizes, so a reason says which way a column moves the probability shown, not by how much"
+        )
+
     def source_contributions(self, X: np.ndarray, head: str) -> np.ndarray:
-        """Exact TreeSHAP contributions (log-odds for probability heads) summed per original column, as a
-        rows x input columns array in schema order (a datetime column's two pieces are adjacent)."""
+        """Exact TreeSHAP contributions summed per original column, as a rows x input columns array in schema
+        order (a datetime column's two pieces are adjacent), times `reason_scale`: for a probability head
+        with Platt calibration they explain the calibrated probability's log-odds, not the raw margin."""
         contrib = self.heads_[head].predict(X, pred_contrib=True, num_threads=threads_for(len(X)))[:, :-1]
         sources = self.transformer_.sources_
         starts = [j for j, name in enumerate(sources) if j == 0 or sources[j - 1] != name]
-        return np.add.reduceat(contrib, starts, axis=1) if len(starts) < len(sources) else contrib
+        per_column = np.add.reduceat(contrib, starts, axis=1) if len(starts) < len(sources) else contrib
+        return per_column * self.reason_scale(head)
 
     def contributions(self, X: np.ndarray, head: str) -> pd.DataFrame:
         """`source_contributions` as a frame with the input column names."""

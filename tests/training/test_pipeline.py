@@ -209,6 +209,7 @@ def test_cli_train_score_list_promote(
     assert result.exit_code == 0, result.output
     assert "run id:" in result.output and "@champion" in result.output and "ROC-AUC" in result.output
     assert "trees per head (registered model): accepted " in result.output
+    assert "ranks leads by expected revenue" in result.output and "calibrated probability" in result.output
     new = funnel[0].tail(200).drop(columns=["accepted", "won"])
     new.to_csv(workdir / "new.csv", index=False)
     out = workdir / "scores.csv"
