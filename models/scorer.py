@@ -28,6 +28,7 @@ from leadscore.features.contract import GRADES
 from leadscore.features.responses import PREFIX, ResponseSpec, empty_responses, response_features
 from leadscore.features.transform import LeadTransformer
 from leadscore.models.drift import build_reference
+from leadscore.models.linear import LinearHead, best_linear
 from leadscore.models.reasons import Reason, display_value, sentence
 from leadscore.models.revenue import deal_cap
 
@@ -70,6 +71,10 @@ number of rounds scoring within this of the best, the fewest trees x leaves wins
 measurable 0.001 of AUC, and each costs every prediction and explanation)."""
 
 
+Head = lgb.Booster | LinearHead
+"""A fitted head: LightGBM trees, or the linear candidate (which answers the part of `Booster` used here)."""
+
+
 @dataclass(frozen=True)
 class HeadSettings:
     """What a head's fit chose on the validation fold, so the refit on all history can repeat it."""
@@ -79,6 +84,13 @@ class HeadSettings:
     rounds: int
     train_rows: int
     valid_loss: float
+    why: str = ""
+    """Which family won the head (trees or linear) and by what validation AUC; MLflow records it."""
+
+    @property
+    def linear(self) -> bool:
+        """The head is the linear candidate (`models.linear`), not LightGBM trees."""
+        return self.params.get("family") == "linear"
 
 
 def revenue_deals(y: dict[str, np.ndarray]) -> int:
@@ -233,8 +245,9 @@ class LeadScorer:
 
     def _train_head(
         self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
-    ) -> tuple[lgb.Booster, HeadSettings]:
-        """Fit every candidate setting with early stopping on the validation fold; keep the best.
+    ) -> tuple[Head, HeadSettings]:
+        """Fit every candidate setting with early stopping on the validation fold; keep the best, and the
+        linear candidate (`models.linear`) instead when its validation AUC beats every tree setting's.
 
         The candidates share one binned Dataset, since the settings searched change the trees, not the bins.
         With more than `_SEARCH_ROWS` training rows, the search runs on that many evenly spaced rows at
@@ -280,8 +293,20 @@ class LeadScorer:
         _, rounds, score = self._cost(objective, settings, curve, tried)
         if rounds < booster.current_iteration():
             booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
-        loss = -score if objective == "binary" else score
-        return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(loss, 6))
+        if objective != "binary":
+            return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(score, 6))
+        trees = max(float(c.max()) for _, _, c in tried)
+        leaves = self.lgb_params(objective, 1, settings)["num_leaves"]
+        if len(candidates) > 1:
+            linear, auc = best_linear(X[::step], y[::step], X_val, y_val, list(self.transformer_.categorical_indices_))
+            if auc > trees:
+                why = f"linear: validation AUC {auc:.4f} beats the best trees' {trees:.4f}"
+                params = {"family": "linear", "C": linear.strength}
+                return linear, HeadSettings(objective, params, 0, len(y), round(-auc, 6), why)
+            why = f"trees ({rounds} x {leaves} leaves): validation AUC {score:.4f} (best {trees:.4f}); linear {auc:.4f}"
+        else:
+            why = f"trees ({rounds} x {leaves} leaves, fixed by the config): validation AUC {score:.4f}"
+        return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(-score, 6), why)
 
     def _cost(
         self,
@@ -309,7 +334,7 @@ class LeadScorer:
         self.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(train)
         X, X_val = self.transformer_.transform(train), self.transformer_.transform(valid)
         y, y_val = targets(train, self.data), targets(valid, self.data)
-        heads: dict[str, lgb.Booster] = {}
+        heads: dict[str, Head] = {}
         self.head_settings_: dict[str, HeadSettings] = {}
         for head in PROBABILITY_HEADS:
             if head in y:
@@ -350,18 +375,22 @@ class LeadScorer:
         X, y = final.transformer_.transform(history), targets(history, self.data)
         names = lightgbm_names(final.transformer_.feature_names_out_)
         cats = final.transformer_.categorical_indices_
-        heads: dict[str, lgb.Booster] = {}
+        heads: dict[str, Head] = {}
         final.head_settings_ = {}
         for head, settings in self.head_settings_.items():
             rows = y["won"] > 0 if head == "revenue" else slice(None)
             target = np.minimum(y["revenue"][rows], self.revenue_cap_) if head == "revenue" else y[head]
             rounds = max(1, round(settings.rounds * len(target) / max(1, settings.train_rows)))
-            dataset = lgb.Dataset(X[rows], target, feature_name=names, categorical_feature=cats)
-            heads[head] = lgb.train(
-                self.lgb_params(settings.objective, len(target), settings.params), dataset, num_boost_round=rounds
-            )
+            if settings.linear:
+                rounds = 0
+                heads[head] = LinearHead(list(cats), settings.params["C"]).fit(X[rows], target)
+            else:
+                dataset = lgb.Dataset(X[rows], target, feature_name=names, categorical_feature=cats)
+                heads[head] = lgb.train(
+                    self.lgb_params(settings.objective, len(target), settings.params), dataset, num_boost_round=rounds
+                )
             final.head_settings_[head] = HeadSettings(
-                settings.objective, settings.params, rounds, len(target), settings.valid_loss
+                settings.objective, settings.params, rounds, len(target), settings.valid_loss, settings.why
             )
         X_recent = self.transformer_.transform(recent) if X_recent is None else X_recent
         y_recent = targets(recent, self.data)
@@ -378,7 +407,7 @@ class LeadScorer:
     def assemble(
         self,
         transformer: LeadTransformer,
-        heads: dict[str, lgb.Booster],
+        heads: dict[str, Head],
         train: tuple[np.ndarray, dict[str, np.ndarray]],
         valid: tuple[np.ndarray, dict[str, np.ndarray]],
     ) -> LeadScorer:
