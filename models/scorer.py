@@ -461,7 +461,7 @@ class LeadScorer:
         return "model" if "revenue" in self.heads_ else "historical mean"
 
     def trees(self) -> dict[str, int]:
-        """Trees per head: what every prediction and explanation walks through."""
+        """Trees per head (0 for a linear head): what every prediction and explanation walks through."""
         return {head: booster.num_trees() for head, booster in self.heads_.items()}
 
     def seen(self, ids: pd.Series) -> np.ndarray:
