@@ -86,9 +86,11 @@ def demo_data(
 @app.command()
 @friendly_errors
 def validate(data: DataOpt, config: ConfigOpt) -> None:
-    """Check a lead file against the contract; lists every problem at once (exit 2 if any)."""
+    """Check a lead file against the contract and for leaky columns; lists every problem at once (exit 2 if any)."""
     from leadscore.datasets.files import load_config, load_responses, load_table
     from leadscore.features.validation import prepare_training_frame, response_warnings
+    from leadscore.training.evaluate import leakage_error
+    from leadscore.training.fit import leak_findings
 
     cfg = load_config(config)
     frame = load_table(data)
@@ -99,6 +101,9 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
         warnings = [*warnings, *response_warnings(responses, prepared.frame, cfg)]
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
+    leaky = leak_findings(prepared.decided, cfg)  # open leads have no outcome to leak
+    if leaky:
+        raise leakage_error(leaky)
     events = "" if responses is None else f", {len(responses)} response events"
     out.print(f"[green]ok[/]: {len(frame)} rows, outcomes {sorted(cfg.data.outcome_columns)}{events}")
     if prepared.report.open_leads:
@@ -188,6 +193,8 @@ def _train_and_report(
         "holdout numbers are those of the model fitted on the older leads; the registered model repeats its "
         f"settings on all {leads} leads"
     )
+    out.print("trees per head (registered model): " + ", ".join(f"{h} {n}" for h, n in fit.scorer.trees().items()))
+    out.print(f"{fit.scorer.score_basis()}; reasons explain {fit.scorer.reasons_explain()}")
     for line in fit.quality.lines:
         out.print(f"quality gate: {line}")
     for line in fit.calibration.lines(fit.metrics) if fit.calibration else []:

@@ -28,6 +28,7 @@ from leadscore.features.contract import GRADES
 from leadscore.features.responses import PREFIX, ResponseSpec, empty_responses, response_features
 from leadscore.features.transform import LeadTransformer
 from leadscore.models.drift import build_reference
+from leadscore.models.linear import LinearHead, best_linear
 from leadscore.models.reasons import Reason, display_value, sentence
 from leadscore.models.revenue import deal_cap
 
@@ -64,6 +65,14 @@ _SEARCH_LEARNING_RATE = 0.2
 """Learning rate candidates are compared at on a sample of a large fold: 4x the default, so each needs about
 a quarter of the rounds."""
 _EARLY_STOPPING_ROUNDS = 50
+COMPACT_TOLERANCE = 0.001
+"""Validation AUC a probability head may give up for a cheaper model: among every candidate setting and every
+number of rounds scoring within this of the best, the fewest trees x leaves wins (late rounds rarely add a
+measurable 0.001 of AUC, and each costs every prediction and explanation)."""
+
+
+Head = lgb.Booster | LinearHead
+"""A fitted head: LightGBM trees, or the linear candidate (which answers the part of `Booster` used here)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,13 @@ class HeadSettings:
     rounds: int
     train_rows: int
     valid_loss: float
+    why: str = ""
+    """Which family won the head (trees or linear) and by what validation AUC; MLflow records it."""
+
+    @property
+    def linear(self) -> bool:
+        """The head is the linear candidate (`models.linear`), not LightGBM trees."""
+        return self.params.get("family") == "linear"
 
 
 def revenue_deals(y: dict[str, np.ndarray]) -> int:
@@ -114,6 +130,12 @@ class Calibrator:
         else:
             self.map_ = LogisticRegression(C=1e6).fit(_logit(p_raw)[:, None], y)
         return self
+
+    @property
+    def slope(self) -> float | None:
+        """Platt's slope on the raw log-odds (the calibrated logit is slope x raw logit + intercept); None for
+        isotonic, whose map has no single slope."""
+        return None if self.method == "isotonic" else float(self.map_.coef_[0, 0])
 
     def predict(self, p_raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, clipped away from 0 and 1 so log loss stays finite."""
@@ -243,8 +265,9 @@ class LeadScorer:
 
     def _train_head(
         self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
-    ) -> tuple[lgb.Booster, HeadSettings]:
-        """Fit every candidate setting with early stopping on the validation fold; keep the best.
+    ) -> tuple[Head, HeadSettings]:
+        """Fit every candidate setting with early stopping on the validation fold; keep the best, and the
+        linear candidate (`models.linear`) instead when its validation AUC beats every tree setting's.
 
         The candidates share one binned Dataset, since the settings searched change the trees, not the bins.
         With more than `_SEARCH_ROWS` training rows, the search runs on that many evenly spaced rows at
@@ -265,35 +288,73 @@ class LeadScorer:
             ).construct()
             return train_set, valid_set
 
-        def run(settings: dict[str, float], sets: tuple[lgb.Dataset, lgb.Dataset]) -> tuple[lgb.Booster, float]:
+        def run(settings: dict[str, float], sets: tuple[lgb.Dataset, lgb.Dataset]) -> tuple[lgb.Booster, np.ndarray]:
+            """The early-stopped booster and its validation score after each round (AUC, or tweedie loss)."""
             train_set, valid_set = sets
+            curve: dict[str, dict[str, list[float]]] = {}
             booster = lgb.train(
                 self.lgb_params(objective, train_set.num_data(), settings),
                 train_set,
                 num_boost_round=self.training.num_boost_round,
                 valid_sets=[valid_set],
-                callbacks=[lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False)],
+                callbacks=[lgb.early_stopping(_EARLY_STOPPING_ROUNDS, verbose=False), lgb.record_evaluation(curve)],
             )
-            score = float(next(iter(booster.best_score["valid_0"].values())))
-            return booster, -score if objective == "binary" else score
+            return booster, np.asarray(next(iter(curve["valid_0"].values())), dtype=float)
 
         candidates = self._candidates(objective)
         step = max(1, len(y) // _SEARCH_ROWS) if len(candidates) > 1 else 1
         rate = max(self.training.learning_rate, _SEARCH_LEARNING_RATE) if step > 1 else self.training.learning_rate
         searched = datasets(slice(None, None, step))
         tried = [(settings, *run(settings | {"learning_rate": rate}, searched)) for settings in candidates]
-        settings, booster, loss = min(tried, key=lambda t: t[2])
+        settings, booster, curve = min(tried, key=lambda t: self._cost(objective, t[0], t[2], tried)[0])
         if step > 1:
-            booster, loss = run(settings, datasets(slice(None)))
-        rounds = booster.best_iteration or booster.current_iteration()
-        return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(loss, 6))
+            booster, curve = run(settings, datasets(slice(None)))
+            tried = [(settings, booster, curve)]
+        _, rounds, score = self._cost(objective, settings, curve, tried)
+        if rounds < booster.current_iteration():
+            booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
+        if objective != "binary":
+            return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(score, 6))
+        trees = max(float(c.max()) for _, _, c in tried)
+        leaves = self.lgb_params(objective, 1, settings)["num_leaves"]
+        if len(candidates) > 1:
+            linear, auc = best_linear(X[::step], y[::step], X_val, y_val, list(self.transformer_.categorical_indices_))
+            if auc > trees:
+                why = f"linear: validation AUC {auc:.4f} beats the best trees' {trees:.4f}"
+                params = {"family": "linear", "C": linear.strength}
+                return linear, HeadSettings(objective, params, 0, len(y), round(-auc, 6), why)
+            why = f"trees ({rounds} x {leaves} leaves): validation AUC {score:.4f} (best {trees:.4f}); linear {auc:.4f}"
+        else:
+            why = f"trees ({rounds} x {leaves} leaves, fixed by the config): validation AUC {score:.4f}"
+        return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(-score, 6), why)
+
+    def _cost(
+        self,
+        objective: str,
+        settings: dict[str, float],
+        curve: np.ndarray,
+        tried: list[tuple[dict[str, float], lgb.Booster, np.ndarray]],
+    ) -> tuple[float, int, float]:
+        """(trees x leaves, rounds, validation score) of the cheapest cut of `curve` worth keeping: for a
+        probability head, the fewest rounds whose AUC is within `COMPACT_TOLERANCE` of the best of every
+        candidate `tried` (infinite cost when none is); for revenue, the round of lowest loss."""
+        if objective != "binary":
+            rounds = int(np.argmin(curve)) + 1
+            return float(rounds), rounds, float(curve[rounds - 1])
+        best = max(float(c.max()) for _, _, c in tried)
+        good = np.flatnonzero(curve >= best - COMPACT_TOLERANCE)
+        if not len(good):
+            return float("inf"), len(curve), float(curve.max())
+        rounds = int(good[0]) + 1
+        leaves = self.lgb_params(objective, 1, settings)["num_leaves"]
+        return float(rounds * leaves), rounds, float(curve[rounds - 1])
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LeadScorer:
         """Fit the transformer and heads on `train`; choose settings, early-stop and calibrate on `valid`."""
         self.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(train)
         X, X_val = self.transformer_.transform(train), self.transformer_.transform(valid)
         y, y_val = targets(train, self.data), targets(valid, self.data)
-        heads: dict[str, lgb.Booster] = {}
+        heads: dict[str, Head] = {}
         self.head_settings_: dict[str, HeadSettings] = {}
         for head in PROBABILITY_HEADS:
             if head in y:
@@ -341,18 +402,22 @@ class LeadScorer:
         X, y = final.transformer_.transform(history), targets(history, self.data)
         names = lightgbm_names(final.transformer_.feature_names_out_)
         cats = final.transformer_.categorical_indices_
-        heads: dict[str, lgb.Booster] = {}
+        heads: dict[str, Head] = {}
         final.head_settings_ = {}
         for head, settings in self.head_settings_.items():
             rows = y["won"] > 0 if head == "revenue" else slice(None)
             target = np.minimum(y["revenue"][rows], self.revenue_cap_) if head == "revenue" else y[head]
             rounds = max(1, round(settings.rounds * len(target) / max(1, settings.train_rows)))
-            dataset = lgb.Dataset(X[rows], target, feature_name=names, categorical_feature=cats)
-            heads[head] = lgb.train(
-                self.lgb_params(settings.objective, len(target), settings.params), dataset, num_boost_round=rounds
-            )
+            if settings.linear:
+                rounds = 0
+                heads[head] = LinearHead(list(cats), settings.params["C"]).fit(X[rows], target)
+            else:
+                dataset = lgb.Dataset(X[rows], target, feature_name=names, categorical_feature=cats)
+                heads[head] = lgb.train(
+                    self.lgb_params(settings.objective, len(target), settings.params), dataset, num_boost_round=rounds
+                )
             final.head_settings_[head] = HeadSettings(
-                settings.objective, settings.params, rounds, len(target), settings.valid_loss
+                settings.objective, settings.params, rounds, len(target), settings.valid_loss, settings.why
             )
         if calibration is None:
             X_recent = self.transformer_.transform(recent) if X_recent is None else X_recent
@@ -370,7 +435,7 @@ class LeadScorer:
     def assemble(
         self,
         transformer: LeadTransformer,
-        heads: dict[str, lgb.Booster],
+        heads: dict[str, Head],
         train: tuple[np.ndarray, dict[str, np.ndarray]],
         valid: tuple[np.ndarray, dict[str, np.ndarray]],
     ) -> LeadScorer:
@@ -422,6 +487,10 @@ class LeadScorer:
         if not hasattr(self, "revenue_cap_"):
             return None
         return "model" if "revenue" in self.heads_ else "historical mean"
+
+    def trees(self) -> dict[str, int]:
+        """Trees per head (0 for a linear head): what every prediction and explanation walks through."""
+        return {head: booster.num_trees() for head, booster in self.heads_.items()}
 
     def seen(self, ids: pd.Series) -> np.ndarray:
         """Which of these lead ids this model was fitted on (so a fair comparison can leave them out)."""
@@ -520,13 +589,45 @@ class LeadScorer:
         return out
 
     # ---------------------------------------------------------------- explaining
+    def score_basis(self) -> str:
+        """Which head drives the 0-100 score, in words for sales."""
+        won = "win probability" if "won" in self.heads_ else "acceptance probability"
+        what = "expected revenue (win probability x deal size)" if self.revenue_basis else won
+        return f"the score (0-100) ranks leads by {what}: the share of past leads this one beats"
+
+    def reason_scale(self, head: str) -> float:
+        """What TreeSHAP contributions are multiplied by so they speak on the scale of the number shown: Platt's
+        slope for a probability head, so they add up to the calibrated logit (`reason_baseline` aside); 1 for
+        isotonic calibration (see `reasons_explain`) and for revenue."""
+        calibrator = self.calibrators_.get(head) if head in PROBABILITY_HEADS else None
+        slope = calibrator.slope if calibrator is not None else None
+        return 1.0 if slope is None else slope
+
+    def reason_baseline(self, head: str) -> float:
+        """The calibrated logit of a lead whose contributions are all zero (Platt applied to the booster's
+        expected margin): contributions plus this add up exactly to the calibrated logit. Platt only."""
+        booster = self.heads_[head]
+        bias = float(booster.predict(np.zeros((1, booster.num_feature())), pred_contrib=True)[0, -1])
+        return self.reason_scale(head) * bias + float(self.calibrators_[head].map_.intercept_[0])
+
+    def reasons_explain(self) -> str:
+        """What the probability heads' contributions add up to, in words (one calibration method per model)."""
+        if all(c.slope is not None for c in self.calibrators_.values()):
+            return "the log-odds of the calibrated probability shown: the contributions add up to it"
+        return (
+            "the model's log-odds before calibration: the isotonic calibration keeps the order of leads but not "
+            "the sizes, so a reason says which way a column moves the probability shown, not by how much"
+        )
+
     def source_contributions(self, X: np.ndarray, head: str) -> np.ndarray:
-        """Exact TreeSHAP contributions (log-odds for probability heads) summed per original column, as a
-        rows x input columns array in schema order (a datetime column's two pieces are adjacent)."""
+        """Exact TreeSHAP contributions summed per original column, as a rows x input columns array in schema
+        order (a datetime column's two pieces are adjacent), times `reason_scale`: for a probability head
+        with Platt calibration they explain the calibrated probability's log-odds, not the raw margin."""
         contrib = self.heads_[head].predict(X, pred_contrib=True, num_threads=threads_for(len(X)))[:, :-1]
         sources = self.transformer_.sources_
         starts = [j for j, name in enumerate(sources) if j == 0 or sources[j - 1] != name]
-        return np.add.reduceat(contrib, starts, axis=1) if len(starts) < len(sources) else contrib
+        per_column = np.add.reduceat(contrib, starts, axis=1) if len(starts) < len(sources) else contrib
+        return per_column * self.reason_scale(head)
 
     def contributions(self, X: np.ndarray, head: str) -> pd.DataFrame:
         """`source_contributions` as a frame with the input column names."""

@@ -56,6 +56,7 @@ class ServingModel:
             trained_at=manifest.get("trained_at"),
             loaded_at=self.loaded_at,
             heads=sorted(self.loaded.scorer.heads_),
+            trees=self.loaded.scorer.trees(),
             grade_thresholds=self.loaded.scorer.grade_thresholds_,
             metrics=manifest.get("metrics", {}),
             history=manifest.get("history", []),

@@ -210,6 +210,7 @@ class ModelInfo(_Body):
     trained_at: str | None
     loaded_at: datetime
     heads: list[str]
+    trees: dict[str, int] = Field({}, description="Trees per head (0: a linear head): what each score walks through")
     grade_thresholds: dict[str, float]
     metrics: dict[str, float] = Field(description="Holdout metrics recorded at training time")
     history: list[dict[str, Any]] = Field(

@@ -30,8 +30,8 @@ shows as clearly in 100k rows as in millions."""
 _MIN_FILLED = 10
 _MOSTLY_FILLED = 0.95
 _ONE_OUTCOME_SHARE = 0.98
-"""A column filled on at least `_MIN_FILLED` and at most 95% of leads, of which >= 98% are positive, is
-filled only for one outcome."""
+"""A column off its most common value on at least `_MIN_FILLED` and at most 95% of leads, of which >= 98% have
+the rarer outcome, is filled in for one outcome only."""
 _SUSPECT_AUC, _SUSPECTS = 0.70, 3
 """Single-column AUC from which a column (one of the 3 strongest) is compared with a quick model of all the
 other columns: a column that alone beats all the others together is rarely known early."""
@@ -218,17 +218,31 @@ class LeakFinding:
         return f"'{self.column}' ({self.head}): {self.detail}"
 
 
-def _filled_only_on_positives(filled: np.ndarray, y: np.ndarray, head: str) -> str:
-    """Why a column filled (non-missing) on the `filled` leads is filled almost only on positive leads, or ""."""
-    positive = y > 0
-    if positive.mean() > 0.5:
+def off_most_common(values: pd.Series) -> tuple[np.ndarray, bool]:
+    """Which leads hold anything but the column's most common value (missing counts as a value), and whether
+    that most common value is "missing". An export that fills blanks (False, 0) hides a column filled in only
+    once the outcome is known behind a value: this mask finds it where "non-missing" no longer does."""
+    counts = values.value_counts(dropna=False)
+    if counts.empty:
+        return np.zeros(len(values), bool), True
+    mode = counts.index[0]
+    if pd.isna(mode):
+        return values.notna().to_numpy(bool), True
+    return (values != mode).fillna(True).to_numpy(bool), False
+
+
+def _one_outcome_only(off: np.ndarray, blank_is_missing: bool, y: np.ndarray, head: str) -> str:
+    """Why the `off` leads (off the column's most common value) are almost all of the rarer outcome, or ""."""
+    positive_rare = (y > 0).mean() <= 0.5
+    rare = (y > 0) if positive_rare else (y <= 0)
+    n = int(off.sum())
+    if n < _MIN_FILLED or n > _MOSTLY_FILLED * len(off) or rare[off].mean() < _ONE_OUTCOME_SHARE:
         return ""
-    n = int(filled.sum())
-    if n < _MIN_FILLED or n > _MOSTLY_FILLED * len(filled) or positive[filled].mean() < _ONE_OUTCOME_SHARE:
-        return ""
+    outcome = f"{head} leads" if positive_rare else f"leads not {head}"
+    held = "filled" if blank_is_missing else "holds a value other than its most common one (blanks filled in?)"
     return (
-        f"filled on {filled[positive].mean():.1%} of {head} leads but {filled[~positive].mean():.2%} of the others "
-        f"({n} leads): is it filled in only once the outcome is known?"
+        f"{held} on {off[rare].mean():.1%} of {outcome} but {off[~rare].mean():.2%} of the others "
+        f"({n} leads, {rare[off].mean():.1%} of them {outcome}): is it filled in only once the outcome is known?"
     )
 
 
@@ -277,9 +291,11 @@ class _QuickFolds:
 def leaky_columns(
     train: pd.DataFrame, valid: pd.DataFrame, data: DataConfig, training: TrainingConfig
 ) -> list[LeakFinding]:
-    """Leak check v2, before fitting, per outcome head and column:
+    """Leak check v3, before fitting, per outcome head and column:
 
-    - one outcome only: filled (non-missing) almost only on positive leads (>= 98% of filled rows positive);
+    - one outcome only: the leads holding anything but the column's most common value (non-missing, when
+      missing is the most common; True or non-zero, when the export filled blanks with False or 0) are almost
+      all (>= 98%) of the head's rarer outcome;
     - too good: alone predicts the outcome with validation AUC >= `training.leak_auc`, or alone predicts it
       at least as well as every other column together (a quick model without it).
     Columns listed in `training.allow_leaky` are not checked. What does not depend on the outcome (which rows
@@ -290,7 +306,7 @@ def leaky_columns(
     history = pd.concat([train, valid])
     y_history = targets(history, data)
     features = [c for c in train.columns if c not in data.non_feature_columns and c not in training.allow_leaky]
-    filled = {c: normalize_text(history[c], data.missing_values).notna().to_numpy(bool) for c in features}
+    off = {c: off_most_common(normalize_text(history[c], data.missing_values)) for c in features}
     keys = functools.cache(lambda col: _column_keys(train[col], valid[col]))
     found: list[LeakFinding] = []
     for head in PROBABILITY_HEADS:
@@ -298,7 +314,7 @@ def leaky_columns(
             continue
         single: dict[str, float] = {}
         for col in features:
-            why = _filled_only_on_positives(filled[col], y_history[head], head)
+            why = _one_outcome_only(*off[col], y_history[head], head)
             if why:
                 found.append(LeakFinding(col, head, "one outcome only", why))
                 continue

@@ -110,6 +110,12 @@ def with_behaviour(
     return pd.concat([frame.drop(columns=list(features.columns), errors="ignore"), features], axis=1), spec
 
 
+def leak_findings(frame: pd.DataFrame, config: LeadscoreConfig) -> list[LeakFinding]:
+    """The leak check `train` runs, on the folds it would split: `validate` reports it before any fitting."""
+    split = split_leads(frame, config)
+    return leaky_columns(split.train, split.valid, config.data, config.training)
+
+
 def fit_and_evaluate(
     raw: pd.DataFrame,
     config: LeadscoreConfig,

@@ -188,6 +188,8 @@ def train(
                 for k, v in (st.params | {"rounds": st.rounds, "train_rows": st.train_rows}).items()
             }
         )
+        settings = getattr(fit.evaluated, "head_settings_", {})  # none on a cluster (`training.distributed`)
+        mlflow.set_tags({f"head.{h}.family": st.why for h, st in settings.items() if st.why})
         mlflow.set_tags(
             {
                 "metrics_are_of": "the model fitted on the fit fold, scored on the most recent holdout; the "

@@ -76,7 +76,8 @@ def test_pred_contrib_agrees_with_shap(fitted: FitResult) -> None:
     assert list(per_column.columns) == scorer.transformer_.feature_names_in_
     margin = booster.predict(X, raw_score=True)
     base = booster.predict(X, pred_contrib=True)[:, -1]
-    np.testing.assert_allclose(per_column.sum(axis=1).to_numpy() + base, margin, atol=1e-6)
+    unscaled = per_column.sum(axis=1).to_numpy() / scorer.reason_scale("won")
+    np.testing.assert_allclose(unscaled + base, margin, atol=1e-6)
 
 
 def test_reasons_follow_known_drivers(fitted: FitResult) -> None:

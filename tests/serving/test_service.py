@@ -95,8 +95,9 @@ def test_scores_match_the_model_and_keep_request_order(
     assert list(got["grade"]) == list(expected["grade"])
     for column in ("p_accept", "p_won", "expected_revenue"):
         np.testing.assert_allclose(got[column], expected[column], rtol=1e-9)
-    version = client.get("/model").json()["version"]
-    assert set(got["model_version"]) == {version}
+    info = client.get("/model").json()
+    assert set(got["model_version"]) == {info["version"]}
+    assert info["trees"] == scorer.trees() and set(info["trees"]) == set(info["heads"])
     assert got["reasons"].isna().all()
 
 

@@ -73,6 +73,8 @@ def test_first_version_is_champion_with_full_run(first: TrainResult, store: str)
     params = run.data.params
     assert params["data.id"] == "lead_id" and int(params["train_rows"]) > int(params["holdout_rows"]) > 0
     assert run.data.tags["data_hash"] and run.data.tags["git_commit"]
+    for head in ("accepted", "won"):  # which family won the head, and by what validation AUC
+        assert run.data.tags[f"head.{head}.family"].startswith(("trees (", "linear: validation AUC"))
     artifacts = {a.path for a in client.list_artifacts(first.run_id, "plots")}
     assert {
         "plots/reliability.png",
@@ -208,6 +210,8 @@ def test_cli_train_score_list_promote(
     )
     assert result.exit_code == 0, result.output
     assert "run id:" in result.output and "@champion" in result.output and "ROC-AUC" in result.output
+    assert "trees per head (registered model): accepted " in result.output
+    assert "ranks leads by expected revenue" in result.output and "calibrated probability" in result.output
     new = funnel[0].tail(200).drop(columns=["accepted", "won"])
     new.to_csv(workdir / "new.csv", index=False)
     out = workdir / "scores.csv"

@@ -97,6 +97,17 @@ def test_messy_exports_validate(workdir: Path, name: str, write: object) -> None
     assert "1500 rows" in output and "Traceback" not in output
 
 
+def test_validate_runs_the_leak_check(workdir: Path) -> None:
+    """A closed-deal column filled with "False" for every lead but won ones: `validate` names it (exit 2)."""
+    export = messy_export()
+    export["Company on deal?"] = np.where(export["won"] == "True", "True", "False")
+    path = workdir / "leaky.csv"
+    export.to_csv(path, index=False)
+    code, output = invoke("validate", "--data", path, "--config", workdir / "leadscore.toml")
+    assert code == 2, output
+    assert "leak check" in output and "'Company on deal?' (won)" in output and "Traceback" not in output
+
+
 @pytest.mark.slow
 def test_messy_export_trains_and_keeps_the_original_column_names(workdir: Path) -> None:
     path = workdir / "train.csv"

@@ -9,8 +9,9 @@ import pytest
 
 from leadscore.datasets.synthetic import CONFIG_TOML, DATA_TOML
 from leadscore.features.config import LeadscoreConfig, parse_config_text
+from leadscore.features.validation import prepare_training_frame
 from leadscore.training.evaluate import LeakageError
-from leadscore.training.fit import FitResult, fit_and_evaluate, heads_phrase
+from leadscore.training.fit import FitResult, fit_and_evaluate, heads_phrase, leak_findings
 from leadscore.training.gate import CHALLENGER, CHAMPION, Comparison, QualityCheck, decide, quality_check
 
 
@@ -63,6 +64,39 @@ def test_column_filled_only_on_wins_stops_training(funnel: tuple[pd.DataFrame, p
         fit_and_evaluate(leads, parse_config_text(CONFIG_TOML))
     allowed = parse_config_text(CONFIG_TOML + '\n[training]\nallow_leaky = ["has_company"]\n')
     assert fit_and_evaluate(leads, allowed).scorer is not None
+
+
+def blanks_filled_by_export(leads: pd.DataFrame) -> pd.DataFrame:
+    """Closed-deal columns known only for won leads, with the blanks of the others filled in as CRM exports do:
+    False for a flag, 0 for a count."""
+    leads = leads.copy()
+    rng = np.random.default_rng(4)
+    won = leads["won"].to_numpy() == 1
+    leads["has_company_on_deal"] = won & (rng.random(len(leads)) < 0.6)
+    leads["declared_catalog_size"] = np.where(won & (rng.random(len(leads)) < 0.8), rng.integers(1, 500, len(leads)), 0)
+    return leads
+
+
+def test_blanks_filled_with_false_or_zero_do_not_hide_a_leak(funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """Leak check v3: leads off a column's most common value (True, non-zero) are all wins."""
+    config = parse_config_text(CONFIG_TOML)
+    leads = prepare_training_frame(blanks_filled_by_export(funnel[0]), config).frame
+    found = {(f.column, f.head, f.kind): f.detail for f in leak_findings(leads, config)}
+    for column in ("has_company_on_deal", "declared_catalog_size"):
+        detail = found[(column, "won", "one outcome only")]
+        assert "value other than its most common" in detail and "100.0% of them won leads" in detail
+    clean = prepare_training_frame(funnel[0], config).frame
+    assert not leak_findings(clean, config), "the clean funnel raises no alarm"
+
+
+def test_rare_value_of_an_ordinary_column_is_not_a_leak(funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """A column whose uncommon values are spread over both outcomes stays unflagged, however sparse."""
+    leads = funnel[0].copy()
+    rng = np.random.default_rng(5)
+    leads["referral_count"] = np.where(rng.random(len(leads)) < 0.1, rng.integers(1, 9, len(leads)), 0)
+    config = parse_config_text(CONFIG_TOML)
+    leads = prepare_training_frame(leads, config).frame
+    assert "referral_count" not in {f.column for f in leak_findings(leads, config)}
 
 
 def test_column_too_good_to_be_known_early_stops_training(funnel: tuple[pd.DataFrame, pd.DataFrame]) -> None:
