@@ -44,6 +44,14 @@ def refuse_cross_site(headers: Mapping[str, str]) -> None:
         raise ApiError.single(403, "Origin", "cross-site requests are refused")
 
 
+def require_json(headers: Mapping[str, str]) -> None:
+    """Raise 415 unless a body is JSON, or undeclared: a browser's cross-site "simple" POST always declares
+    text/plain, a form or multipart."""
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media and media != "application/json" and not media.endswith("+json"):
+        raise ApiError.single(415, "Content-Type", "send the body as application/json")
+
+
 class RequestGuard:
     """Pure ASGI middleware (no buffering, so a streamed body is counted as it arrives)."""
 
@@ -83,3 +91,17 @@ def _limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return limited
+
+
+class PrefixGuard:
+    """`RequestGuard` for the BentoML routes under `prefix` (`/v1/`): they sit beside the FastAPI app, outside
+    its middleware, and take the same checks; BentoML's health and metrics routes stay unguarded, as before."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.guarded = RequestGuard(app)
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        guarded = scope["type"] == "http" and scope["path"].startswith(self.prefix)
+        await (self.guarded if guarded else self.app)(scope, receive, send)

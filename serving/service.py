@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import bentoml
 import msgspec
 from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from leadscore.features.qualification import STAGES
@@ -28,10 +29,11 @@ from leadscore.records.feedback import FeedbackStore, FeedbackUnavailable
 from leadscore.records.responses import ResponseStore
 from leadscore.records.scored import ScoreStore
 from leadscore.serving import metrics
+from leadscore.serving import score as scoring
 from leadscore.serving.auth import FailureLimiter, Sessions, authorize, authorize_admin
 from leadscore.serving.docs import mount_docs, request_body
 from leadscore.serving.errors import ApiError, conflict, install_error_handlers, shielded
-from leadscore.serving.guard import RequestGuard
+from leadscore.serving.guard import PrefixGuard, RequestGuard, require_json
 from leadscore.serving.journeys import mount_journeys, served_attribution
 from leadscore.serving.model import ModelHolder
 from leadscore.serving.reports import TimedCache, campaign_report, drift_report
@@ -46,10 +48,10 @@ from leadscore.serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from leadscore.serving.score import score_leads, stored_responses
+from leadscore.serving.score import stored_responses
 from leadscore.serving.settings import Settings, SettingsError
 from leadscore.serving.ui import mount_ui
-from leadscore.serving.validation import decode_leads, reference_leads
+from leadscore.serving.validation import decode_leads, reference_leads, validated_leads
 
 logger = logging.getLogger("bentoml.leadscore")
 
@@ -109,11 +111,8 @@ async def _admin(
 
 
 async def _json_body(request: Request) -> None:
-    """Route dependency: a body must be JSON, or undeclared; a browser's cross-site "simple" POST always
-    declares text/plain, a form or multipart."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media and media != "application/json" and not media.endswith("+json"):
-        raise ApiError.single(415, "Content-Type", "send the body as application/json")
+    """Route dependency: `guard.require_json`."""
+    require_json(request.headers)
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -131,6 +130,8 @@ _AUTH_JSON = [Depends(_authorized), Depends(_json_body)]
 _SCORE_BODY = request_body(ScoreRequest)
 """`/score`'s body in the OpenAPI schema: `ScoreRequest`, which `decode_leads` enforces."""
 _RESPONSE_ENCODER = msgspec.json.Encoder()
+BENTOML_ROUTES = "/v1/"
+"""Where the service's typed `@bentoml.api` endpoints live, beside the FastAPI routes (which take the rest)."""
 mount_journeys(app, _AUTH, _AUTH_JSON, _ERRORS)
 
 
@@ -201,7 +202,31 @@ class LeadScoringService:
         explain: Annotated[bool, Query(description="Add the top reasons per head to each lead (slower)")] = False,
     ) -> Response:
         """Score one or many leads; missing fields and unseen categories are scored and reported in `warnings`."""
-        leads = decode_leads(body)
+        return self._answer(decode_leads(body), explain)
+
+    @bentoml.api(route=f"{BENTOML_ROUTES}score")
+    def score_leads(
+        self, ctx: bentoml.Context, leads: list[dict[str, Any]], explain: bool = False
+    ) -> dict[str, Any]:
+        """`POST /score` for BentoML clients (`bentoml.SyncHTTPClient(url).score_leads(leads=[...])`): the
+        same guards, token, checks, answer and error bodies; plain HTTP clients keep `/score`. The answer is
+        `ScoreResponse` (see /docs), declared as plain JSON here: BentoML's client decodes a declared model
+        strictly and fails on its optional lists."""
+        request = ctx.request
+        try:
+            require_json(request.headers)
+            scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+            client = request.client.host if request.client else None
+            token = supplied.strip() if scheme.lower() == "bearer" else None
+            authorize(self.settings.api_token, token or None, client, self.auth_failures)
+            return self._answer(validated_leads({"leads": leads}), explain)  # type: ignore[return-value]
+        except ApiError as err:  # BentoML sets the status and headers of an answer from `ctx.response`
+            ctx.response.status_code = err.status
+            ctx.response.metadata.update(err.headers or {})
+            return JSONResponse(err.body())  # type: ignore[return-value]
+
+    def _answer(self, leads: list[dict[str, Any]], explain: bool) -> Response:
+        """What both scoring doors answer: the batch limit, scoring, the stored flag, one encoding."""
         if len(leads) > self.settings.max_batch:
             raise ApiError.single(
                 413,
@@ -210,7 +235,7 @@ class LeadScoringService:
                 "(LEADSCORE_MAX_BATCH): split the batch",
             )
         model = self.models.current  # read once: a concurrent swap does not affect this request
-        scored = score_leads(model, leads, self.settings.qualification, self.responses, explain)
+        scored = scoring.score_leads(model, leads, self.settings.qualification, self.responses, explain)
         # Written by the store's writer thread with whatever else queued up; the answer waits for that commit
         # so that it can say whether these leads were stored (`records.scored`).
         stored = self.scored.submit(scored.stored).wait()
@@ -300,3 +325,6 @@ class LeadScoringService:
                     502, "model", f"reload failed, still serving version {self.models.current.version}: {err}"
                 ) from None
         return ReloadResponse(previous_version=old.version, version=new.version, changed=old.version != new.version)
+
+
+LeadScoringService.add_asgi_middleware(PrefixGuard, prefix=BENTOML_ROUTES)

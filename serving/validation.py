@@ -79,6 +79,12 @@ def reference_leads(body: bytes, declared_json: bool = True) -> list[dict[str, A
         raise ApiError(422, validation_errors([invalid])) from None
     except Exception:
         raise ApiError.single(400, "body", "There was an error parsing the body") from None
+    return validated_leads(document)
+
+
+def validated_leads(document: object) -> list[dict[str, Any]]:
+    """A parsed `/score` document (e.g. what a BentoML client sent) checked as `ScoreRequest`: the leads as
+    plain dicts, or `ApiError` 422 in the API's error format."""
     try:
         request = ScoreRequest.model_validate(document, from_attributes=True)
     except ValidationError as err:

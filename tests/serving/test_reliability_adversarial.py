@@ -90,6 +90,7 @@ def test_dns_rebinding_host_is_refused_without_a_token(
         responses = [
             rebound.post("/feedback", json=event(1), headers=headers),
             rebound.post("/score", json={"leads": leads[:1]}, headers=headers),
+            rebound.post("/v1/score", json={"leads": leads[:1]}, headers=headers),  # BentoML's own route
             rebound.get("/ui/"),
             rebound.get("/model"),
             rebound.post("/admin/reload", headers=headers),

@@ -314,6 +314,7 @@ def token_client(env: pytest.MonkeyPatch, asgi_app: Any) -> Iterator[TestClient]
     ("method", "path", "body"),
     [
         ("POST", "/score", {"leads": [{"id": "L1"}]}),
+        ("POST", "/v1/score", {"leads": [{"id": "L1"}]}),  # the BentoML client's door: the same token
         ("POST", "/feedback", {"event_id": "e1", "lead_id": "L1", "decision": "accept", "rep_id": "r1"}),
         ("GET", "/model", None),
     ],
@@ -691,3 +692,27 @@ def test_admin_token_allowed_hosts_and_body_limit_settings(tmp_path: Path) -> No
     ):
         with pytest.raises(SettingsError, match=next(iter(env))):
             Settings.from_env(env)
+
+
+# ------------------------------------------------------------------------------------------ BentoML door
+
+
+def test_bentoml_door_answers_as_score_does(client: TestClient) -> None:
+    """`/v1/score` (the typed `@bentoml.api` a BentoML client calls) gives /score's answer, and /score's status
+    codes and error bodies for bad leads, too many leads and a wrong media type."""
+    leads = lead_records(3)
+    plain = client.post("/score", json={"leads": leads})
+    door = client.post("/v1/score", json={"leads": leads})
+    assert door.status_code == plain.status_code == 200
+    strip = [{k: v for k, v in lead.items()} for lead in door.json()["leads"]]
+    assert strip == plain.json()["leads"] and door.json()["stored"] is True
+    bad = [{**leads[0], "company_size": "x" * 5000}]
+    assert client.post("/v1/score", json={"leads": bad}).json() == client.post("/score", json={"leads": bad}).json()
+    for body in ({"leads": []}, {"leads": [{"id": ""}]}):
+        door_bad, plain_bad = client.post("/v1/score", json=body), client.post("/score", json=body)
+        assert door_bad.status_code == plain_bad.status_code == 422
+        assert door_bad.json()["detail"] and "field" in door_bad.json()["detail"][0]
+    text = client.post("/v1/score", content=b'{"leads": []}', headers={"content-type": "text/plain"})
+    assert text.status_code == 415
+    schema = client.get("/schema.json").json()
+    assert any(route["route"] == "/v1/score" for route in schema["routes"])

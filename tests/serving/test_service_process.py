@@ -52,3 +52,17 @@ def test_serve_refuses_to_start_without_a_model(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "leadscore: not starting:" in result.stderr
     assert "neither a model directory nor models:/" in result.stderr
+
+
+def test_a_bentoml_client_scores_through_the_typed_endpoint(model_dir: Path, tmp_path: Path) -> None:
+    """BentoML's own client sees the service's typed endpoint and gets /score's answer from it."""
+    import bentoml
+
+    leads = lead_records(2)
+    with local_server(serve_env(str(model_dir), tmp_path), tmp_path / "serve.log") as server:
+        plain = httpx.post(f"{server.url}/score", json={"leads": leads}, timeout=10).json()
+        with bentoml.SyncHTTPClient(server.url, timeout=30) as client:
+            answer = client.score_leads(leads=leads)
+    answer = answer if isinstance(answer, dict) else answer.model_dump()
+    assert [lead["score"] for lead in answer["leads"]] == [lead["score"] for lead in plain["leads"]]
+    assert [lead["id"] for lead in answer["leads"]] == [lead["id"] for lead in leads] and answer["stored"] is True
