@@ -101,7 +101,7 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
         warnings = [*warnings, *response_warnings(responses, prepared.frame, cfg)]
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
-    leaky = leak_findings(prepared.decided, cfg)  # open leads have no outcome to leak
+    leaky = leak_findings(prepared.decided, cfg, responses)  # open leads have no outcome to leak
     if leaky:
         raise leakage_error(leaky)
     events = "" if responses is None else f", {len(responses)} response events"

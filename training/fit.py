@@ -110,8 +110,13 @@ def with_behaviour(
     return pd.concat([frame.drop(columns=list(features.columns), errors="ignore"), features], axis=1), spec
 
 
-def leak_findings(frame: pd.DataFrame, config: LeadscoreConfig) -> list[LeakFinding]:
-    """The leak check `train` runs, on the folds it would split: `validate` reports it before any fitting."""
+def leak_findings(
+    frame: pd.DataFrame, config: LeadscoreConfig, responses: pd.DataFrame | None = None
+) -> list[LeakFinding]:
+    """The leak check `train` runs, on the folds it would split and with the behavioural columns it would
+    build (a column is judged against all the others `train` has): `validate` reports it before any fitting."""
+    if config.responses is not None and responses is not None:
+        frame = with_behaviour(frame, responses, config)[0]
     split = split_leads(frame, config)
     return leaky_columns(split.train, split.valid, config.data, config.training)
 
