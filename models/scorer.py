@@ -66,6 +66,19 @@ a quarter of the rounds."""
 _EARLY_STOPPING_ROUNDS = 50
 
 
+def early_stopped_rounds(scores: Sequence[float]) -> int:
+    """Rounds a head keeps given its validation score after each round (higher is better): LightGBM's
+    `early_stopping` rule (stop after `_EARLY_STOPPING_ROUNDS` rounds without a new best, keep the best), for
+    fits that record the whole curve instead of stopping (lightgbm.dask cannot early-stop)."""
+    best = 0
+    for i, score in enumerate(scores):
+        if score > scores[best]:
+            best = i
+        elif i - best >= _EARLY_STOPPING_ROUNDS:
+            break
+    return best + 1
+
+
 @dataclass(frozen=True)
 class HeadSettings:
     """What a head's fit chose on the validation fold, so the refit on all history can repeat it."""
@@ -75,6 +88,11 @@ class HeadSettings:
     rounds: int
     train_rows: int
     valid_loss: float
+
+
+def refit_rounds(settings: HeadSettings, rows: int) -> int:
+    """Rounds of a refit on `rows` rows: the early-stopped rounds, scaled by how many more rows it sees."""
+    return max(1, round(settings.rounds * rows / max(1, settings.train_rows)))
 
 
 def revenue_deals(y: dict[str, np.ndarray]) -> int:
@@ -288,6 +306,13 @@ class LeadScorer:
         rounds = booster.best_iteration or booster.current_iteration()
         return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(loss, 6))
 
+    def choose_settings(
+        self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+    ) -> HeadSettings:
+        """The settings search of `fit` for one head, alone: for heads fitted elsewhere (lightgbm.dask), so both
+        paths choose among the same candidates by the same rule. Needs `transformer_`."""
+        return self._train_head(objective, X, y, X_val, y_val)[1]
+
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LeadScorer:
         """Fit the transformer and heads on `train`; choose settings, early-stop and calibrate on `valid`."""
         self.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(train)
@@ -329,35 +354,58 @@ class LeadScorer:
         predictions for `recent` leads (the validation and holdout folds, which this scorer was not fitted on):
         out-of-fold predictions from the most recent history (`X_recent`: `recent` already transformed by this
         scorer, when the caller has it). The schema and categories come from all rows."""
-        final = self._unfitted_copy()
-        final.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(history)
-        X, y = final.transformer_.transform(history), targets(history, self.data)
-        names = lightgbm_names(final.transformer_.feature_names_out_)
-        cats = final.transformer_.categorical_indices_
+        transformer = LeadTransformer(self.data, self.training.rare_category_share).fit(history)
+        X, y = transformer.transform(history), targets(history, self.data)
+        names = lightgbm_names(transformer.feature_names_out_)
+        cats = transformer.categorical_indices_
         heads: dict[str, lgb.Booster] = {}
-        final.head_settings_ = {}
+        settings_found: dict[str, HeadSettings] = {}
         for head, settings in self.head_settings_.items():
             rows = y["won"] > 0 if head == "revenue" else slice(None)
             target = np.minimum(y["revenue"][rows], self.revenue_cap_) if head == "revenue" else y[head]
-            rounds = max(1, round(settings.rounds * len(target) / max(1, settings.train_rows)))
+            rounds = refit_rounds(settings, len(target))
             dataset = lgb.Dataset(X[rows], target, feature_name=names, categorical_feature=cats)
             heads[head] = lgb.train(
                 self.lgb_params(settings.objective, len(target), settings.params), dataset, num_boost_round=rounds
             )
-            final.head_settings_[head] = HeadSettings(
+            settings_found[head] = HeadSettings(
                 settings.objective, settings.params, rounds, len(target), settings.valid_loss
             )
         X_recent = self.transformer_.transform(recent) if X_recent is None else X_recent
-        y_recent = targets(recent, self.data)
+        return self.refitted(
+            transformer,
+            heads,
+            settings_found,
+            (X, y),
+            (X_recent, targets(recent, self.data)),
+            id_hashes(history[self.data.id]),
+        )
+
+    def refitted(
+        self,
+        transformer: LeadTransformer,
+        heads: dict[str, lgb.Booster],
+        head_settings: dict[str, HeadSettings],
+        history: tuple[np.ndarray, dict[str, np.ndarray]],
+        recent: tuple[np.ndarray, dict[str, np.ndarray]],
+        seen_ids: np.ndarray,
+        X_reference: np.ndarray | None = None,
+    ) -> LeadScorer:
+        """The refit's artifact from heads refitted on all history (by `refit`, or on a cluster): calibrated on
+        this scorer's raw predictions for `recent` (matrix in this scorer's columns, targets), the deal cap and
+        revenue scale from `history`'s won leads (matrix in `transformer`'s columns, targets: the won rows are
+        enough), score and drift references from `X_reference` (default: the history matrix)."""
+        (X, y), (X_recent, y_recent) = history, recent
+        final = self._unfitted_copy()
+        final.transformer_, final.head_settings_, final.heads_ = transformer, dict(head_settings), dict(heads)
         raw_recent = self.heads_output(X_recent).raw
         if "revenue" in y:
             final.revenue_cap_ = deal_cap(y["revenue"][y["won"] > 0])
-        final.seen_ids_ = id_hashes(history[self.data.id])
-        final.heads_ = heads
+        final.seen_ids_ = seen_ids
         final._calibrate({h: (raw_recent[h], y_recent[h]) for h in PROBABILITY_HEADS if h in heads})
         if "revenue" in y:
             final._fit_revenue(X, y)
-        return final._take_references(X)
+        return final._take_references(X if X_reference is None else X_reference)
 
     def assemble(
         self,

@@ -107,12 +107,34 @@ def test_distributed_training_gives_a_comparable_ordinary_model(
     local_kinds = [(s.name, s.kind) for s in local_fit.scorer.transformer_.schema_.features]
     assert [(s.name, s.kind) for s in fit.scorer.transformer_.schema_.features] == local_kinds
     for head in ("accepted", "won"):
-        assert abs(fit.metrics[f"{head}_roc_auc"] - local_fit.metrics[f"{head}_roc_auc"]) < 0.03
         assert fit.metrics[f"{head}_roc_auc"] > fit.metrics[f"baseline_rate_{head}_roc_auc"] + 0.2
     assert isinstance(fit.scorer, LeadScorer) and set(fit.scorer.heads_) == {"accepted", "won", "revenue"}
     loaded, _ = load_scorer(save_scorer(fit.scorer, tmp_path / "model"))
     leads = funnel[0].head(50)
     pd.testing.assert_frame_equal(loaded.predict(leads), fit.scorer.predict(leads))
+
+
+def test_distributed_training_gives_the_single_machine_model(
+    cluster_fit: ClusterFit, local_fit: FitResult, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """One head definition: the same folds, settings search, deal cap, early stopping, calibration and refit
+    on all history, so the cluster's model matches one machine's (issue #28's goals)."""
+    fit, leads = cluster_fit.fit, funnel[0]
+    assert {f"{fold}_rows": n for fold, n in cluster_fit.rows.items()} == local_fit.split.sizes()
+    for head in ("accepted", "won"):
+        assert abs(fit.metrics[f"{head}_roc_auc"] - local_fit.metrics[f"{head}_roc_auc"]) < 0.003
+    for model, local in ((fit.evaluated, local_fit.evaluated), (fit.scorer, local_fit.scorer)):
+        assert {h: s.params for h, s in model.head_settings_.items()} == {
+            h: s.params for h, s in local.head_settings_.items()
+        }
+        assert model.head_settings_["revenue"].objective == "tweedie"
+        assert model.revenue_cap_ == local.revenue_cap_ < leads["revenue"].max()
+    assert {h: s.train_rows for h, s in fit.scorer.head_settings_.items()} == {
+        h: s.train_rows for h, s in local_fit.scorer.head_settings_.items()
+    }
+    assert fit.scorer.seen(leads["lead_id"]).all()  # refitted on all history, like one machine's
+    total = fit.scorer.predict(leads)["expected_revenue"].sum()
+    assert total == pytest.approx(local_fit.scorer.predict(leads)["expected_revenue"].sum(), rel=0.05)
 
 
 def test_distributed_validation_reports_every_problem(
