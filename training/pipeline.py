@@ -66,7 +66,7 @@ def _fit(
     if dask_address:
         from leadscore.training.distributed import train_distributed
 
-        cluster = train_distributed(data_path, config, dask_address, allow_leaky, step)
+        cluster = train_distributed(data_path, config, dask_address, allow_leaky, step, responses=responses)
         rows = {f"{fold}_rows": n for fold, n in cluster.rows.items()}
         return cluster.fit, rows | {"input_rows": sum(cluster.rows.values())}
     fit = fit_and_evaluate(raw, config, allow_leaky, step, responses)
@@ -144,8 +144,6 @@ def train(
         raise ConfigError(
             "retrain joins sales decisions as acceptance labels: name the acceptance column in [data].accepted"
         )
-    if dask_address and config.responses is not None:
-        raise ConfigError("[responses] cannot be used on a Dask cluster yet: train from a local lead file")
     raw = None if dask_address else load_table(Path(data_path))
     responses = load_responses(config, config_path)
     decisions = read_latest_decisions(feedback_url) if feedback_url else None

@@ -11,7 +11,10 @@ from distributed import LocalCluster
 
 from leadscore.datasets import cluster as dask_cluster
 from leadscore.datasets.cluster import ClusterError
+from leadscore.datasets.files import DataFileError
+from leadscore.datasets.synthetic import Journeys
 from leadscore.features.config import LeadscoreConfig
+from leadscore.features.responses import PREFIX
 from leadscore.features.schema import infer_schema, merge_summaries, schema_from_stats, summarize
 from leadscore.features.transform import MissingColumnsError
 from leadscore.features.validation import DataValidationError
@@ -219,3 +222,36 @@ def test_cli_train_and_score_with_dask(lead_dir: Path, cluster: LocalCluster, tm
     assert result.exit_code == 0, result.output
     scored = pd.read_parquet(tmp_path / "scores")
     assert len(scored) == len(pd.read_parquet(lead_dir)) and scored["score"].between(0, 100).all()
+
+
+@pytest.fixture(scope="module")
+def journey_dir(journeys: Journeys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_parts(journeys.leads, tmp_path_factory.mktemp("dask") / "journeys")
+
+
+def test_a_model_with_responses_trains_and_scores_on_dask(
+    journey_dir: Path,
+    journey_fit: tuple[FitResult, pd.DataFrame],
+    journey_config: LeadscoreConfig,
+    journeys: Journeys,
+    cluster: LocalCluster,
+) -> None:
+    """Point-in-time behavioural features computed partition by partition against the broadcast events: the
+    same columns, so the same model as one machine's, and the same scores."""
+    local, responses = journey_fit
+    fit = train_distributed(str(journey_dir), journey_config, cluster.scheduler_address, responses=responses).fit
+    assert fit.scorer.responses is not None
+    behaviour = [s.name for s in local.scorer.transformer_.schema_.features if s.name.startswith(PREFIX)]
+    assert behaviour and [s.name for s in fit.scorer.transformer_.schema_.features if s.name in behaviour] == behaviour
+    assert abs(fit.metrics["won_roc_auc"] - local.metrics["won_roc_auc"]) < 0.003
+    as_of = pd.Timestamp("2026-01-01", tz="UTC")
+    out = journey_dir.parent / "journey-scores"
+    with pytest.raises(DataFileError, match="response events"):
+        score_distributed(local.scorer, str(journey_dir), str(out), cluster.scheduler_address)
+    score_distributed(
+        local.scorer, str(journey_dir), str(out), cluster.scheduler_address, responses=responses, as_of=as_of
+    )
+    scored = pd.read_parquet(out).set_index("lead_id").loc[journeys.leads["lead_id"]]
+    expected = local.scorer.predict(local.scorer.with_responses(journeys.leads, responses, as_of))
+    np.testing.assert_allclose(scored["p_won"], expected["p_won"], rtol=1e-9)
+    assert (scored["score"].to_numpy() == expected["score"].to_numpy()).all()
