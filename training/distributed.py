@@ -62,6 +62,7 @@ SAMPLE_ROWS = 200_000
 FOLDS = ("train", "valid", "holdout")
 _FOLD = "__leadscore_fold__"
 _TARGET = "__leadscore_target_{}__"
+_Y = "__leadscore_head_target__"
 _EXAMPLES = 5
 T = TypeVar("T")
 
@@ -185,7 +186,6 @@ def _dask_booster(
     objective: str,
     settings: dict[str, float],
     matrix: dd.DataFrame,
-    target: dd.Series,
     rows: int,
     rounds: int,
 ) -> lgb.Booster:
@@ -199,17 +199,23 @@ def _dask_booster(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
         warnings.filterwarnings("ignore", message="Found .* in params. Will use it instead of argument")
-        model.fit(matrix[names], target, categorical_feature=scorer.transformer_.categorical_indices_)
+        model.fit(matrix[names], matrix[_Y], categorical_feature=scorer.transformer_.categorical_indices_)
     return model.booster_
 
 
-def _head_data(matrix: dd.DataFrame, head: str, cap: float) -> tuple[dd.DataFrame, dd.Series]:
-    """A head's training rows and target on the cluster: every lead, or for revenue the won leads' deals
-    capped at the shared deal cap (as `LeadScorer.fit`)."""
-    if head != "revenue":
-        return matrix, matrix[_TARGET.format(head)]
-    won = matrix[matrix[_TARGET.format("won")] > 0]
-    return won, won[_TARGET.format("revenue")].clip(upper=cap)
+def _head_data(client: Client, matrix: dd.DataFrame, head: str, cap: float) -> tuple[dd.DataFrame, int]:
+    """A head's training rows on the cluster, its target in column `_Y`, and their count: every lead, or for
+    revenue the won leads' deals capped at the shared deal cap (as `LeadScorer.fit`). Partitions left empty
+    by the filters are dropped (a fold by time leaves whole partitions empty, and lightgbm.dask fails on a
+    worker whose data are empty)."""
+    if head == "revenue":
+        won = matrix[matrix[_TARGET.format("won")] > 0]
+        rows = won.assign(**{_Y: won[_TARGET.format("revenue")].clip(upper=cap)})
+    else:
+        rows = matrix.assign(**{_Y: matrix[_TARGET.format(head)]})
+    rows = client.persist(rows)
+    sizes = rows.map_partitions(len).compute().tolist()
+    return rows.partitions[[i for i, n in enumerate(sizes) if n]], int(sum(sizes))
 
 
 def _client_head_data(X: np.ndarray, y: dict[str, np.ndarray], head: str, cap: float) -> tuple[np.ndarray, np.ndarray]:
@@ -306,10 +312,9 @@ def _fit_heads(
         settings = scorer.choose_settings(
             objective, *_client_head_data(X, y, head, cap), *_client_head_data(X_val, y_val, head, cap)
         )
-        rows, target = _head_data(matrix, head, cap)
-        size = int(target.shape[0].compute())
+        rows, size = _head_data(client, matrix, head, cap)
         rounds = scorer.training.num_boost_round
-        booster = _dask_booster(client, scorer, objective, settings.params, rows, target, size, rounds)
+        booster = _dask_booster(client, scorer, objective, settings.params, rows, size, rounds)
         curve = _validation_curve(booster, objective, *_client_head_data(X_val, y_val, head, cap))
         kept = early_stopped_rounds(curve)
         boosters[head] = lgb.Booster(model_str=booster.model_to_string(num_iteration=kept))
@@ -331,10 +336,9 @@ def _refit(
     heads: dict[str, lgb.Booster] = {}
     settings_found: dict[str, HeadSettings] = {}
     for head, settings in evaluated.head_settings_.items():
-        rows, target = _head_data(matrix, head, getattr(evaluated, "revenue_cap_", np.inf))
-        size = int(target.shape[0].compute())
+        rows, size = _head_data(client, matrix, head, getattr(evaluated, "revenue_cap_", np.inf))
         rounds = refit_rounds(settings, size)
-        heads[head] = _dask_booster(client, final, settings.objective, settings.params, rows, target, size, rounds)
+        heads[head] = _dask_booster(client, final, settings.objective, settings.params, rows, size, rounds)
         settings_found[head] = HeadSettings(settings.objective, settings.params, rounds, size, settings.valid_loss)
     names = lightgbm_names(transformer.feature_names_out_)
     history: tuple[np.ndarray, dict[str, np.ndarray]] = (np.empty((0, len(names))), {})

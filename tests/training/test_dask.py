@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from functools import reduce
 from pathlib import Path
 
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
@@ -255,3 +256,52 @@ def test_a_model_with_responses_trains_and_scores_on_dask(
     expected = local.scorer.predict(local.scorer.with_responses(journeys.leads, responses, as_of))
     np.testing.assert_allclose(scored["p_won"], expected["p_won"], rtol=1e-9)
     assert (scored["score"].to_numpy() == expected["score"].to_numpy()).all()
+
+
+def test_cli_scores_a_model_with_responses_on_dask(
+    journey_dir: Path,
+    journey_fit: tuple[FitResult, pd.DataFrame],
+    journeys: Journeys,
+    cluster: LocalCluster,
+    tmp_path: Path,
+) -> None:
+    """`score --dask` reads the events named by the config (it refused such a model before)."""
+    from typer.testing import CliRunner
+
+    from leadscore.cli.main import app
+    from leadscore.datasets.synthetic import JOURNEY_CONFIG_TOML
+
+    save_scorer(journey_fit[0].scorer, tmp_path / "model")
+    journeys.responses.to_csv(tmp_path / "responses.csv", index=False)
+    (tmp_path / "leadscore.toml").write_text(JOURNEY_CONFIG_TOML)
+    args = [
+        "score",
+        "--dask",
+        cluster.scheduler_address,
+        "--data",
+        str(journey_dir),
+        "--model",
+        str(tmp_path / "model"),
+    ]
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--config", str(tmp_path / "leadscore.toml")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out)) == len(journeys.leads)
+
+
+def test_head_rows_leave_out_partitions_the_filters_empty(cluster: LocalCluster) -> None:
+    """A time-ordered export puts whole partitions outside the training fold or without wins; lightgbm.dask
+    fails on a worker whose data are empty, so those partitions must not reach it."""
+    from distributed import Client
+
+    from leadscore.training import distributed as dist
+
+    won, revenue = dist._TARGET.format("won"), dist._TARGET.format("revenue")
+    frame = pd.DataFrame({"x": np.arange(8.0), won: [1, 0, 1, 0, 0, 0, 0, 0], revenue: [5.0, 0, 9.0, 0, 0, 0, 0, 0]})
+    matrix = dd.from_pandas(frame, npartitions=4)
+    with Client(cluster.scheduler_address) as client:
+        rows, size = dist._head_data(client, matrix, "revenue", 8.0)
+        assert size == 2 and rows.npartitions == 2
+        assert rows[dist._Y].compute().tolist() == [5.0, 8.0]  # capped at the deal cap
+        everyone, size = dist._head_data(client, matrix, "won", 8.0)
+        assert size == 8 and everyone.npartitions == 4
