@@ -105,9 +105,16 @@ def with_behaviour(
     if config.responses is None or not config.data.created_at:
         raise ValueError("behavioural features need [responses] and [data].created_at in the config")
     spec = ResponseSpec.fit(responses, config.responses)
+    return add_behaviour(frame, responses, spec, config), spec
+
+
+def add_behaviour(
+    frame: pd.DataFrame, responses: pd.DataFrame, spec: ResponseSpec, config: LeadscoreConfig
+) -> pd.DataFrame:
+    """`with_behaviour` under a fitted `spec`: row by row, so a partition at a time gives the same columns."""
     as_of = spec.training_as_of(to_datetime(frame[config.data.created_at])[0])
     features = response_features(frame[config.data.id], as_of, responses, spec)
-    return pd.concat([frame.drop(columns=list(features.columns), errors="ignore"), features], axis=1), spec
+    return pd.concat([frame.drop(columns=list(features.columns), errors="ignore"), features], axis=1)
 
 
 def leak_findings(
