@@ -20,6 +20,11 @@ generator's funnel plus numeric and categorical noise columns (~50 columns), wri
 Parquet (for training) and CSV (for scoring, as a CRM export arrives). Also measured: in-process scoring
 latency per request size, for the serving sizing table in docs/scale.md.
 
+The Dask row: at the largest size, the same leads as partitioned Parquet, trained (`train_distributed`) and
+scored (`score_distributed`) on a real `dask scheduler` with `DASK_WORKERS` `dask worker` processes on
+loopback (one thread each), with wall time, the client's peak RSS and each worker's peak RSS (read in the
+worker processes; workers are restarted between training and scoring so each phase has its own peak).
+
 Run: `python benchmarks/scale.py [--quick] [--allow-load]` (--quick: 10k and 100k only). Writes
 benchmarks/results/scale.json with the run's date and load; refuses to time a machine whose load average is above
 1 unless --allow-load (the results then say `"quiet": false`), and exits 1 when a goal is missed.
@@ -33,6 +38,7 @@ import json
 import os
 import platform
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +58,8 @@ from leadscore.features.config import parse_config_text
 from leadscore.models.artifact import load_scorer, save_scorer
 from leadscore.models.scorer import PROBABILITY_HEADS, targets
 from leadscore.scoring.batch import count_rows, score_file
+from leadscore.scoring.distributed import score_distributed
+from leadscore.training.distributed import train_distributed
 from leadscore.training.fit import fit_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +70,9 @@ REASONS_UP_TO = 100_000
 NOISE_NUMERIC = 20
 NOISE_CATEGORICAL = 12
 REQUEST_SIZES = (1, 10, 100, 1000)
+DASK_WORKERS = 2
+DASK_PARTS = 8
+"""Parquet files the Dask row's leads are written as (the partitions)."""
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 CONFIG = parse_config_text(CONFIG_TOML)
 
@@ -238,10 +249,62 @@ def child_requests(model_dir: Path, data: Path) -> dict[str, Any]:
     return out
 
 
+def _loopback_cluster(workers: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A real `dask scheduler` and `workers` `dask worker` processes (one thread each) on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [
+        subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet)
+    ]
+    worker = [dask_cli, "worker", address, "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"]
+    procs += [subprocess.Popen([*worker, "--name", f"w{i}"], **quiet) for i in range(workers)]
+    return address, procs
+
+
+def child_dask(data_dir: Path, workers: int) -> dict[str, Any]:
+    """Train and score the partitioned leads on a loopback cluster: wall time, client and per-worker peak RSS."""
+    from distributed import Client
+
+    address, procs = _loopback_cluster(workers)
+    try:
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(workers, timeout=120)
+            cluster, train_s, train_cpu = _timed(lambda: train_distributed(str(data_dir), CONFIG, address))
+            train_peaks = sorted(round(mb) for mb in client.run(_peak_mb).values())
+            client.restart()
+            with tempfile.TemporaryDirectory() as tmp:
+                out = str(Path(tmp) / "scores")
+                summary, score_s, _ = _timed(lambda: score_distributed(cluster.fit.scorer, str(data_dir), out, address))
+            score_peaks = sorted(round(mb) for mb in client.run(_peak_mb).values())
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            proc.wait(timeout=30)
+    return {
+        "workers": workers,
+        "threads_per_worker": 1,
+        "partitions": DASK_PARTS,
+        "rows": sum(cluster.rows.values()),
+        "train_s": round(train_s, 2),
+        "train_client_cpu_s": round(train_cpu, 2),
+        "train_worker_peak_rss_mb": train_peaks,
+        "score_s": round(score_s, 2),
+        "score_leads_per_s": round(summary.rows / score_s),
+        "score_worker_peak_rss_mb": score_peaks,
+        "client_peak_rss_mb": round(_peak_mb()),
+        "won_roc_auc": round(cluster.fit.metrics["won_roc_auc"], 4),
+    }
+
+
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "train": lambda data, model, repeats: child_train(Path(data), Path(model), int(repeats)),
     "score": lambda model, data, reasons: child_score(Path(model), Path(data), int(reasons)),
     "requests": lambda model, data: child_requests(Path(model), Path(data)),
+    "dask": lambda data, workers: child_dask(Path(data), int(workers)),
 }
 
 
@@ -310,9 +373,24 @@ def main() -> int:
                 entry["score_with_reasons"] = run_child("score", str(model), str(csv), "2")
             if n == min(max(sizes), REASONS_UP_TO):
                 entry["requests"] = run_child("requests", str(model), str(parquet))
+            if n == max(sizes):
+                print(f"== {n:,} leads: Dask, {DASK_WORKERS} workers on loopback", flush=True)
+                parts = base / "parts"
+                parts.mkdir()
+                leads = pd.read_parquet(parquet)
+                for i, rows in enumerate(np.array_split(np.arange(n), DASK_PARTS)):
+                    leads.iloc[rows].to_parquet(parts / f"part-{i}.parquet", index=False)
+                del leads
+                entry["dask"] = run_child("dask", str(parts), str(DASK_WORKERS))
             print(json.dumps(entry), flush=True)
             results.append(entry)
     table = _table(results)
+    d = results[-1]["dask"]
+    table += (
+        f"\nDask, {d['workers']} workers x 1 thread, {d['rows']:,} leads: train {d['train_s']:.1f} s"
+        f" (worker peaks {d['train_worker_peak_rss_mb']} MB), score {d['score_s']:.1f} s"
+        f" (worker peaks {d['score_worker_peak_rss_mb']} MB), client peak {d['client_peak_rss_mb']:,} MB"
+    )
     print(table)
     load = os.getloadavg()
     report = {

@@ -101,7 +101,7 @@ def validate(data: DataOpt, config: ConfigOpt) -> None:
         warnings = [*warnings, *response_warnings(responses, prepared.frame, cfg)]
     for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False)
-    leaky = leak_findings(prepared.decided, cfg)  # open leads have no outcome to leak
+    leaky = leak_findings(prepared.decided, cfg, responses)  # open leads have no outcome to leak
     if leaky:
         raise leakage_error(leaky)
     events = "" if responses is None else f", {len(responses)} response events"
@@ -296,7 +296,6 @@ def score(
 ) -> None:
     """Score a lead file with a registered (default: champion) or local model; streams large files."""
     from leadscore.datasets.files import load_config, scoring_responses
-    from leadscore.features.config import ConfigError
 
     cfg = load_config(config) if config else None
     rules = cfg.qualification if cfg else None
@@ -305,8 +304,6 @@ def score(
         console.print(f"[yellow]warning:[/] {note}")
     loaded = load_for_command(model, cfg, tracking_uri)
     behaviour = scoring_responses(loaded.scorer, cfg, config, responses, parse_as_of(as_of))
-    if dask and behaviour[0] is not None:
-        raise ConfigError("a model that reads responses cannot score on a Dask cluster yet: score without --dask")
     with missing_columns_hint(loaded, "add them, or pass --allow-missing to score them as missing"):
         _score(loaded, data, out_path, allow_missing, reasons, rules, dask, strict, behaviour)
 
@@ -329,7 +326,17 @@ def _score(
         from leadscore.scoring.distributed import score_distributed
 
         with step_progress(f"scoring partitions on {dask}"):
-            summary = score_distributed(loaded.scorer, data, out_path, dask, allow_missing, reasons, rules)
+            summary = score_distributed(
+                loaded.scorer,
+                data,
+                out_path,
+                dask,
+                allow_missing,
+                reasons,
+                rules,
+                responses=behaviour[0],
+                as_of=behaviour[1],
+            )
         where = f"on {dask} -> {out_path} (partitioned Parquet)"
     else:
         with row_progress("scoring leads", count_rows(Path(data))) as advance:

@@ -75,6 +75,19 @@ Head = lgb.Booster | LinearHead
 """A fitted head: LightGBM trees, or the linear candidate (which answers the part of `Booster` used here)."""
 
 
+def early_stopped_rounds(scores: Sequence[float]) -> int:
+    """Rounds a head keeps given its validation score after each round (higher is better): LightGBM's
+    `early_stopping` rule (stop after `_EARLY_STOPPING_ROUNDS` rounds without a new best, keep the best), for
+    fits that record the whole curve instead of stopping (lightgbm.dask cannot early-stop)."""
+    best = 0
+    for i, score in enumerate(scores):
+        if score > scores[best]:
+            best = i
+        elif i - best >= _EARLY_STOPPING_ROUNDS:
+            break
+    return best + 1
+
+
 @dataclass(frozen=True)
 class HeadSettings:
     """What a head's fit chose on the validation fold, so the refit on all history can repeat it."""
@@ -91,6 +104,11 @@ class HeadSettings:
     def linear(self) -> bool:
         """The head is the linear candidate (`models.linear`), not LightGBM trees."""
         return self.params.get("family") == "linear"
+
+
+def refit_rounds(settings: HeadSettings, rows: int) -> int:
+    """Rounds of a refit on `rows` rows: the early-stopped rounds, scaled by how many more rows it sees."""
+    return max(1, round(settings.rounds * rows / max(1, settings.train_rows)))
 
 
 def revenue_deals(y: dict[str, np.ndarray]) -> int:
@@ -264,7 +282,13 @@ class LeadScorer:
         return SEARCH_SPACE
 
     def _train_head(
-        self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+        self,
+        objective: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        trees_only: bool = False,
     ) -> tuple[Head, HeadSettings]:
         """Fit every candidate setting with early stopping on the validation fold; keep the best, and the
         linear candidate (`models.linear`) instead when its validation AUC beats every tree setting's.
@@ -317,7 +341,7 @@ class LeadScorer:
             return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(score, 6))
         trees = max(float(c.max()) for _, _, c in tried)
         leaves = self.lgb_params(objective, 1, settings)["num_leaves"]
-        if len(candidates) > 1:
+        if len(candidates) > 1 and not trees_only:
             linear, auc = best_linear(X[::step], y[::step], X_val, y_val, list(self.transformer_.categorical_indices_))
             if auc > trees:
                 why = f"linear: validation AUC {auc:.4f} beats the best trees' {trees:.4f}"
@@ -348,6 +372,14 @@ class LeadScorer:
         rounds = int(good[0]) + 1
         leaves = self.lgb_params(objective, 1, settings)["num_leaves"]
         return float(rounds * leaves), rounds, float(curve[rounds - 1])
+
+    def choose_settings(
+        self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+    ) -> HeadSettings:
+        """The settings search of `fit` for one head, alone: for heads fitted elsewhere (lightgbm.dask), so both
+        paths choose among the same tree settings by the same rule. The linear candidate is not tried there:
+        lightgbm.dask fits trees only (README, "Scale"). Needs `transformer_`."""
+        return self._train_head(objective, X, y, X_val, y_val, trees_only=True)[1]
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LeadScorer:
         """Fit the transformer and heads on `train`; choose settings, early-stop and calibrate on `valid`."""
@@ -397,40 +429,66 @@ class LeadScorer:
         out-of-fold predictions from the most recent history (`X_recent`: `recent` already transformed by this
         scorer, when the caller has it), or from `calibration` (head -> raw out-of-fold predictions and outcomes,
         `training.calibration`) when given. The schema and categories come from all rows."""
-        final = self._unfitted_copy()
-        final.transformer_ = LeadTransformer(self.data, self.training.rare_category_share).fit(history)
-        X, y = final.transformer_.transform(history), targets(history, self.data)
-        names = lightgbm_names(final.transformer_.feature_names_out_)
-        cats = final.transformer_.categorical_indices_
+        transformer = LeadTransformer(self.data, self.training.rare_category_share).fit(history)
+        X, y = transformer.transform(history), targets(history, self.data)
+        names = lightgbm_names(transformer.feature_names_out_)
+        cats = transformer.categorical_indices_
         heads: dict[str, Head] = {}
-        final.head_settings_ = {}
+        settings_found: dict[str, HeadSettings] = {}
         for head, settings in self.head_settings_.items():
             rows = y["won"] > 0 if head == "revenue" else slice(None)
             target = np.minimum(y["revenue"][rows], self.revenue_cap_) if head == "revenue" else y[head]
-            rounds = max(1, round(settings.rounds * len(target) / max(1, settings.train_rows)))
             if settings.linear:
                 rounds = 0
                 heads[head] = LinearHead(list(cats), settings.params["C"]).fit(X[rows], target)
             else:
+                rounds = refit_rounds(settings, len(target))
                 dataset = lgb.Dataset(X[rows], target, feature_name=names, categorical_feature=cats)
                 heads[head] = lgb.train(
                     self.lgb_params(settings.objective, len(target), settings.params), dataset, num_boost_round=rounds
                 )
-            final.head_settings_[head] = HeadSettings(
+            settings_found[head] = HeadSettings(
                 settings.objective, settings.params, rounds, len(target), settings.valid_loss, settings.why
             )
         if calibration is None:
             X_recent = self.transformer_.transform(recent) if X_recent is None else X_recent
-            y_recent, raw_recent = targets(recent, self.data), self.heads_output(X_recent).raw
-            calibration = {h: (raw_recent[h], y_recent[h]) for h in PROBABILITY_HEADS if h in heads}
+            calibration = self.out_of_fold(X_recent, targets(recent, self.data))
+        return self.refitted(
+            transformer, heads, settings_found, (X, y), calibration, id_hashes(history[self.data.id])
+        )
+
+    def out_of_fold(
+        self, X_recent: np.ndarray, y_recent: dict[str, np.ndarray]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per probability head, this scorer's raw predictions for leads it was not fitted on, with their
+        outcomes: what a refit on all history is calibrated on."""
+        raw = self.heads_output(X_recent).raw
+        return {h: (raw[h], y_recent[h]) for h in PROBABILITY_HEADS if h in self.heads_}
+
+    def refitted(
+        self,
+        transformer: LeadTransformer,
+        heads: dict[str, Head],
+        head_settings: dict[str, HeadSettings],
+        history: tuple[np.ndarray, dict[str, np.ndarray]],
+        calibration: dict[str, tuple[np.ndarray, np.ndarray]],
+        seen_ids: np.ndarray,
+        X_reference: np.ndarray | None = None,
+    ) -> LeadScorer:
+        """The refit's artifact from heads refitted on all history (by `refit`, or on a cluster): calibrated on
+        `calibration` (head -> this scorer's raw out-of-fold predictions and outcomes), the deal cap and
+        revenue scale from `history`'s won leads (matrix in `transformer`'s columns, targets: the won rows are
+        enough), score and drift references from `X_reference` (default: the history matrix)."""
+        X, y = history
+        final = self._unfitted_copy()
+        final.transformer_, final.head_settings_, final.heads_ = transformer, dict(head_settings), dict(heads)
         if "revenue" in y:
             final.revenue_cap_ = deal_cap(y["revenue"][y["won"] > 0])
-        final.seen_ids_ = id_hashes(history[self.data.id])
-        final.heads_ = heads
+        final.seen_ids_ = seen_ids
         final._calibrate(calibration)
         if "revenue" in y:
             final._fit_revenue(X, y)
-        return final._take_references(X)
+        return final._take_references(X if X_reference is None else X_reference)
 
     def assemble(
         self,

@@ -2,9 +2,13 @@
 
 Training reads partitioned Parquet (a local directory or any fsspec URL) as a Dask DataFrame. Row checks,
 fold sizes, outcome counts and the feature statistics are computed per partition on the workers and merged;
-only those summaries and bounded samples (`SAMPLE_ROWS` per fold) reach the client. The heads train with
-`lightgbm.dask` on the workers, and the result is an ordinary `LeadScorer`: saved, registered and served
-like one trained on a laptop.
+only those summaries and bounded samples (`SAMPLE_ROWS` per fold) reach the client. The heads are those of
+`LeadScorer.fit`: each head's settings are chosen by the scorer's own search (`choose_settings`) on the fold
+samples, as one machine searches on at most 200k rows of a large fold; the chosen head is then fitted with
+`lightgbm.dask` on the whole fold and early-stopped by the same rule on the validation sample; calibration,
+the deal cap and the refit on all history are the scorer's (`assemble`, `refitted`). With `[responses]`, the
+events are broadcast to the workers and the point-in-time features computed partition by partition. The result
+is an ordinary `LeadScorer`: saved, registered and served like one trained on a laptop.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import numpy as np
 import pandas as pd
 from distributed import Client
 from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
+from sklearn.metrics import roc_auc_score
 
 from leadscore.datasets.cluster import connect, read_leads
 from leadscore.features.config import LeadscoreConfig
+from leadscore.features.responses import ResponseSpec
 from leadscore.features.schema import FeatureSchema, merge_summaries, schema_from_stats, summarize
 from leadscore.features.transform import LeadTransformer
 from leadscore.features.validation import (
@@ -35,9 +41,20 @@ from leadscore.features.validation import (
     floor_problems,
     open_leads,
 )
-from leadscore.models.scorer import PROBABILITY_HEADS, LeadScorer, targets
+from leadscore.models.revenue import deal_cap
+from leadscore.models.scorer import (
+    PROBABILITY_HEADS,
+    TWEEDIE_POWER,
+    HeadSettings,
+    LeadScorer,
+    early_stopped_rounds,
+    id_hashes,
+    lightgbm_names,
+    refit_rounds,
+    targets,
+)
 from leadscore.training.evaluate import history_drift, holdout_metrics, leakage_error, leaky_columns
-from leadscore.training.fit import FitResult, Step, check_revenue, heads_phrase, no_progress
+from leadscore.training.fit import FitResult, Step, add_behaviour, check_revenue, heads_phrase, no_progress
 from leadscore.training.gate import quality_check
 from leadscore.training.split import Split
 
@@ -46,6 +63,7 @@ SAMPLE_ROWS = 200_000
 FOLDS = ("train", "valid", "holdout")
 _FOLD = "__leadscore_fold__"
 _TARGET = "__leadscore_target_{}__"
+_Y = "__leadscore_head_target__"
 _EXAMPLES = 5
 T = TypeVar("T")
 
@@ -89,12 +107,19 @@ def _with_fold(part: pd.DataFrame, config: LeadscoreConfig, edges: tuple[float, 
 
 
 def _matrix(part: pd.DataFrame, transformer: LeadTransformer) -> pd.DataFrame:
-    """Transformed features plus the targets, in one frame so rows stay aligned without known divisions."""
-    names = transformer.feature_names_out_
+    """Transformed features (under the names LightGBM accepts) plus the targets and the fold, in one frame so
+    rows stay aligned without known divisions."""
+    names = lightgbm_names(transformer.feature_names_out_)
     out = pd.DataFrame(transformer.transform(part), columns=names, index=part.index)
     for head, values in targets(part, transformer.data).items():
         out[_TARGET.format(head)] = values
+    if _FOLD in part:
+        out[_FOLD] = part[_FOLD]
     return out
+
+
+def _id_hashes(ids: pd.Series) -> pd.Series:
+    return pd.Series(id_hashes(ids, sort=False), index=ids.index)
 
 
 # ---------------------------------------------------------------- client-side helpers
@@ -116,14 +141,23 @@ def _report(problems: pd.DataFrame, meta_report: ValidationReport) -> Validation
 
 
 def _fold_edges(frame: dd.DataFrame, config: LeadscoreConfig) -> tuple[float, float]:
-    """Cut points of the train / valid / holdout folds: time quantiles (holdout = most recent) or hash shares."""
+    """Cut points of the train / valid / holdout folds: by time, the created_at seconds at the positions where
+    `split.split_leads` cuts the sorted leads (holdout = most recent), found exactly by bisection on counts
+    (dask's quantiles are approximate); without created_at, shares of an id hash."""
     t = config.training
-    shares = (1 - t.holdout_fraction - t.validation_fraction, 1 - t.holdout_fraction)
     if not config.data.created_at:
-        return shares
-    stamps = frame[config.data.created_at].map_partitions(_seconds, meta=(None, "int64"))
-    cuts = stamps.quantile(list(shares)).compute()
-    return float(cuts.iloc[0]), float(cuts.iloc[1])
+        return 1 - t.holdout_fraction - t.validation_fraction, 1 - t.holdout_fraction
+    stamps = frame[config.data.created_at].map_partitions(_seconds, meta=(None, "int64")).persist()
+    n, low, high = dask.compute(stamps.size, stamps.min(), stamps.max())
+    n_hold, n_valid = round(n * t.holdout_fraction), round(n * t.validation_fraction)
+    ranks = (n - n_hold - n_valid, n - n_hold)
+    bounds = [[int(low), int(high)] for _ in ranks]
+    while any(lo < hi for lo, hi in bounds):
+        mids = [(lo + hi) // 2 for lo, hi in bounds]
+        counts = dask.compute(*[(stamps <= mid).sum() for mid in mids])
+        for bound, mid, count, rank in zip(bounds, mids, counts, ranks, strict=True):
+            bound[:] = [bound[0], mid] if count > rank else [mid + 1, bound[1]]
+    return float(bounds[0][0]), float(bounds[1][0])
 
 
 def _sample(frame: dd.DataFrame, size: int, seed: int) -> pd.DataFrame:
@@ -133,51 +167,82 @@ def _sample(frame: dd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return frame.sample(frac=min(1.0, SAMPLE_ROWS / size), random_state=seed).compute()
 
 
-def _best_rounds(booster: lgb.Booster, X: np.ndarray, y: np.ndarray, objective: str) -> int:
-    """Rounds with the lowest validation loss: lightgbm.dask cannot early-stop, so the heads train the full
-    `num_boost_round` and are cut back afterwards on the validation sample (binary log loss / gamma NLL)."""
+def _validation_curve(booster: lgb.Booster, objective: str, X: np.ndarray, y: np.ndarray) -> list[float]:
+    """The validation score after each round, higher is better, by the metric `LeadScorer.fit` early-stops
+    on: AUC for the probability heads, minus LightGBM's tweedie negative log-likelihood for revenue."""
     raw = np.zeros(len(X))
-    losses = []
+    scores = []
     for i in range(booster.current_iteration()):
         raw += booster.predict(X, start_iteration=i, num_iteration=1, raw_score=True)
         if objective == "binary":
-            losses.append(float(np.mean(np.logaddexp(0, raw) - y * raw)))
+            scores.append(float(roc_auc_score(y, raw)))
         else:
-            losses.append(float(np.mean(y * np.exp(-raw) + raw)))
-    return int(np.argmin(losses)) + 1
+            rho = TWEEDIE_POWER
+            nll = -y * np.exp((1 - rho) * raw) / (1 - rho) + np.exp((2 - rho) * raw) / (2 - rho)
+            scores.append(-float(np.mean(nll)))
+    return scores
 
 
-def _train_head(
+def _dask_booster(
     client: Client,
     scorer: LeadScorer,
-    transformer: LeadTransformer,
     objective: str,
+    settings: dict[str, float],
     matrix: dd.DataFrame,
-    head: str,
-    validation: tuple[np.ndarray, np.ndarray],
+    rows: int,
+    rounds: int,
 ) -> lgb.Booster:
-    """One head on the cluster; returns a plain Booster cut to its best round on the validation sample."""
-    params = scorer.lgb_params(objective, 0)
+    """One head fitted by `lightgbm.dask` on the workers with the scorer's parameters and `settings`."""
+    params = scorer.lgb_params(objective, rows, settings)
     params.pop("num_threads")  # lightgbm.dask sets it from each worker's threads
     params.pop("objective")
     model_class = DaskLGBMClassifier if objective == "binary" else DaskLGBMRegressor
-    model = model_class(client=client, objective=objective, n_estimators=scorer.training.num_boost_round, **params)
+    model = model_class(client=client, objective=objective, n_estimators=rounds, **params)
+    names = lightgbm_names(scorer.transformer_.feature_names_out_)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        model.fit(
-            matrix[transformer.feature_names_out_],
-            matrix[_TARGET.format(head)],
-            categorical_feature=transformer.categorical_indices_,
-        )
-    booster = model.booster_
-    rounds = _best_rounds(booster, *validation, objective)
-    return lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
+        warnings.filterwarnings("ignore", message="Found .* in params. Will use it instead of argument")
+        model.fit(matrix[names], matrix[_Y], categorical_feature=scorer.transformer_.categorical_indices_)
+    return model.booster_
 
 
-def _folded(client: Client, raw: dd.DataFrame, config: LeadscoreConfig) -> dd.DataFrame:
-    """Role columns coerced and a fold column added, persisted on the workers (training reads it thrice)."""
+def _head_data(client: Client, matrix: dd.DataFrame, head: str, cap: float) -> tuple[dd.DataFrame, int]:
+    """A head's training rows on the cluster, its target in column `_Y`, and their count: every lead, or for
+    revenue the won leads' deals capped at the shared deal cap (as `LeadScorer.fit`). Partitions left empty
+    by the filters are dropped (a fold by time leaves whole partitions empty, and lightgbm.dask fails on a
+    worker whose data are empty)."""
+    if head == "revenue":
+        won = matrix[matrix[_TARGET.format("won")] > 0]
+        rows = won.assign(**{_Y: won[_TARGET.format("revenue")].clip(upper=cap)})
+    else:
+        rows = matrix.assign(**{_Y: matrix[_TARGET.format(head)]})
+    rows = client.persist(rows)
+    sizes = rows.map_partitions(len).compute().tolist()
+    return rows.partitions[[i for i, n in enumerate(sizes) if n]], int(sum(sizes))
+
+
+def _client_head_data(X: np.ndarray, y: dict[str, np.ndarray], head: str, cap: float) -> tuple[np.ndarray, np.ndarray]:
+    """`_head_data` for a sample on the client."""
+    if head != "revenue":
+        return X, y[head]
+    won = y["won"] > 0
+    return X[won], np.minimum(y["revenue"][won], cap)
+
+
+def _folded(
+    client: Client, raw: dd.DataFrame, config: LeadscoreConfig, behaviour: tuple[pd.DataFrame, ResponseSpec] | None
+) -> dd.DataFrame:
+    """Role columns coerced, a fold column added and, with `behaviour` (validated events, fitted spec), the
+    point-in-time behavioural features of `fit.add_behaviour` computed partition by partition against the
+    events broadcast to every worker; persisted on the workers (training reads it several times)."""
     coerced = client.persist(raw.map_partitions(_coerced, config, meta=check_rows(raw._meta, config)[0]))
-    return client.persist(coerced.map_partitions(_with_fold, config, _fold_edges(coerced, config)))
+    folded = coerced.map_partitions(_with_fold, config, _fold_edges(coerced, config))
+    if behaviour is not None:
+        events, spec = behaviour
+        meta = add_behaviour(folded._meta, events, spec, config)
+        shared = client.scatter(events, broadcast=True)
+        folded = folded.map_partitions(add_behaviour, shared, spec, config, meta=meta)
+    return client.persist(folded)
 
 
 def _fold(frame: dd.DataFrame, name: str) -> dd.DataFrame:
@@ -188,6 +253,13 @@ def _positives(part: pd.DataFrame, config: LeadscoreConfig) -> pd.DataFrame:
     return pd.DataFrame(targets(part, config.data), index=part.index) > 0
 
 
+def _schema(frame: dd.DataFrame, config: LeadscoreConfig) -> FeatureSchema:
+    """The schema `LeadTransformer.fit` infers, from per-partition column stats merged on the cluster."""
+    summaries = [dask.delayed(summarize)(part, config.data) for part in frame.to_delayed()]
+    stats = _tree_reduce(summaries, merge_summaries).compute()
+    return schema_from_stats(stats, config.data, config.training.rare_category_share)
+
+
 def _check(
     raw: dd.DataFrame, frame: dd.DataFrame, config: LeadscoreConfig, report: ValidationReport
 ) -> tuple[dict[str, int], FeatureSchema]:
@@ -196,8 +268,7 @@ def _check(
     data = config.data
     ids = frame[data.id].value_counts()
     dupes = ids[ids > 1]
-    summaries = [dask.delayed(summarize)(part, data) for part in _fold(frame, "train").to_delayed()]
-    stats = _tree_reduce(summaries, merge_summaries).compute()
+    schema = _schema(_fold(frame, "train"), config)
     found, folds, positives, duplicated, examples = dask.compute(
         raw.map_partitions(_problems, config, meta=_problems(raw._meta, config)),
         frame[_FOLD].value_counts(),
@@ -214,7 +285,6 @@ def _check(
     if report.ok:
         counts = {role: int(positives[role]) for role in data.outcome_columns}
         report.errors.extend(floor_problems(sum(rows.values()), counts, config))
-    schema = schema_from_stats(stats, data, config.training.rare_category_share)
     add_schema_problems(report, schema)
     if not report.ok:
         raise DataValidationError(report)
@@ -222,22 +292,68 @@ def _check(
 
 
 def _fit_heads(
-    client: Client, train: dd.DataFrame, transformer: LeadTransformer, split: Split, config: LeadscoreConfig
+    client: Client, matrix: dd.DataFrame, scorer: LeadScorer, split: Split, deals: pd.DataFrame
 ) -> LeadScorer:
-    """Train the heads on the cluster's training fold; calibrate and take references from the samples."""
-    scorer = LeadScorer(config.data, config.training, labels=config.labels)
-    matrix = client.persist(train.map_partitions(_matrix, transformer))
-    X_val, y_val = transformer.transform(split.valid), targets(split.valid, config.data)
+    """`LeadScorer.fit` with the heads fitted on the cluster: per head, the scorer's settings search on the
+    fold samples, then the winner fitted by `lightgbm.dask` on the whole training fold (`matrix`) and cut to
+    the rounds the single-machine early stopping keeps on the validation sample; `assemble` calibrates.
+    `deals` holds the fold and revenue of every won lead (the deal cap needs all of them)."""
+    transformer = scorer.transformer_
+    X, y = transformer.transform(split.train), targets(split.train, scorer.data)
+    X_val, y_val = transformer.transform(split.valid), targets(split.valid, scorer.data)
+    fitted = deals[deals[_FOLD] < FOLDS.index("holdout")]["revenue"].to_numpy()
+    cap = deal_cap(fitted)
+    heads = [h for h in PROBABILITY_HEADS if h in y]
+    if "revenue" in y:
+        scorer.revenue_cap_ = cap
+        if int((fitted > 0).sum()) >= scorer.training.min_positives:
+            heads.append("revenue")
+    boosters: dict[str, lgb.Booster] = {}
+    scorer.head_settings_ = {}
+    for head in heads:
+        objective = "tweedie" if head == "revenue" else "binary"
+        settings = scorer.choose_settings(
+            objective, *_client_head_data(X, y, head, cap), *_client_head_data(X_val, y_val, head, cap)
+        )
+        rows, size = _head_data(client, matrix, head, cap)
+        rounds = scorer.training.num_boost_round
+        booster = _dask_booster(client, scorer, objective, settings.params, rows, size, rounds)
+        curve = _validation_curve(booster, objective, *_client_head_data(X_val, y_val, head, cap))
+        kept = early_stopped_rounds(curve)
+        boosters[head] = lgb.Booster(model_str=booster.model_to_string(num_iteration=kept))
+        loss = round(-curve[kept - 1], 6)
+        scorer.head_settings_[head] = HeadSettings(objective, settings.params, kept, size, loss)
+    return scorer.assemble(transformer, boosters, (X, y), (X_val, y_val))
+
+
+def _refit(
+    client: Client, frame: dd.DataFrame, evaluated: LeadScorer, split: Split, config: LeadscoreConfig
+) -> LeadScorer:
+    """`LeadScorer.refit` on the cluster: the schema from all rows, each head's settings and scaled rounds
+    fitted by `lightgbm.dask` on all history, then `refitted` calibrates on the recent samples and takes the
+    deal cap and revenue scale from every won lead (brought to the client: wins are the few)."""
+    transformer = LeadTransformer(config.data, config.training.rare_category_share).fit_schema(_schema(frame, config))
+    matrix = client.persist(frame.map_partitions(_matrix, transformer))
+    final = LeadScorer(config.data, config.training, labels=config.labels, responses=evaluated.responses)
+    final.transformer_ = transformer
     heads: dict[str, lgb.Booster] = {}
-    for head in PROBABILITY_HEADS:
-        if head in y_val:
-            heads[head] = _train_head(client, scorer, transformer, "binary", matrix, head, (X_val, y_val[head]))
-    if "revenue" in y_val:
-        won, sold = matrix[matrix[_TARGET.format("revenue")] > 0], y_val["revenue"] > 0
-        validation = (X_val[sold], y_val["revenue"][sold])
-        heads["revenue"] = _train_head(client, scorer, transformer, "gamma", won, "revenue", validation)
-    sample = (transformer.transform(split.train), targets(split.train, config.data))
-    return scorer.assemble(transformer, heads, sample, (X_val, y_val))
+    settings_found: dict[str, HeadSettings] = {}
+    for head, settings in evaluated.head_settings_.items():
+        rows, size = _head_data(client, matrix, head, getattr(evaluated, "revenue_cap_", np.inf))
+        rounds = refit_rounds(settings, size)
+        heads[head] = _dask_booster(client, final, settings.objective, settings.params, rows, size, rounds)
+        settings_found[head] = HeadSettings(settings.objective, settings.params, rounds, size, settings.valid_loss)
+    names = lightgbm_names(transformer.feature_names_out_)
+    history: tuple[np.ndarray, dict[str, np.ndarray]] = (np.empty((0, len(names))), {})
+    if _TARGET.format("revenue") in matrix.columns:
+        won = matrix[matrix[_TARGET.format("won")] > 0].compute()
+        ones = np.ones(len(won))
+        history = (won[names].to_numpy(float), {"won": ones, "revenue": won[_TARGET.format("revenue")].to_numpy()})
+    recent = pd.concat([split.valid, split.holdout])
+    calibration = evaluated.out_of_fold(evaluated.transformer_.transform(recent), targets(recent, config.data))
+    seen = np.sort(frame[config.data.id].map_partitions(_id_hashes, meta=(None, "uint64")).compute().to_numpy())
+    everyone = transformer.transform(pd.concat([split.train, split.valid, split.holdout]))
+    return evaluated.refitted(transformer, heads, settings_found, history, calibration, seen, everyone)
 
 
 def train_distributed(
@@ -247,30 +363,54 @@ def train_distributed(
     allow_leaky: bool = False,
     step: Step = no_progress,
     storage_options: dict[str, Any] | None = None,
+    responses: pd.DataFrame | None = None,
 ) -> ClusterFit:
-    """Validate, split, fit and evaluate on a Dask cluster: the checks and model of `fit_and_evaluate`."""
+    """Validate, split, fit, evaluate and refit on a Dask cluster: the checks, heads and refit of
+    `fit_and_evaluate`, with the folds held on the workers and samples of them on the client. `responses`
+    (validated events) is required when the config has `[responses]`; they are broadcast to the workers."""
     data = config.data
     raw = read_leads(data_dir, storage_options)
     report = check_rows(raw._meta, config)[1]
     if not report.ok:
         raise DataValidationError(report)
+    behaviour = None
+    if config.responses is not None:
+        if responses is None or not data.created_at:
+            raise ValueError("the config has [responses]: pass the validated response events and name created_at")
+        behaviour = (responses, ResponseSpec.fit(responses, config.responses))
     with connect(scheduler_address) as client:
         step("validating data on the cluster")
-        frame = _folded(client, raw, config)
+        frame = _folded(client, raw, config, behaviour)
         rows, schema = _check(raw, frame, config, report)
-        step("sampling the folds for calibration, the leak check and holdout metrics")
+        step("sampling the folds for settings, calibration, the leak check and holdout metrics")
         samples = {name: _sample(_fold(frame, name), rows[name], config.training.seed) for name in FOLDS}
         split = Split(samples["train"], samples["valid"], samples["holdout"], bool(data.created_at))
         step("checking for leaky columns")
         leaky = leaky_columns(split.train, split.valid, data, config.training)
         if leaky and not allow_leaky:
             raise leakage_error(leaky)
-        step(f"fitting the {heads_phrase(config)} with lightgbm.dask")
-        transformer = LeadTransformer(data, config.training.rare_category_share).fit_schema(schema)
-        scorer = _fit_heads(client, _fold(frame, "train"), transformer, split, config)
-    step("evaluating on the holdout sample")
-    metrics = holdout_metrics(scorer, split.train, split.holdout)
-    notes = history_drift(split.train, split.holdout, data) + check_revenue(scorer, metrics, split.holdout)
-    notes.append("trained on a cluster: the registered model is the one fitted on the fit fold (no refit on all rows)")
+        step(f"fitting the {heads_phrase(config)} with lightgbm.dask (settings chosen on the validation fold)")
+        spec = behaviour[1] if behaviour else None
+        evaluated = LeadScorer(data, config.training, labels=config.labels, responses=spec)
+        evaluated.transformer_ = LeadTransformer(data, config.training.rare_category_share).fit_schema(schema)
+        matrix = client.persist(frame.map_partitions(_matrix, evaluated.transformer_))
+        deals = _deals(matrix)
+        evaluated = _fit_heads(client, _fold(matrix, "train"), evaluated, split, deals)
+        step("evaluating on the holdout sample")
+        metrics = holdout_metrics(evaluated, split.train, split.holdout)
+        notes = history_drift(split.train, split.holdout, data) + check_revenue(evaluated, metrics, split.holdout)
+        step(f"refitting on all {sum(rows.values())} leads with the settings found")
+        scorer = _refit(client, frame.drop(columns=_FOLD), evaluated, split, config)
+    if evaluated.revenue_basis != scorer.revenue_basis:
+        scorer.drop_revenue_head()
     quality = quality_check(metrics, config.training.baseline_tolerance)
-    return ClusterFit(FitResult(scorer, split, metrics, report, leaky, scorer, quality, notes), rows)
+    return ClusterFit(FitResult(scorer, split, metrics, report, leaky, evaluated, quality, notes), rows)
+
+
+def _deals(matrix: dd.DataFrame) -> pd.DataFrame:
+    """Fold and revenue of every won lead, on the client (the deal cap is a quantile rule over all deals)."""
+    revenue, won = _TARGET.format("revenue"), _TARGET.format("won")
+    if revenue not in matrix.columns:
+        return pd.DataFrame({_FOLD: [], "revenue": []})
+    wins = matrix[matrix[won] > 0][[_FOLD, revenue]].compute()
+    return wins.rename(columns={revenue: "revenue"})

@@ -105,13 +105,25 @@ def with_behaviour(
     if config.responses is None or not config.data.created_at:
         raise ValueError("behavioural features need [responses] and [data].created_at in the config")
     spec = ResponseSpec.fit(responses, config.responses)
+    return add_behaviour(frame, responses, spec, config), spec
+
+
+def add_behaviour(
+    frame: pd.DataFrame, responses: pd.DataFrame, spec: ResponseSpec, config: LeadscoreConfig
+) -> pd.DataFrame:
+    """`with_behaviour` under a fitted `spec`: row by row, so a partition at a time gives the same columns."""
     as_of = spec.training_as_of(to_datetime(frame[config.data.created_at])[0])
     features = response_features(frame[config.data.id], as_of, responses, spec)
-    return pd.concat([frame.drop(columns=list(features.columns), errors="ignore"), features], axis=1), spec
+    return pd.concat([frame.drop(columns=list(features.columns), errors="ignore"), features], axis=1)
 
 
-def leak_findings(frame: pd.DataFrame, config: LeadscoreConfig) -> list[LeakFinding]:
-    """The leak check `train` runs, on the folds it would split: `validate` reports it before any fitting."""
+def leak_findings(
+    frame: pd.DataFrame, config: LeadscoreConfig, responses: pd.DataFrame | None = None
+) -> list[LeakFinding]:
+    """The leak check `train` runs, on the folds it would split and with the behavioural columns it would
+    build (a column is judged against all the others `train` has): `validate` reports it before any fitting."""
+    if config.responses is not None and responses is not None:
+        frame = with_behaviour(frame, responses, config)[0]
     split = split_leads(frame, config)
     return leaky_columns(split.train, split.valid, config.data, config.training)
 

@@ -67,7 +67,7 @@ def _fit(
     if dask_address:
         from leadscore.training.distributed import train_distributed
 
-        cluster = train_distributed(data_path, config, dask_address, allow_leaky, step)
+        cluster = train_distributed(data_path, config, dask_address, allow_leaky, step, responses=responses)
         rows = {f"{fold}_rows": n for fold, n in cluster.rows.items()}
         return cluster.fit, rows | {"input_rows": sum(cluster.rows.values())}
     fit = fit_and_evaluate(raw, config, allow_leaky, step, responses)
@@ -146,8 +146,6 @@ def train(
         raise ConfigError(
             "retrain joins sales decisions as acceptance labels: name the acceptance column in [data].accepted"
         )
-    if dask_address and config.responses is not None:
-        raise ConfigError("[responses] cannot be used on a Dask cluster yet: train from a local lead file")
     if dask_address and (config.data.decided_at or config.training.outcome_window_days):
         raise ConfigError(
             "an outcome window ([data].decided_at, [training].outcome_window_days) needs every lead's age against "

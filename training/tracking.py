@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
+import lightgbm as lgb
 import mlflow
 import mlflow.data
 import mlflow.lightgbm
@@ -102,7 +103,8 @@ def log_model(
             pip_requirements=[f"{p}=={version(p)}" for p in PIP_REQUIREMENTS],
         )
     for head, booster in scorer.heads_.items():
-        mlflow.lightgbm.log_model(booster, name=f"booster-{head}")
+        if isinstance(booster, lgb.Booster):  # a head the linear candidate won has no booster
+            mlflow.lightgbm.log_model(booster, name=f"booster-{head}")
     return mlflow.register_model(info.model_uri, model_name)
 
 

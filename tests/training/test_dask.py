@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from functools import reduce
 from pathlib import Path
 
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +12,10 @@ from distributed import LocalCluster
 
 from leadscore.datasets import cluster as dask_cluster
 from leadscore.datasets.cluster import ClusterError
+from leadscore.datasets.files import DataFileError
+from leadscore.datasets.synthetic import Journeys
 from leadscore.features.config import LeadscoreConfig
+from leadscore.features.responses import PREFIX
 from leadscore.features.schema import infer_schema, merge_summaries, schema_from_stats, summarize
 from leadscore.features.transform import MissingColumnsError
 from leadscore.features.validation import DataValidationError
@@ -107,12 +111,34 @@ def test_distributed_training_gives_a_comparable_ordinary_model(
     local_kinds = [(s.name, s.kind) for s in local_fit.scorer.transformer_.schema_.features]
     assert [(s.name, s.kind) for s in fit.scorer.transformer_.schema_.features] == local_kinds
     for head in ("accepted", "won"):
-        assert abs(fit.metrics[f"{head}_roc_auc"] - local_fit.metrics[f"{head}_roc_auc"]) < 0.03
         assert fit.metrics[f"{head}_roc_auc"] > fit.metrics[f"baseline_rate_{head}_roc_auc"] + 0.2
     assert isinstance(fit.scorer, LeadScorer) and set(fit.scorer.heads_) == {"accepted", "won", "revenue"}
     loaded, _ = load_scorer(save_scorer(fit.scorer, tmp_path / "model"))
     leads = funnel[0].head(50)
     pd.testing.assert_frame_equal(loaded.predict(leads), fit.scorer.predict(leads))
+
+
+def test_distributed_training_gives_the_single_machine_model(
+    cluster_fit: ClusterFit, local_fit: FitResult, funnel: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    """One head definition: the same folds, settings search, deal cap, early stopping, calibration and refit
+    on all history, so the cluster's model matches one machine's (issue #28's goals)."""
+    fit, leads = cluster_fit.fit, funnel[0]
+    assert {f"{fold}_rows": n for fold, n in cluster_fit.rows.items()} == local_fit.split.sizes()
+    for head in ("accepted", "won"):
+        assert abs(fit.metrics[f"{head}_roc_auc"] - local_fit.metrics[f"{head}_roc_auc"]) < 0.003
+    for model, local in ((fit.evaluated, local_fit.evaluated), (fit.scorer, local_fit.scorer)):
+        assert {h: s.params for h, s in model.head_settings_.items()} == {
+            h: s.params for h, s in local.head_settings_.items()
+        }
+        assert model.head_settings_["revenue"].objective == "tweedie"
+        assert model.revenue_cap_ == local.revenue_cap_ < leads["revenue"].max()
+    assert {h: s.train_rows for h, s in fit.scorer.head_settings_.items()} == {
+        h: s.train_rows for h, s in local_fit.scorer.head_settings_.items()
+    }
+    assert fit.scorer.seen(leads["lead_id"]).all()  # refitted on all history, like one machine's
+    total = fit.scorer.predict(leads)["expected_revenue"].sum()
+    assert total == pytest.approx(local_fit.scorer.predict(leads)["expected_revenue"].sum(), rel=0.05)
 
 
 def test_distributed_validation_reports_every_problem(
@@ -197,3 +223,85 @@ def test_cli_train_and_score_with_dask(lead_dir: Path, cluster: LocalCluster, tm
     assert result.exit_code == 0, result.output
     scored = pd.read_parquet(tmp_path / "scores")
     assert len(scored) == len(pd.read_parquet(lead_dir)) and scored["score"].between(0, 100).all()
+
+
+@pytest.fixture(scope="module")
+def journey_dir(journeys: Journeys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_parts(journeys.leads, tmp_path_factory.mktemp("dask") / "journeys")
+
+
+def test_a_model_with_responses_trains_and_scores_on_dask(
+    journey_dir: Path,
+    journey_fit: tuple[FitResult, pd.DataFrame],
+    journey_config: LeadscoreConfig,
+    journeys: Journeys,
+    cluster: LocalCluster,
+) -> None:
+    """Point-in-time behavioural features computed partition by partition against the broadcast events: the
+    same columns, so the same model as one machine's, and the same scores."""
+    local, responses = journey_fit
+    fit = train_distributed(str(journey_dir), journey_config, cluster.scheduler_address, responses=responses).fit
+    assert fit.scorer.responses is not None
+    behaviour = [s.name for s in local.scorer.transformer_.schema_.features if s.name.startswith(PREFIX)]
+    assert behaviour and [s.name for s in fit.scorer.transformer_.schema_.features if s.name in behaviour] == behaviour
+    assert abs(fit.metrics["won_roc_auc"] - local.metrics["won_roc_auc"]) < 0.003
+    as_of = pd.Timestamp("2026-01-01", tz="UTC")
+    out = journey_dir.parent / "journey-scores"
+    with pytest.raises(DataFileError, match="response events"):
+        score_distributed(local.scorer, str(journey_dir), str(out), cluster.scheduler_address)
+    score_distributed(
+        local.scorer, str(journey_dir), str(out), cluster.scheduler_address, responses=responses, as_of=as_of
+    )
+    scored = pd.read_parquet(out).set_index("lead_id").loc[journeys.leads["lead_id"]]
+    expected = local.scorer.predict(local.scorer.with_responses(journeys.leads, responses, as_of))
+    np.testing.assert_allclose(scored["p_won"], expected["p_won"], rtol=1e-9)
+    assert (scored["score"].to_numpy() == expected["score"].to_numpy()).all()
+
+
+def test_cli_scores_a_model_with_responses_on_dask(
+    journey_dir: Path,
+    journey_fit: tuple[FitResult, pd.DataFrame],
+    journeys: Journeys,
+    cluster: LocalCluster,
+    tmp_path: Path,
+) -> None:
+    """`score --dask` reads the events named by the config (it refused such a model before)."""
+    from typer.testing import CliRunner
+
+    from leadscore.cli.main import app
+    from leadscore.datasets.synthetic import JOURNEY_CONFIG_TOML
+
+    save_scorer(journey_fit[0].scorer, tmp_path / "model")
+    journeys.responses.to_csv(tmp_path / "responses.csv", index=False)
+    (tmp_path / "leadscore.toml").write_text(JOURNEY_CONFIG_TOML)
+    args = [
+        "score",
+        "--dask",
+        cluster.scheduler_address,
+        "--data",
+        str(journey_dir),
+        "--model",
+        str(tmp_path / "model"),
+    ]
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--config", str(tmp_path / "leadscore.toml")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(out)) == len(journeys.leads)
+
+
+def test_head_rows_leave_out_partitions_the_filters_empty(cluster: LocalCluster) -> None:
+    """A time-ordered export puts whole partitions outside the training fold or without wins; lightgbm.dask
+    fails on a worker whose data are empty, so those partitions must not reach it."""
+    from distributed import Client
+
+    from leadscore.training import distributed as dist
+
+    won, revenue = dist._TARGET.format("won"), dist._TARGET.format("revenue")
+    frame = pd.DataFrame({"x": np.arange(8.0), won: [1, 0, 1, 0, 0, 0, 0, 0], revenue: [5.0, 0, 9.0, 0, 0, 0, 0, 0]})
+    matrix = dd.from_pandas(frame, npartitions=4)
+    with Client(cluster.scheduler_address) as client:
+        rows, size = dist._head_data(client, matrix, "revenue", 8.0)
+        assert size == 2 and rows.npartitions == 2
+        assert rows[dist._Y].compute().tolist() == [5.0, 8.0]  # capped at the deal cap
+        everyone, size = dist._head_data(client, matrix, "won", 8.0)
+        assert size == 8 and everyone.npartitions == 4
