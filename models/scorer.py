@@ -282,13 +282,7 @@ class LeadScorer:
         return SEARCH_SPACE
 
     def _train_head(
-        self,
-        objective: str,
-        X: np.ndarray,
-        y: np.ndarray,
-        X_val: np.ndarray,
-        y_val: np.ndarray,
-        trees_only: bool = False,
+        self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
     ) -> tuple[Head, HeadSettings]:
         """Fit every candidate setting with early stopping on the validation fold; keep the best, and the
         linear candidate (`models.linear`) instead when its validation AUC beats every tree setting's.
@@ -341,7 +335,7 @@ class LeadScorer:
             return booster, HeadSettings(objective, dict(settings), rounds, len(y), round(score, 6))
         trees = max(float(c.max()) for _, _, c in tried)
         leaves = self.lgb_params(objective, 1, settings)["num_leaves"]
-        if len(candidates) > 1 and not trees_only:
+        if len(candidates) > 1:
             linear, auc = best_linear(X[::step], y[::step], X_val, y_val, list(self.transformer_.categorical_indices_))
             if auc > trees:
                 why = f"linear: validation AUC {auc:.4f} beats the best trees' {trees:.4f}"
@@ -373,13 +367,13 @@ class LeadScorer:
         leaves = self.lgb_params(objective, 1, settings)["num_leaves"]
         return float(rounds * leaves), rounds, float(curve[rounds - 1])
 
-    def choose_settings(
+    def choose_head(
         self, objective: str, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
-    ) -> HeadSettings:
-        """The settings search of `fit` for one head, alone: for heads fitted elsewhere (lightgbm.dask), so both
-        paths choose among the same tree settings by the same rule. The linear candidate is not tried there:
-        lightgbm.dask fits trees only (README, "Scale"). Needs `transformer_`."""
-        return self._train_head(objective, X, y, X_val, y_val, trees_only=True)[1]
+    ) -> tuple[Head, HeadSettings]:
+        """The settings search of `fit` for one head, alone, with its winner: for heads fitted elsewhere
+        (lightgbm.dask), so both paths choose among the same candidates by the same rule. A tree winner is
+        then refitted there; a linear winner is the head. Needs `transformer_`."""
+        return self._train_head(objective, X, y, X_val, y_val)
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame) -> LeadScorer:
         """Fit the transformer and heads on `train`; choose settings, early-stop and calibrate on `valid`."""

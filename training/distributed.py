@@ -3,7 +3,7 @@
 Training reads partitioned Parquet (a local directory or any fsspec URL) as a Dask DataFrame. Row checks,
 fold sizes, outcome counts and the feature statistics are computed per partition on the workers and merged;
 only those summaries and bounded samples (`SAMPLE_ROWS` per fold) reach the client. The heads are those of
-`LeadScorer.fit`: each head's settings are chosen by the scorer's own search (`choose_settings`) on the fold
+`LeadScorer.fit`: each head's settings are chosen by the scorer's own search (`choose_head`) on the fold
 samples, as one machine searches on at most 200k rows of a large fold; the chosen head is then fitted with
 `lightgbm.dask` on the whole fold and early-stopped by the same rule on the validation sample; calibration,
 the deal cap and the refit on all history are the scorer's (`assemble`, `refitted`). With `[responses]`, the
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import dask
@@ -41,10 +41,12 @@ from leadscore.features.validation import (
     floor_problems,
     open_leads,
 )
+from leadscore.models.linear import LinearHead
 from leadscore.models.revenue import deal_cap
 from leadscore.models.scorer import (
     PROBABILITY_HEADS,
     TWEEDIE_POWER,
+    Head,
     HeadSettings,
     LeadScorer,
     early_stopped_rounds,
@@ -308,13 +310,16 @@ def _fit_heads(
         scorer.revenue_cap_ = cap
         if int((fitted > 0).sum()) >= scorer.training.min_positives:
             heads.append("revenue")
-    boosters: dict[str, lgb.Booster] = {}
+    boosters: dict[str, Head] = {}
     scorer.head_settings_ = {}
     for head in heads:
         objective = "tweedie" if head == "revenue" else "binary"
-        settings = scorer.choose_settings(
+        winner, settings = scorer.choose_head(
             objective, *_client_head_data(X, y, head, cap), *_client_head_data(X_val, y_val, head, cap)
         )
+        if settings.linear:  # fitted on the fold sample, as one machine does; no trees to fit on the cluster
+            boosters[head], scorer.head_settings_[head] = winner, settings
+            continue
         rows, size = _head_data(client, matrix, head, cap)
         rounds = scorer.training.num_boost_round
         booster = _dask_booster(client, scorer, objective, settings.params, rows, size, rounds)
@@ -336,9 +341,17 @@ def _refit(
     matrix = client.persist(frame.map_partitions(_matrix, transformer))
     final = LeadScorer(config.data, config.training, labels=config.labels, responses=evaluated.responses)
     final.transformer_ = transformer
-    heads: dict[str, lgb.Booster] = {}
+    heads: dict[str, Head] = {}
     settings_found: dict[str, HeadSettings] = {}
+    everyone = pd.concat([split.train, split.valid, split.holdout])
+    X_everyone = transformer.transform(everyone)
     for head, settings in evaluated.head_settings_.items():
+        if settings.linear:  # the linear head refits on the client, on the folds' samples of all history
+            strength = settings.params["C"]
+            outcome = targets(everyone, config.data)[head]
+            heads[head] = LinearHead(list(transformer.categorical_indices_), strength).fit(X_everyone, outcome)
+            settings_found[head] = replace(settings, rounds=0, train_rows=len(outcome))
+            continue
         rows, size = _head_data(client, matrix, head, getattr(evaluated, "revenue_cap_", np.inf))
         rounds = refit_rounds(settings, size)
         heads[head] = _dask_booster(client, final, settings.objective, settings.params, rows, size, rounds)
@@ -352,8 +365,7 @@ def _refit(
     recent = pd.concat([split.valid, split.holdout])
     calibration = evaluated.out_of_fold(evaluated.transformer_.transform(recent), targets(recent, config.data))
     seen = np.sort(frame[config.data.id].map_partitions(_id_hashes, meta=(None, "uint64")).compute().to_numpy())
-    everyone = transformer.transform(pd.concat([split.train, split.valid, split.holdout]))
-    return evaluated.refitted(transformer, heads, settings_found, history, calibration, seen, everyone)
+    return evaluated.refitted(transformer, heads, settings_found, history, calibration, seen, X_everyone)
 
 
 def train_distributed(
