@@ -74,18 +74,25 @@ def test_an_inline_figure_changed_under_the_prose_fails_the_check(
     figures: ModuleType, project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert _check(figures, project) == 0
-    _change(project / "results", "serving", "ratios_to_raw_booster.batch_scores", 1.6)
+    shown = json.loads((project / "results" / "serving.json").read_text())["ratios_to_raw_booster"]["batch_scores"]
+    changed = round(shown + 1.3, 1)
+    _change(project / "results", "serving", "ratios_to_raw_booster.batch_scores", changed)
     assert _check(figures, project) == 1
     err = capsys.readouterr().err
-    assert "README.md:" in err and "ratios_to_raw_booster.batch_scores reads '3.2', the results say '1.6'" in err
+    said = f"ratios_to_raw_booster.batch_scores reads '{shown:.1f}', the results say '{changed:.1f}'"
+    assert "README.md:" in err and said in err
 
 
 def test_a_table_cell_and_its_goal_verdict_follow_the_results(figures: ModuleType, project: Path) -> None:
-    _change(project / "results", "quality", "2.revenue_predicted_over_actual", 1.0)
+    seeds = json.loads((project / "results" / "quality.json").read_text())
+    for seed in seeds:  # every seed's revenue inside the goal, seed 2's moved: the verdict must read "met"
+        seed["revenue_predicted_over_actual"] = 1.0
+    (project / "results" / "quality.json").write_text(json.dumps(seeds))
     assert _check(figures, project) == 1
     figures.main(["--write", "--root", str(project), "--results", str(project / "results")])
     readme = (project / "README.md").read_text()
-    assert "| 1.07 (0.98) | 1.02 (1.06) | 1.00 (0.90) | ±10% — met |" in readme
+    row = next(line for line in readme.splitlines() if line.startswith("| predicted / actual total revenue"))
+    assert row.count("1.00 (") == 3 and row.endswith("| ±10% — met |"), row
     assert _check(figures, project) == 0
 
 
