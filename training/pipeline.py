@@ -226,7 +226,6 @@ def train(
                     str(mv.version), fit.quality, comparison, config.training.promotion_tolerance, promote_anyway
                 )
                 tracking.record_decision(model_name, decision, fit.quality)
-                tracking.describe_version(model_name, str(mv.version), tracking.model_card(decision, fit.quality))
                 mlflow.set_tags(
                     {
                         "gate_alias": decision.alias or "none",

@@ -120,16 +120,11 @@ def log_training_data(raw: pd.DataFrame, data_path: str | Path) -> None:
     mlflow.log_input(mlflow.data.from_pandas(raw, source=str(data_path), name=name), context="training")
 
 
-def model_card(decision: GateDecision, quality: QualityCheck) -> str:
+def _model_card(decision: GateDecision, quality: QualityCheck) -> str:
     """The version's description: what the gates said and the holdout numbers behind it."""
     verdict = f"champion: {decision.reason}" if decision.alias else f"not promoted: {decision.reason}"
     gate = "passed its quality gate" if quality.passed else "FAILED its quality gate: " + "; ".join(quality.failures)
     return "\n".join([f"leadscore {version('leadscore')} model", verdict, gate, *quality.lines])
-
-
-def describe_version(model_name: str, version_: str, card: str) -> None:
-    """The version's description in the registry: its gate verdict and headline metrics (a short model card)."""
-    mlflow.MlflowClient().update_model_version(model_name, version_, description=card)
 
 
 def current_champion(model_name: str) -> LoadedModel | None:
@@ -153,11 +148,13 @@ def set_alias(model_name: str, version_: str, alias: str, reason: str) -> None:
 
 
 def record_decision(model_name: str, decision: GateDecision, quality: QualityCheck) -> None:
-    """Record the quality gate's verdict on the version (it travels with it: a hand promotion later shows it),
-    then move the alias the gate chose, or, for a model not promoted, record why."""
+    """Record the quality gate's verdict on the version (a tag, which travels with it: a hand promotion later
+    shows it, and a short model card as its description), then move the alias the gate chose, or, for a model
+    not promoted, record why."""
     client = mlflow.MlflowClient()
     verdict = "passed" if quality.passed else "failed: " + "; ".join(quality.failures)
     client.set_model_version_tag(model_name, decision.version, GATE_TAG, verdict)
+    client.update_model_version(model_name, decision.version, description=_model_card(decision, quality))
     if decision.alias:
         set_alias(model_name, decision.version, decision.alias, decision.reason)
     else:
